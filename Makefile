@@ -1,0 +1,34 @@
+# The two commands of the README. Both install everything they need first.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+DEB_PACKAGES := r-base-core r-cran-lme4 r-cran-geepack r-cran-mice r-cran-mass r-cran-survival r-cran-jsonlite chromium chromium-driver
+
+.PHONY: demo test install deb-deps lint types unit
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	uv sync --frozen
+
+# Debian packages the tests need (R for the reference fits, Chromium for browser tests).
+deb-deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: install
+	uv run mindtrial demo
+
+lint:
+	uv run ruff check src tests bench
+	uv run ruff format --check src tests bench
+	uv run lint-imports
+
+types:
+	uv run mypy
+
+unit:
+	uv run pytest -n 2
+
+test: install deb-deps lint types unit
