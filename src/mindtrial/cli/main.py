@@ -26,7 +26,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _root() -> None:
     """Run and evaluate live-online group mindfulness trials for opioid use disorder."""

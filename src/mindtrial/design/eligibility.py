@@ -1,0 +1,357 @@
+"""Eligibility criteria as protocol data, and the screening check that applies them.
+
+A protocol lists its criteria in YAML; each one names a field of the screening record, a
+comparison and a value::
+
+    - id: age
+      kind: inclusion
+      description: Age 18–70
+      field: age
+      op: between
+      value: [18, 70]
+    - id: anxiety_or_recent_use
+      kind: inclusion
+      description: PROMIS Anxiety T > 55 or fewer than 90 days abstinent
+      any_of:
+        - {id: anxiety, kind: inclusion, description: PROMIS Anxiety T > 55,
+           field: promis_anxiety_t, op: gt, value: 55}
+        - {id: recent_use, kind: inclusion, description: < 90 days abstinent,
+           field: days_abstinent, op: lt, value: 90}
+    - id: psychosis
+      kind: exclusion
+      description: Current psychosis
+      field: psychosis
+      op: is_true
+
+Semantics:
+
+- a **condition** (field, op, value) *holds* or not for a record;
+- an **inclusion** criterion must hold; if it does not, the record fails it;
+- an **exclusion** criterion excludes when it holds;
+- a **group** (``any_of``) holds when at least one of its conditions holds. Its members
+  carry the group's ``kind`` (the schema checks this) and are not judged on their own.
+
+``between`` is inclusive at both ends. A field that is absent from the record (or ``None``)
+cannot be judged: the record is *not eligible* and the field is listed in
+:attr:`EligibilityResult.missing`, separately from the criteria that were judged and failed.
+A group whose members can be judged is decided even if another member's field is missing
+(an inclusion group with one member that holds is met).
+
+Screening records often come from CSV files, so numbers given as text (``"55"``) are read as
+numbers and ``true/false/yes/no/1/0`` as booleans; anything else of the wrong type is bad
+input and raises :class:`EligibilityInputError`.
+
+This module is pure: the protocol schema imports it, never the other way round.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeAlias, cast
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
+
+__all__ = [
+    "Criterion",
+    "CriterionGroup",
+    "EligibilityCriteria",
+    "EligibilityCriterion",
+    "EligibilityInputError",
+    "EligibilityResult",
+    "FailedCriterion",
+    "evaluate_eligibility",
+]
+
+Kind: TypeAlias = Literal["inclusion", "exclusion"]
+Op: TypeAlias = Literal[
+    "ge", "le", "gt", "lt", "eq", "ne", "in", "not_in", "is_true", "is_false", "between"
+]
+Scalar: TypeAlias = bool | int | float | str
+
+_NUMERIC_OPS = frozenset({"ge", "le", "gt", "lt"})
+_EQUALITY_OPS = frozenset({"eq", "ne"})
+_MEMBERSHIP_OPS = frozenset({"in", "not_in"})
+_BOOLEAN_OPS = frozenset({"is_true", "is_false"})
+_OP_TEXT = {
+    "ge": "≥",
+    "le": "≤",
+    "gt": ">",
+    "lt": "<",
+    "eq": "=",
+    "ne": "≠",
+    "in": "one of",
+    "not_in": "not one of",
+}
+_TRUE_TEXT = frozenset({"true", "yes", "y", "1"})
+_FALSE_TEXT = frozenset({"false", "no", "n", "0"})
+
+
+class EligibilityInputError(ValueError):
+    """A screening record value has a type the criterion cannot compare."""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class Criterion(BaseModel):
+    """One condition on one field of the screening record."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1)
+    kind: Kind
+    description: str
+    field: str = Field(min_length=1)
+    op: Op
+    value: Scalar | tuple[Scalar, ...] | None = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> Criterion:
+        op, value = self.op, self.value
+        if op in _NUMERIC_OPS:
+            if not _is_number(value) or not math.isfinite(float(value)):  # type: ignore[arg-type]
+                raise ValueError(f"op {op!r} needs a number as value, got {value!r}")
+        elif op in _EQUALITY_OPS:
+            if value is None or isinstance(value, tuple):
+                raise ValueError(f"op {op!r} needs a single value, got {value!r}")
+        elif op in _MEMBERSHIP_OPS:
+            if not isinstance(value, tuple) or not value:
+                raise ValueError(f"op {op!r} needs a non-empty list as value, got {value!r}")
+        elif op in _BOOLEAN_OPS:
+            if value is not None:
+                raise ValueError(f"op {op!r} takes no value, got {value!r}")
+        else:  # between
+            if (
+                not isinstance(value, tuple)
+                or len(value) != 2
+                or not all(_is_number(v) for v in value)
+            ):
+                raise ValueError(f"op 'between' needs a list [low, high] of numbers, got {value!r}")
+            low, high = value
+            if low > high:  # type: ignore[operator]
+                raise ValueError(f"op 'between' needs low ≤ high, got [{low}, {high}]")
+        return self
+
+
+class CriterionGroup(BaseModel):
+    """Several conditions of which at least one must hold (``any_of``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1)
+    kind: Kind
+    description: str
+    any_of: tuple[Criterion, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _members_share_kind(self) -> CriterionGroup:
+        for member in self.any_of:
+            if member.kind != self.kind:
+                raise ValueError(
+                    f"member {member.id!r} of group {self.id!r} has kind {member.kind!r}; "
+                    f"members of a group must have the group's kind {self.kind!r}"
+                )
+        return self
+
+
+def _criterion_tag(value: Any) -> str:
+    if isinstance(value, CriterionGroup):
+        return "group"
+    if isinstance(value, Mapping) and "any_of" in value:
+        return "group"
+    return "criterion"
+
+
+def _unique_ids(
+    criteria: list[Criterion | CriterionGroup],
+) -> list[Criterion | CriterionGroup]:
+    seen: set[str] = set()
+    for item in criteria:
+        ids = [item.id] + ([m.id for m in item.any_of] if isinstance(item, CriterionGroup) else [])
+        for ident in ids:
+            if ident in seen:
+                raise ValueError(f"criterion id {ident!r} is used more than once")
+            seen.add(ident)
+    return criteria
+
+
+EligibilityCriterion: TypeAlias = Annotated[
+    Annotated[Criterion, Tag("criterion")] | Annotated[CriterionGroup, Tag("group")],
+    Discriminator(_criterion_tag),
+]
+"""A criterion or a group; a mapping with ``any_of`` is read as a group."""
+
+EligibilityCriteria: TypeAlias = Annotated[list[EligibilityCriterion], AfterValidator(_unique_ids)]
+"""The protocol's list of criteria (ids unique across criteria and group members)."""
+
+
+@dataclass(frozen=True)
+class FailedCriterion:
+    """A criterion the record did not meet (inclusion not met, or exclusion applies)."""
+
+    id: str
+    kind: Kind
+    description: str
+    field: str
+    """The field judged; for a group, its members' fields joined with ``", "``."""
+    value: object
+    """The record's value; for a group, a dict field -> value."""
+    reason: str
+
+
+@dataclass(frozen=True)
+class EligibilityResult:
+    """The outcome of screening one record."""
+
+    eligible: bool
+    failed: tuple[FailedCriterion, ...]
+    missing: tuple[str, ...]
+    """Fields a criterion needed that the record lacks (in criteria order, no repeats)."""
+
+
+def _as_number(value: object, criterion: Criterion) -> float:
+    if _is_number(value):
+        return float(value)  # type: ignore[arg-type]
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise EligibilityInputError(
+        f"criterion {criterion.id!r}: field {criterion.field!r} must be a number, got {value!r}"
+    )
+
+
+def _as_bool(value: object, criterion: Criterion) -> bool:
+    if isinstance(value, bool):
+        return value
+    if _is_number(value) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE_TEXT:
+            return True
+        if text in _FALSE_TEXT:
+            return False
+    raise EligibilityInputError(
+        f"criterion {criterion.id!r}: field {criterion.field!r} must be true/false "
+        f"(or yes/no, 1/0), got {value!r}"
+    )
+
+
+def _like(value: object, target: Scalar, criterion: Criterion) -> Scalar:
+    """Read a record value as the type of ``target`` so that the two compare."""
+    if isinstance(target, bool):
+        return _as_bool(value, criterion)
+    if _is_number(target):
+        return _as_number(value, criterion)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise EligibilityInputError(
+        f"criterion {criterion.id!r}: field {criterion.field!r} must be text, got {value!r}"
+    )
+
+
+def _bounds(criterion: Criterion) -> tuple[float, float]:
+    low, high = cast("tuple[float, float]", criterion.value)
+    return float(low), float(high)
+
+
+def _holds(criterion: Criterion, value: object) -> bool:
+    op, target = criterion.op, criterion.value
+    if op in _BOOLEAN_OPS:
+        return _as_bool(value, criterion) is (op == "is_true")
+    if op in _NUMERIC_OPS:
+        x, t = _as_number(value, criterion), float(target)  # type: ignore[arg-type]
+        return {"ge": x >= t, "le": x <= t, "gt": x > t, "lt": x < t}[op]
+    if op == "between":
+        low, high = _bounds(criterion)
+        return low <= _as_number(value, criterion) <= high
+    if op in _EQUALITY_OPS:
+        equal = _like(value, target, criterion) == target  # type: ignore[arg-type]
+        return equal if op == "eq" else not equal
+    options: tuple[Scalar, ...] = target  # type: ignore[assignment]
+    member = any(_like(value, option, criterion) == option for option in options)
+    return member if op == "in" else not member
+
+
+def _condition_text(criterion: Criterion) -> str:
+    op, target = criterion.op, criterion.value
+    if op == "is_true":
+        return f"{criterion.field} is true"
+    if op == "is_false":
+        return f"{criterion.field} is false"
+    if op == "between":
+        low, high = _bounds(criterion)
+        return f"{criterion.field} between {low:g} and {high:g}"
+    if isinstance(target, tuple):
+        shown = ", ".join(str(v) for v in target)
+        return f"{criterion.field} {_OP_TEXT[op]} [{shown}]"
+    return f"{criterion.field} {_OP_TEXT[op]} {target}"
+
+
+def _present(record: Mapping[str, object], field: str) -> bool:
+    return record.get(field) is not None
+
+
+def evaluate_eligibility(
+    criteria: Sequence[Criterion | CriterionGroup], record: Mapping[str, object]
+) -> EligibilityResult:
+    """Judge ``record`` against every criterion and report every one it fails.
+
+    Returns an :class:`EligibilityResult`: ``eligible`` is true only when no criterion failed
+    and no needed field is missing. Raises :class:`EligibilityInputError` when a present
+    value cannot be read as the type its criterion compares.
+    """
+    failed: list[FailedCriterion] = []
+    missing: dict[str, None] = {}
+    for item in criteria:
+        members = item.any_of if isinstance(item, CriterionGroup) else (item,)
+        judged = [m for m in members if _present(record, m.field)]
+        absent = [m.field for m in members if not _present(record, m.field)]
+        holds = any(_holds(m, record[m.field]) for m in judged)
+        if not holds and absent:
+            missing.update(dict.fromkeys(absent))
+            continue
+        if (item.kind == "inclusion") == holds:
+            continue
+        if isinstance(item, CriterionGroup):
+            conditions = " or ".join(_condition_text(m) for m in item.any_of)
+            field = ", ".join(dict.fromkeys(m.field for m in item.any_of))
+            value: object = {m.field: record.get(m.field) for m in item.any_of}
+            shown = ", ".join(f"{k} = {v!r}" for k, v in value.items())  # type: ignore[attr-defined]
+        else:
+            conditions = _condition_text(item)
+            field = item.field
+            value = record[item.field]
+            shown = f"{field} = {value!r}"
+        if item.kind == "inclusion":
+            reason = f"inclusion not met: needs {conditions}; record has {shown}"
+        else:
+            reason = f"exclusion applies: {conditions}; record has {shown}"
+        failed.append(
+            FailedCriterion(
+                id=item.id,
+                kind=item.kind,
+                description=item.description,
+                field=field,
+                value=value,
+                reason=reason,
+            )
+        )
+    return EligibilityResult(
+        eligible=not failed and not missing, failed=tuple(failed), missing=tuple(missing)
+    )

@@ -1,0 +1,362 @@
+"""The protocol schema: a trial written down as data.
+
+A protocol file (YAML) is validated by :class:`Protocol`. Everything the web app, the
+outcome derivation, the analysis and the simulator need to know about a trial lives here;
+a new trial is a new file, not new code. Models are frozen and reject unknown keys, so a
+typo in a protocol file is an error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mindtrial.design.eligibility import EligibilityCriteria
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class Source(_Model):
+    """Where the protocol's facts come from."""
+
+    citation: str
+    registry: str | None = None
+    notes: str | None = None
+
+
+class CurriculumSession(_Model):
+    week: PositiveInt
+    topic: str
+    practices: list[str] = []
+
+
+class CurriculumPhase(_Model):
+    """A run of weeks with one purpose (e.g. M-ROCC's orientation, weeks 1-4)."""
+
+    id: str
+    name: str
+    first_week: PositiveInt
+    last_week: PositiveInt
+    description: str
+    sessions: list[CurriculumSession] = []
+
+    @model_validator(mode="after")
+    def _weeks_ordered(self) -> CurriculumPhase:
+        if self.last_week < self.first_week:
+            raise ValueError(f"last_week {self.last_week} is before first_week {self.first_week}")
+        for session in self.sessions:
+            if not self.first_week <= session.week <= self.last_week:
+                raise ValueError(
+                    f"session week {session.week} lies outside the phase's weeks "
+                    f"{self.first_week}-{self.last_week}"
+                )
+        return self
+
+
+class ContinuationChoice(_Model):
+    """A point where a participant chooses whether to go on (M-ROCC's week 8)."""
+
+    after_week: PositiveInt
+    question: str
+    continue_phase: str
+    description: str
+
+
+class Arm(_Model):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    description: str
+    curriculum: list[CurriculumPhase]
+    continuation_choice: ContinuationChoice | None = None
+    home_practice: bool = False
+
+    @model_validator(mode="after")
+    def _choice_names_a_phase(self) -> Arm:
+        choice = self.continuation_choice
+        if choice is not None and choice.continue_phase not in {p.id for p in self.curriculum}:
+            raise ValueError(
+                f"continuation_choice.continue_phase '{choice.continue_phase}' is not a phase "
+                f"of arm '{self.id}'"
+            )
+        return self
+
+
+class SessionFormat(_Model):
+    delivery: Literal["live_online", "in_person", "hybrid"]
+    n_sessions: PositiveInt
+    frequency: Literal["weekly"] = "weekly"
+    check_in_minutes: NonNegativeInt = 0
+    group_minutes: PositiveInt
+    group_size_min: PositiveInt
+    group_size_max: PositiveInt
+    leaders_min: PositiveInt = 1
+    leaders_max: PositiveInt = 2
+    minimum_dose_sessions: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _sizes(self) -> SessionFormat:
+        if self.group_size_max < self.group_size_min:
+            raise ValueError("group_size_max is smaller than group_size_min")
+        if self.minimum_dose_sessions and self.minimum_dose_sessions > self.n_sessions:
+            raise ValueError("minimum_dose_sessions exceeds n_sessions")
+        return self
+
+
+class Assessment(_Model):
+    """Which instrument is collected when: at study weeks and/or follow-up months."""
+
+    instrument: str
+    weeks: list[NonNegativeInt] = []
+    months: list[NonNegativeInt] = []
+    window_days: NonNegativeInt = 7
+    mode: Literal["survey", "interview", "observed", "ema", "staff"] = "survey"
+    prompts_per_day: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _some_time(self) -> Assessment:
+        if not self.weeks and not self.months and self.mode != "staff":
+            raise ValueError(f"assessment of '{self.instrument}' has neither weeks nor months")
+        return self
+
+
+class ToxicologyPlan(_Model):
+    specimen: Literal["oral_fluid", "urine"]
+    observed: Literal["video", "in_person", "unobserved"]
+    panel: list[str] = Field(min_length=1)
+    window_weeks: PositiveInt = 2
+    tests_per_window: PositiveInt = 1
+    substances: dict[str, list[str]]
+    self_report_items: dict[str, str] = {}
+    panel_confirmed: bool = False
+
+    @model_validator(mode="after")
+    def _analytes_in_panel(self) -> ToxicologyPlan:
+        panel = set(self.panel)
+        for substance, analytes in self.substances.items():
+            unknown = sorted(set(analytes) - panel)
+            if unknown:
+                raise ValueError(
+                    f"substance '{substance}' counts analytes not in the panel: {', '.join(unknown)}"
+                )
+        return self
+
+
+class RandomizationSpec(_Model):
+    ratio: dict[str, PositiveInt]
+    block_sizes: list[PositiveInt] = Field(min_length=1)
+    strata: list[str] = []
+    concealment: str
+
+    @model_validator(mode="after")
+    def _blocks_fit_ratio(self) -> RandomizationSpec:
+        total = sum(self.ratio.values())
+        bad = [size for size in self.block_sizes if size % total]
+        if bad:
+            raise ValueError(
+                f"block sizes {bad} are not multiples of the ratio total {total} "
+                f"({':'.join(str(v) for v in self.ratio.values())})"
+            )
+        return self
+
+
+class Covariate(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    type: Literal["number", "integer", "category", "boolean"]
+    levels: list[str] = []
+    minimum: float | None = None
+    maximum: float | None = None
+    unit: str | None = None
+
+    @model_validator(mode="after")
+    def _levels_for_categories(self) -> Covariate:
+        if self.type == "category" and len(self.levels) < 2:
+            raise ValueError(f"category covariate '{self.name}' needs at least two levels")
+        return self
+
+
+class OutcomeDefinitions(_Model):
+    """How raw records become outcome variables (see docs/outcomes.md)."""
+
+    period_weeks: PositiveInt = 2
+    surveys_required_per_period: NonNegativeInt = 2
+    tests_required_per_period: NonNegativeInt = 1
+    primary_periods: list[PositiveInt] = []
+    total_sessions: PositiveInt
+    adherence_sessions: PositiveInt
+    anxiety_subgroup_min_t: float | None = None
+    misuse_rule: dict[str, float | str] = {}
+    definitions: dict[str, str] = {}
+
+
+class AnalysisSpec(_Model):
+    """One prespecified analysis."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    outcome: str
+    model: Literal["gee_logistic", "lmm", "negative_binomial", "logistic", "cox", "poisson_gee"]
+    time: str | None = None
+    time_levels: list[int] = []
+    covariates: list[str] = []
+    subset: str | None = None
+    family: str | None = None
+    correlation: Literal["exchangeable", "independence", "ar1"] | None = None
+    exposure: str | None = None
+    contrast: (
+        Literal[
+            "marginal_percent", "change_from_baseline", "hazard_ratio", "odds_ratio", "rate_ratio"
+        ]
+        | None
+    ) = None
+    report: list[str] = []
+
+
+class SensitivitySpec(_Model):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    kind: Literal["multiple_imputation", "missingness_covariates", "completers"]
+    applies_to: list[str]
+    imputations: PositiveInt | None = None
+    covariates: list[str] = []
+    min_sessions: PositiveInt | None = None
+
+
+class AnalysisPlan(_Model):
+    population: Literal["intention_to_treat", "per_protocol"] = "intention_to_treat"
+    missing_data: str
+    alpha: float = Field(0.05, gt=0, lt=1)
+    multiplicity: Literal["benjamini_hochberg", "none"] = "benjamini_hochberg"
+    analyses: list[AnalysisSpec] = Field(min_length=1)
+    sensitivity: list[SensitivitySpec] = []
+    power: dict[str, float] = {}
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> AnalysisPlan:
+        ids = [a.id for a in self.analyses]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"analysis ids repeated: {', '.join(duplicates)}")
+        for sens in self.sensitivity:
+            unknown = sorted(set(sens.applies_to) - set(ids))
+            if unknown:
+                raise ValueError(
+                    f"sensitivity '{sens.id}' applies to unknown analyses: {', '.join(unknown)}"
+                )
+        return self
+
+
+class PublishedResult(_Model):
+    """A number the trial's paper reports, kept for calibration and for checking reports."""
+
+    id: str
+    description: str
+    arms: dict[str, float] = {}
+    arm_ci: dict[str, tuple[float, float]] = {}
+    difference: float | None = None
+    difference_ci: tuple[float, float] | None = None
+    ratio: float | None = None
+    ratio_ci: tuple[float, float] | None = None
+    p_value: float | None = None
+    extra: dict[str, float] = {}
+
+
+class FlowTargets(_Model):
+    referred: NonNegativeInt | None = None
+    consented: NonNegativeInt | None = None
+    excluded_after_consent: NonNegativeInt | None = None
+    baseline_incomplete: NonNegativeInt | None = None
+    randomized: PositiveInt
+    randomized_by_arm: dict[str, NonNegativeInt] = {}
+    completed_final: NonNegativeInt | None = None
+
+
+class SampleTargets(_Model):
+    female_fraction: float | None = None
+    male_fraction: float | None = None
+    nonbinary_fraction: float | None = None
+    age_mean: float | None = None
+    age_sd: float | None = None
+
+
+class Published(_Model):
+    flow: FlowTargets
+    sample: SampleTargets
+    results: list[PublishedResult] = []
+
+
+class Protocol(_Model):
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    version: str
+    title: str
+    short_title: str
+    population: str
+    medication: Literal["buprenorphine", "methadone", "long_term_opioid_therapy"]
+    source: Source
+    blinding: list[str]
+    weeks: PositiveInt
+    follow_up_months: list[NonNegativeInt] = []
+    arms: list[Arm] = Field(min_length=2)
+    session: SessionFormat
+    assessments: list[Assessment]
+    toxicology: ToxicologyPlan | None = None
+    eligibility: EligibilityCriteria
+    randomization: RandomizationSpec
+    baseline_covariates: list[Covariate]
+    outcomes: OutcomeDefinitions
+    analysis: AnalysisPlan
+    published: Published
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Protocol:
+        arm_ids = [arm.id for arm in self.arms]
+        if len(set(arm_ids)) != len(arm_ids):
+            raise ValueError(f"arm ids repeated: {arm_ids}")
+        if set(self.randomization.ratio) != set(arm_ids):
+            raise ValueError(
+                f"randomization.ratio names arms {sorted(self.randomization.ratio)} "
+                f"but the protocol's arms are {sorted(arm_ids)}"
+            )
+        covariates = {c.name for c in self.baseline_covariates}
+        for analysis in self.analysis.analyses:
+            unknown = [
+                c
+                for c in analysis.covariates
+                if c not in covariates and not c.startswith("baseline_")
+            ]
+            if unknown:
+                raise ValueError(
+                    f"analysis '{analysis.id}' adjusts for covariates that are not baseline "
+                    f"covariates of the protocol: {', '.join(unknown)}"
+                )
+        for assessment in self.assessments:
+            late = [w for w in assessment.weeks if w > self.weeks]
+            if late:
+                raise ValueError(
+                    f"assessment of '{assessment.instrument}' at weeks {late} is after the "
+                    f"protocol's last week {self.weeks}"
+                )
+        return self
+
+    def arm(self, arm_id: str) -> Arm:
+        for arm in self.arms:
+            if arm.id == arm_id:
+                return arm
+        raise KeyError(f"protocol '{self.id}' has no arm '{arm_id}'")
+
+    @property
+    def arm_ids(self) -> list[str]:
+        return [arm.id for arm in self.arms]
+
+    def analysis_spec(self, analysis_id: str) -> AnalysisSpec:
+        for spec in self.analysis.analyses:
+            if spec.id == analysis_id:
+                return spec
+        raise KeyError(f"protocol '{self.id}' has no analysis '{analysis_id}'")
