@@ -1,1 +1,1 @@
-"""mindtrial.design."""
+"""Design primitives (pure, seeded): eligibility, allocation lists, session/test/assessment schedules."""

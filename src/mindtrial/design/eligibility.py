@@ -31,8 +31,8 @@ Semantics:
 - a **group** (``any_of``) holds when at least one of its conditions holds. Its members
   carry the group's ``kind`` (the schema checks this) and are not judged on their own.
 
-``between`` is inclusive at both ends. A field that is absent from the record (or ``None``)
-cannot be judged: the record is *not eligible* and the field is listed in
+``between`` is inclusive at both ends. A field that is absent from the record, ``None``, NaN
+(pandas' missing value) or empty text cannot be judged: the record is *not eligible* and the field is listed in
 :attr:`EligibilityResult.missing`, separately from the criteria that were judged and failed.
 A group whose members can be judged is decided even if another member's field is missing
 (an inclusion group with one member that holds is met).
@@ -304,7 +304,12 @@ def _condition_text(criterion: Criterion) -> str:
 
 
 def _present(record: Mapping[str, object], field: str) -> bool:
-    return record.get(field) is not None
+    value = record.get(field)
+    if value is None:
+        return False
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return not (isinstance(value, str) and not value.strip())
 
 
 def evaluate_eligibility(
