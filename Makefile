@@ -21,8 +21,8 @@ demo: install
 	uv run mindtrial demo
 
 lint:
-	uv run ruff check src tests bench
-	uv run ruff format --check src tests bench
+	uv run ruff check src tests $(wildcard bench)
+	uv run ruff format --check src tests $(wildcard bench)
 	uv run lint-imports
 
 types:
