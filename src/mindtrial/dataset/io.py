@@ -1,0 +1,336 @@
+"""Reading, building and writing study datasets (all-or-nothing)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mindtrial.dataset.schema import (
+    ADVERSE_EVENTS,
+    ATTENDANCE,
+    CSV_FILES,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    PARTICIPANTS,
+    RESPONSES,
+    SCREENING,
+    STUDY_FILE,
+    TOXICOLOGY,
+    DatasetError,
+    Problem,
+    StudyDataset,
+    StudyMeta,
+    format_number,
+)
+from mindtrial.dataset.validate import RawTable, Rules, empty_frame, validate_tables
+from mindtrial.protocols import ProtocolError, load_protocol
+from mindtrial.protocols.schema import Protocol
+
+_META_KEYS = (
+    "format",
+    "format_version",
+    "protocol_id",
+    "protocol_version",
+    "exported_at",
+    "arms_masked",
+    "source",
+)
+
+
+# --------------------------------------------------------------------------- study.json
+
+
+def _parse_meta(data: object, out: list[Problem]) -> StudyMeta | None:
+    def bad(key: str | None, message: str) -> None:
+        out.append(Problem(STUDY_FILE, None, key, message))
+
+    if not isinstance(data, dict):
+        bad(None, "expected a JSON object")
+        return None
+    start = len(out)
+    for key in data:
+        if key not in _META_KEYS:
+            bad(str(key), f"unknown key; expected {', '.join(_META_KEYS)}")
+    for key in ("format", "format_version", "protocol_id", "protocol_version", "exported_at"):
+        if key not in data:
+            bad(key, "missing key")
+    if "format" in data and data["format"] != FORMAT_NAME:
+        bad("format", f"expected {FORMAT_NAME!r}, found {data['format']!r}")
+    version = data.get("format_version")
+    if "format_version" in data and version != FORMAT_VERSION:
+        bad(
+            "format_version",
+            f"this MindTrial reads format version {FORMAT_VERSION}, found {version!r}",
+        )
+    for key in ("protocol_id", "protocol_version"):
+        if key in data and (not isinstance(data[key], str) or not data[key]):
+            bad(key, f"expected a non-empty string, found {data[key]!r}")
+    if "source" in data and data["source"] is not None and not isinstance(data["source"], str):
+        bad("source", f"expected a string, found {data['source']!r}")
+    masked = data.get("arms_masked", False)
+    if not isinstance(masked, bool):
+        bad("arms_masked", f"expected true or false, found {masked!r}")
+    exported: datetime | None = None
+    stamp = data.get("exported_at")
+    if "exported_at" in data:
+        try:
+            exported = datetime.fromisoformat(str(stamp))
+        except ValueError:
+            bad("exported_at", f"{stamp!r} is not an ISO 8601 date-time")
+        else:
+            if exported.tzinfo is None:
+                bad("exported_at", f"{stamp!r} has no time zone offset (write e.g. +00:00)")
+    if len(out) > start or exported is None:
+        return None
+    return StudyMeta(
+        protocol_id=data["protocol_id"],
+        protocol_version=data["protocol_version"],
+        exported_at=exported,
+        arms_masked=bool(masked),
+        source=data.get("source"),
+    )
+
+
+def _read_meta(folder: Path, out: list[Problem]) -> StudyMeta | None:
+    path = folder / STUDY_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        out.append(Problem(STUDY_FILE, None, None, "file is missing"))
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        out.append(Problem(STUDY_FILE, None, None, f"cannot read file: {exc}"))
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        out.append(Problem(STUDY_FILE, None, None, f"not valid JSON: {exc}"))
+        return None
+    return _parse_meta(data, out)
+
+
+# --------------------------------------------------------------------------- CSV text
+
+
+def _read_csv(folder: Path, file: str, out: list[Problem]) -> RawTable | None:
+    path = folder / file
+    if not path.is_file():
+        out.append(Problem(file, None, None, "file is missing"))
+        return None
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            header: tuple[str, ...] | None = None
+            records: list[tuple[int, tuple[str, ...]]] = []
+            for record in reader:
+                if header is None:
+                    header = tuple(name.strip() for name in record)
+                    continue
+                if not record or all(not cell.strip() for cell in record):
+                    continue  # blank line
+                records.append((reader.line_num, tuple(record)))
+    except UnicodeDecodeError as exc:
+        out.append(Problem(file, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+        return None
+    except (OSError, csv.Error) as exc:
+        out.append(Problem(file, None, None, f"cannot read CSV: {exc}"))
+        return None
+    if header is None or not any(header):
+        out.append(Problem(file, None, None, "file is empty; expected a header row"))
+        return None
+    return RawTable(header=header, records=tuple(records))
+
+
+def _cell_text(value: Any) -> str:
+    """The CSV text of one DataFrame cell (blank for missing values)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "1" if value else "0"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        x = float(value)
+        return "" if math.isnan(x) else format_number(x)
+    if isinstance(value, pd.Timestamp | datetime):
+        stamp = pd.Timestamp(value)
+        if stamp == stamp.normalize() and stamp.tzinfo is None:
+            return stamp.date().isoformat()
+        return stamp.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _frame_table(frame: pd.DataFrame) -> RawTable:
+    header = tuple(str(c) for c in frame.columns)
+    columns = [frame.iloc[:, j].tolist() for j in range(frame.shape[1])]
+    records = tuple(
+        (i + 2, tuple(_cell_text(col[i]) for col in columns)) for i in range(frame.shape[0])
+    )
+    return RawTable(header=header, records=records)
+
+
+def _csv_text(frame: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    table = _frame_table(frame)
+    writer.writerow(table.header)
+    for _, record in table.records:
+        writer.writerow(record)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _protocol_for(meta: StudyMeta, protocol: Protocol | str | Path | None) -> Protocol:
+    if isinstance(protocol, Protocol):
+        return protocol
+    return load_protocol(meta.protocol_id if protocol is None else protocol)
+
+
+def read_dataset(
+    path: str | Path, *, protocol: Protocol | str | Path | None = None
+) -> StudyDataset:
+    """Read and validate the study dataset in folder ``path``.
+
+    ``protocol`` (a :class:`~mindtrial.protocols.schema.Protocol`, an id or a file) defaults
+    to the protocol named in ``study.json``. Raises :class:`DatasetError` listing every
+    problem found; never returns a partly read dataset.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DatasetError(
+            [Problem(str(folder), None, None, "not a folder (a study dataset is a folder)")]
+        )
+    problems: list[Problem] = []
+    meta = _read_meta(folder, problems)
+    tables = {file: _read_csv(folder, file, problems) for file in CSV_FILES}
+    if meta is None:
+        raise DatasetError(problems, where=str(folder))
+    try:
+        chosen = _protocol_for(meta, protocol)
+    except ProtocolError as exc:
+        problems.append(
+            Problem(STUDY_FILE, None, "protocol_id", f"cannot load the protocol: {exc}")
+        )
+        raise DatasetError(problems, where=str(folder)) from None
+    dataset, problems = validate_tables(meta, tables, chosen, problems=problems)
+    if dataset is None:
+        raise DatasetError(problems, where=str(folder))
+    return dataset
+
+
+def build_dataset(
+    meta: StudyMeta,
+    *,
+    participants: pd.DataFrame,
+    responses: pd.DataFrame | None = None,
+    toxicology: pd.DataFrame | None = None,
+    attendance: pd.DataFrame | None = None,
+    adverse_events: pd.DataFrame | None = None,
+    screening: pd.DataFrame | None = None,
+    protocol: Protocol | str | Path | None = None,
+) -> StudyDataset:
+    """Validate DataFrames as a study dataset and give them the documented dtypes.
+
+    Each frame needs the columns of its file (``None`` = no rows); values may be of any
+    reasonable Python/pandas type (numbers, booleans, dates, strings). Problems are
+    reported exactly as for a folder, with ``row`` = the row the record would have in the
+    file (frame position + 2). Raises :class:`DatasetError`.
+    """
+    chosen = _protocol_for(meta, protocol)
+    rules = Rules.from_protocol(chosen)
+    given = {
+        PARTICIPANTS: participants,
+        RESPONSES: responses,
+        TOXICOLOGY: toxicology,
+        ATTENDANCE: attendance,
+        ADVERSE_EVENTS: adverse_events,
+        SCREENING: screening,
+    }
+    tables: dict[str, RawTable | None] = {}
+    for file, frame in given.items():
+        if frame is None:
+            frame = empty_frame([c for c in rules.columns(file) if c.required])
+        tables[file] = _frame_table(frame)
+    dataset, problems = validate_tables(meta, tables, chosen)
+    if dataset is None:
+        raise DatasetError(problems)
+    return dataset
+
+
+def validate_dataset(
+    ds: StudyDataset, *, protocol: Protocol | str | Path | None = None
+) -> list[Problem]:
+    """Every problem with an in-memory dataset (empty when it is valid)."""
+    chosen = _protocol_for(ds.meta, protocol)
+    tables: dict[str, RawTable | None] = {f: _frame_table(ds.table(f)) for f in CSV_FILES}
+    return validate_tables(ds.meta, tables, chosen)[1]
+
+
+def _write_file(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_dataset(
+    ds: StudyDataset,
+    path: str | Path,
+    *,
+    protocol: Protocol | str | Path | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Validate ``ds`` and write it as a study dataset folder at ``path``; return the path.
+
+    All-or-nothing: the files are written into a temporary folder beside ``path`` which is
+    then renamed into place, so ``path`` is either absent/untouched or complete. An existing
+    ``path`` raises :class:`FileExistsError` unless ``overwrite=True``. An invalid dataset
+    raises :class:`DatasetError` before anything is written.
+    """
+    target = Path(path)
+    chosen = _protocol_for(ds.meta, protocol)
+    tables: dict[str, RawTable | None] = {f: _frame_table(ds.table(f)) for f in CSV_FILES}
+    checked, problems = validate_tables(ds.meta, tables, chosen)
+    if checked is None:
+        raise DatasetError(problems, where=f"to be written to {target}")
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} already exists (pass overwrite=True to replace it)")
+    texts = {STUDY_FILE: json.dumps(ds.meta.to_json_dict(), indent=2) + "\n"}
+    texts.update({f: _csv_text(checked.table(f)) for f in CSV_FILES})
+
+    parent = target.parent
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    backup: Path | None = None
+    try:
+        for name, text in texts.items():
+            _write_file(tmp / name, text)
+        if target.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
+            os.replace(target, backup / "previous")
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if backup is not None:
+            previous = backup / "previous"
+            if previous.exists() and not target.exists():
+                os.replace(previous, target)
+            shutil.rmtree(backup, ignore_errors=True)
+        raise
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+    return target

@@ -1,0 +1,285 @@
+"""The study dataset: its files, columns and in-memory form.
+
+A study dataset is a folder of one JSON file and seven CSV files (see
+``docs/study-dataset.md``). In memory it is a :class:`StudyDataset`: the metadata of
+``study.json`` plus one pandas DataFrame per CSV file, with fixed column names and
+dtypes:
+
+=========  ==========================  =============================================
+kind       pandas dtype                CSV text
+=========  ==========================  =============================================
+string     ``string`` (missing: NA)    as is; blank = missing
+int        ``int64``                   ``-?[0-9]+``
+int?       ``Int64`` (missing: NA)     same, blank = missing
+number     ``float64`` (missing: NaN)  a decimal number; blank = missing
+bool       ``bool``                    ``1``/``0`` (``true``/``false`` also read)
+bool?      ``boolean`` (missing: NA)   same, blank = missing
+date       ``datetime64[ns]``          ``YYYY-MM-DD``
+=========  ==========================  =============================================
+
+``participant_id`` is always a string (``"007"`` stays ``"007"``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final, Literal
+
+import pandas as pd
+
+FORMAT_NAME: Final = "mindtrial-study-dataset"
+FORMAT_VERSION: Final = 1
+
+ColumnKind = Literal["string", "int", "number", "bool", "date", "category"]
+
+STAGES: Final = ("referred", "screened", "eligible", "consented", "baseline", "randomized")
+"""Screening stages in order; ``screening.csv`` records the furthest one reached."""
+
+TOX_RESULTS: Final = ("positive", "negative", "invalid")
+
+STUDY_FILE: Final = "study.json"
+PARTICIPANTS: Final = "participants.csv"
+RESPONSES: Final = "responses.csv"
+TOXICOLOGY: Final = "toxicology.csv"
+ATTENDANCE: Final = "attendance.csv"
+ADVERSE_EVENTS: Final = "adverse_events.csv"
+SCREENING: Final = "screening.csv"
+
+CSV_FILES: Final = (
+    PARTICIPANTS,
+    RESPONSES,
+    TOXICOLOGY,
+    ATTENDANCE,
+    ADVERSE_EVENTS,
+    SCREENING,
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a CSV file.
+
+    ``required`` means the column must be present in the header; ``nullable`` means a
+    blank cell is allowed. ``levels`` restricts a ``category`` column (stored as
+    ``string``).
+    """
+
+    name: str
+    kind: ColumnKind
+    nullable: bool = False
+    required: bool = True
+    levels: tuple[str, ...] = ()
+
+    @property
+    def dtype(self) -> str:
+        """The pandas dtype this column has in a :class:`StudyDataset`."""
+        if self.kind in ("string", "category"):
+            return "string"
+        if self.kind == "int":
+            return "Int64" if self.nullable else "int64"
+        if self.kind == "number":
+            return "float64"
+        if self.kind == "bool":
+            return "boolean" if self.nullable else "bool"
+        return "datetime64[ns]"
+
+
+# Fixed columns of every file (participants.csv also has the protocol's covariates).
+PARTICIPANT_COLUMNS: Final = (
+    Column("participant_id", "string"),
+    Column("arm", "string"),
+    Column("site", "string", nullable=True),
+    Column("cohort", "string", nullable=True),
+    Column("randomized_on", "date"),
+    Column("withdrawn_week", "int", nullable=True),
+    Column("withdrawal_reason", "string", nullable=True),
+)
+RESPONSE_COLUMNS: Final = (
+    Column("participant_id", "string"),
+    Column("week", "int"),
+    Column("instrument", "string"),
+    Column("item", "string"),
+    Column("value", "number"),
+)
+TOXICOLOGY_COLUMNS: Final = (
+    Column("participant_id", "string"),
+    Column("week", "int"),
+    Column("analyte", "string"),
+    Column("result", "category", levels=TOX_RESULTS),
+)
+ATTENDANCE_COLUMNS: Final = (
+    Column("participant_id", "string"),
+    Column("week", "int"),
+    Column("attended", "bool"),
+)
+ADVERSE_EVENT_COLUMNS: Final = (
+    Column("participant_id", "string"),
+    Column("onset_week", "int"),
+    Column("severity", "string"),
+    Column("serious", "bool"),
+    Column("related", "bool"),
+    Column("expected", "bool"),
+    # Optional, documented extras.
+    Column("ae_id", "string", nullable=True, required=False),
+    Column("relatedness", "string", nullable=True, required=False),
+    Column("outcome", "string", nullable=True, required=False),
+)
+SCREENING_COLUMNS: Final = (
+    Column("referral_id", "string"),
+    Column("participant_id", "string", nullable=True),
+    Column("referred_on", "date"),
+    Column("stage", "category", levels=STAGES),
+    Column("exclusion_reason", "string", nullable=True),
+)
+
+FIXED_COLUMNS: Final[dict[str, tuple[Column, ...]]] = {
+    PARTICIPANTS: PARTICIPANT_COLUMNS,
+    RESPONSES: RESPONSE_COLUMNS,
+    TOXICOLOGY: TOXICOLOGY_COLUMNS,
+    ATTENDANCE: ATTENDANCE_COLUMNS,
+    ADVERSE_EVENTS: ADVERSE_EVENT_COLUMNS,
+    SCREENING: SCREENING_COLUMNS,
+}
+
+
+@dataclass(frozen=True)
+class StudyMeta:
+    """The contents of ``study.json``.
+
+    ``exported_at`` is timezone-aware. ``arms_masked`` means ``participants.arm`` holds
+    opaque codes instead of the protocol's arm ids (for blinded analyses).
+    ``source`` says what produced the dataset (``"web"``, ``"redcap"``, ``"simulate"``…).
+    """
+
+    protocol_id: str
+    protocol_version: str
+    exported_at: datetime
+    arms_masked: bool = False
+    source: str | None = None
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.exported_at.tzinfo is None:
+            raise ValueError("StudyMeta.exported_at must be timezone-aware")
+
+    def to_json_dict(self) -> dict[str, object]:
+        """The JSON object written to ``study.json``."""
+        out: dict[str, object] = {
+            "format": FORMAT_NAME,
+            "format_version": self.format_version,
+            "protocol_id": self.protocol_id,
+            "protocol_version": self.protocol_version,
+            "exported_at": self.exported_at.isoformat(),
+            "arms_masked": self.arms_masked,
+        }
+        if self.source is not None:
+            out["source"] = self.source
+        return out
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a dataset.
+
+    ``row`` counts CSV records the way a spreadsheet shows them: the header is row 1,
+    the first data row is row 2. It is ``None`` for problems with a whole file or with
+    ``study.json``. ``column`` is ``None`` when the problem is not about one column.
+    """
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.column is not None:
+            where += f", column {self.column!r}"
+        return f"{where}: {self.message}"
+
+
+class DatasetError(ValueError):
+    """A study dataset has problems; ``problems`` holds every one of them."""
+
+    MAX_LISTED: Final = 50
+
+    def __init__(self, problems: Iterable[Problem], *, where: str | None = None) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.where = where
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''} in study dataset"
+        if self.where:
+            head += f" {self.where}"
+        lines = [head + ":"]
+        lines += [f"  - {p}" for p in self.problems[: self.MAX_LISTED]]
+        if n > self.MAX_LISTED:
+            lines.append(f"  … and {n - self.MAX_LISTED} more (see DatasetError.problems)")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False)
+class StudyDataset:
+    """A validated study dataset: metadata plus one DataFrame per CSV file.
+
+    Build one with :func:`mindtrial.dataset.read_dataset` or
+    :func:`mindtrial.dataset.build_dataset` (both validate and fix the dtypes); the
+    columns and dtypes are those of ``docs/study-dataset.md``. Compare two datasets
+    with :meth:`equals`. Treat the frames as read-only.
+    """
+
+    meta: StudyMeta
+    participants: pd.DataFrame
+    responses: pd.DataFrame
+    toxicology: pd.DataFrame
+    attendance: pd.DataFrame
+    adverse_events: pd.DataFrame
+    screening: pd.DataFrame
+    covariates: tuple[str, ...] = field(default=())
+    """Names of the protocol's baseline covariates (extra columns of ``participants``)."""
+
+    def table(self, file: str) -> pd.DataFrame:
+        """The frame for a CSV file name such as ``"responses.csv"``."""
+        frames = {
+            PARTICIPANTS: self.participants,
+            RESPONSES: self.responses,
+            TOXICOLOGY: self.toxicology,
+            ATTENDANCE: self.attendance,
+            ADVERSE_EVENTS: self.adverse_events,
+            SCREENING: self.screening,
+        }
+        try:
+            return frames[file]
+        except KeyError:
+            raise KeyError(f"no table {file!r}; expected one of {', '.join(CSV_FILES)}") from None
+
+    def equals(self, other: StudyDataset) -> bool:
+        """Same metadata, same columns, dtypes and values in every table."""
+        if self.meta != other.meta or self.covariates != other.covariates:
+            return False
+        for name in CSV_FILES:
+            a, b = self.table(name), other.table(name)
+            if list(a.columns) != list(b.columns) or list(a.dtypes) != list(b.dtypes):
+                return False
+            if not a.reset_index(drop=True).equals(b.reset_index(drop=True)):
+                return False
+        return True
+
+
+def format_number(x: float) -> str:
+    """Shortest text that reads back as the same float (integers without ``.0``)."""
+    if math.isfinite(x) and x.is_integer() and abs(x) < 2**53:
+        return str(int(x))
+    return repr(x)
+
+
+def column_names(columns: Sequence[Column]) -> list[str]:
+    """The names of ``columns``, in order."""
+    return [c.name for c in columns]

@@ -1,0 +1,620 @@
+"""Parsing and validating the tables of a study dataset.
+
+Both reading a folder and building a dataset from DataFrames go through
+:func:`validate_tables`: each table arrives as CSV text cells (header + records), every
+cell is parsed by its column's kind, and then the cross-row and cross-file rules are
+checked. Every problem is collected; nothing is returned unless there are none.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Final
+
+import pandas as pd
+
+from mindtrial.dataset.schema import (
+    ADVERSE_EVENTS,
+    ATTENDANCE,
+    CSV_FILES,
+    FIXED_COLUMNS,
+    PARTICIPANT_COLUMNS,
+    PARTICIPANTS,
+    RESPONSES,
+    SCREENING,
+    TOXICOLOGY,
+    Column,
+    Problem,
+    StudyDataset,
+    StudyMeta,
+    format_number,
+)
+from mindtrial.instruments.registry import get_instrument
+from mindtrial.instruments.schema import Instrument, ItemType
+from mindtrial.instruments.scoring import Answer, ScoringError, validate_answer
+from mindtrial.protocols.schema import Protocol
+
+WEEKS_PER_MONTH: Final = 52 / 12
+
+_INT_RE: Final = re.compile(r"^[+-]?[0-9]+$")
+_TRUE: Final = frozenset({"1", "true", "yes"})
+_FALSE: Final = frozenset({"0", "false", "no"})
+
+
+def follow_up_week(months: int) -> int:
+    """The study week at which a follow-up month is recorded: ``round(months × 52 / 12)``.
+
+    Month 3 → week 13, month 6 → week 26, month 9 → week 39.
+    """
+    return round(months * WEEKS_PER_MONTH)
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """One CSV file as text: the header, then each record with its row number."""
+
+    header: tuple[str, ...]
+    records: tuple[tuple[int, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a protocol says about its datasets."""
+
+    protocol_id: str
+    protocol_version: str
+    arm_ids: tuple[str, ...]
+    covariates: tuple[Column, ...]
+    max_week: int
+    session_weeks: int
+    instruments: tuple[str, ...]
+    panel: tuple[str, ...]
+
+    @classmethod
+    def from_protocol(cls, protocol: Protocol) -> Rules:
+        covariates = tuple(
+            _covariate_column(c.name, c.type, c.levels) for c in protocol.baseline_covariates
+        )
+        weeks = [protocol.weeks]
+        weeks += [w for a in protocol.assessments for w in a.weeks]
+        months = list(protocol.follow_up_months) + [
+            m for a in protocol.assessments for m in a.months
+        ]
+        weeks += [follow_up_week(m) for m in months]
+        instruments = tuple(dict.fromkeys(a.instrument for a in protocol.assessments))
+        panel = tuple(protocol.toxicology.panel) if protocol.toxicology else ()
+        return cls(
+            protocol_id=protocol.id,
+            protocol_version=protocol.version,
+            arm_ids=tuple(protocol.arm_ids),
+            covariates=covariates,
+            max_week=max(weeks),
+            session_weeks=protocol.session.n_sessions,
+            instruments=instruments,
+            panel=panel,
+        )
+
+    def columns(self, file: str) -> tuple[Column, ...]:
+        if file == PARTICIPANTS:
+            return PARTICIPANT_COLUMNS + self.covariates
+        return FIXED_COLUMNS[file]
+
+
+def _covariate_column(name: str, type_: str, levels: Sequence[str]) -> Column:
+    if type_ == "number":
+        return Column(name, "number", nullable=True)
+    if type_ == "integer":
+        return Column(name, "int", nullable=True)
+    if type_ == "boolean":
+        return Column(name, "bool", nullable=True)
+    return Column(name, "category", nullable=True, levels=tuple(levels))
+
+
+# --------------------------------------------------------------------------- cells
+
+
+def _parse_cell(text: str, column: Column) -> tuple[Any, str | None]:
+    """(value, None) or (None, message). Blank cells are handled by the caller."""
+    kind = column.kind
+    if kind == "string":
+        return text, None
+    if kind == "category":
+        if text in column.levels:
+            return text, None
+        return None, f"{text!r} is not one of {', '.join(column.levels)}"
+    if kind == "int":
+        if _INT_RE.match(text):
+            return int(text), None
+        return None, f"{text!r} is not a whole number"
+    if kind == "number":
+        try:
+            x = float(text)
+        except ValueError:
+            return None, f"{text!r} is not a number"
+        if not math.isfinite(x):
+            return None, f"{text!r} is not a finite number"
+        return x, None
+    if kind == "bool":
+        low = text.lower()
+        if low in _TRUE:
+            return True, None
+        if low in _FALSE:
+            return False, None
+        return None, f"{text!r} is not a yes/no value; expected 1 or 0"
+    try:
+        return date.fromisoformat(text), None
+    except ValueError:
+        return None, f"{text!r} is not a date; expected YYYY-MM-DD"
+
+
+@dataclass
+class Parsed:
+    """Parsed cells of one table: ``values[column][i]`` for record ``i``."""
+
+    rows: list[int]
+    values: dict[str, list[Any]]
+    ok: list[bool]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass
+class _Collector:
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, file: str, row: int | None, column: str | None, message: str) -> None:
+        self.problems.append(Problem(file, row, column, message))
+
+
+def _parse_table(
+    file: str, raw: RawTable, columns: Sequence[Column], out: _Collector
+) -> Parsed | None:
+    names = [c.name for c in columns]
+    header = list(raw.header)
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            out.add(file, 1, name, "column appears twice in the header")
+        seen.add(name)
+    missing = [c.name for c in columns if c.required and c.name not in seen]
+    for name in missing:
+        out.add(file, 1, name, "missing column")
+    for name in header:
+        if name not in names:
+            out.add(file, 1, name, f"unknown column; expected the columns {', '.join(names)}")
+    if missing or len(seen) != len(header):
+        return None
+    position = {name: i for i, name in enumerate(header)}
+    parsed = Parsed(rows=[], values={c.name: [] for c in columns}, ok=[])
+    for row, record in raw.records:
+        parsed.rows.append(row)
+        good = True
+        if len(record) != len(header):
+            out.add(file, row, None, f"expected {len(header)} fields, found {len(record)}")
+            for c in columns:
+                parsed.values[c.name].append(None)
+            parsed.ok.append(False)
+            continue
+        for c in columns:
+            i = position.get(c.name)
+            text = record[i].strip() if i is not None else ""
+            if text == "":
+                if not c.nullable:
+                    out.add(file, row, c.name, "value is missing")
+                    good = False
+                parsed.values[c.name].append(None)
+                continue
+            value, error = _parse_cell(text, c)
+            if error is not None:
+                out.add(file, row, c.name, error)
+                good = False
+            parsed.values[c.name].append(value)
+        parsed.ok.append(good)
+    return parsed
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _check_week(
+    out: _Collector, file: str, column: str, parsed: Parsed, low: int, high: int, what: str
+) -> None:
+    for i, week in enumerate(parsed.values[column]):
+        if week is not None and not low <= week <= high:
+            out.add(file, parsed.rows[i], column, f"week {week} is outside {what} {low}..{high}")
+            parsed.ok[i] = False
+
+
+def _check_participant(
+    out: _Collector,
+    file: str,
+    parsed: Parsed,
+    known: set[str] | None,
+    column: str = "participant_id",
+) -> None:
+    if known is None:
+        return
+    for i, pid in enumerate(parsed.values[column]):
+        if pid is not None and pid not in known:
+            out.add(
+                file,
+                parsed.rows[i],
+                column,
+                f"unknown participant {pid!r} (not in participants.csv)",
+            )
+            parsed.ok[i] = False
+
+
+def _check_duplicates(
+    out: _Collector, file: str, parsed: Parsed, key: Sequence[str], what: str
+) -> None:
+    first: dict[tuple[Any, ...], int] = {}
+    for i, row in enumerate(parsed.rows):
+        k = tuple(parsed.values[c][i] for c in key)
+        if any(v is None for v in k):
+            continue
+        if k in first:
+            shown = ", ".join(f"{c}={v}" for c, v in zip(key, k, strict=True))
+            out.add(file, row, None, f"duplicate {what} ({shown}); first given in row {first[k]}")
+        else:
+            first[k] = row
+
+
+def answer_text(answer: Answer) -> str:
+    """The canonical CSV text of a normalised answer (booleans as 1/0, dates ISO)."""
+    if isinstance(answer, bool):
+        return "1" if answer else "0"
+    if isinstance(answer, int):
+        return str(answer)
+    if isinstance(answer, float):
+        return format_number(answer)
+    if isinstance(answer, date):
+        return answer.isoformat()
+    return answer
+
+
+def check_answer(instrument_id: str, item_id: str, text: str) -> tuple[str, str | None]:
+    """Check one answer through the instruments module: (canonical text, error or None)."""
+    try:
+        answer = validate_answer(instrument_id, item_id, text)
+    except ScoringError as exc:
+        return text, str(exc)
+    return answer_text(answer), None
+
+
+def _instrument(instrument_id: str, cache: dict[str, Instrument | None]) -> Instrument | None:
+    if instrument_id not in cache:
+        try:
+            cache[instrument_id] = get_instrument(instrument_id)
+        except KeyError:
+            cache[instrument_id] = None
+    return cache[instrument_id]
+
+
+_NUMERIC_ITEMS: Final = frozenset({ItemType.INTEGER, ItemType.NUMBER, ItemType.BOOLEAN})
+
+
+def _answer_error(instrument_id: str, item_id: str, value: float) -> str | None:
+    """The instruments module's message for a bad answer, or None when it is fine."""
+    try:
+        validate_answer(instrument_id, item_id, format_number(value))
+    except ScoringError as exc:
+        return str(exc)
+    return None
+
+
+def _check_responses(out: _Collector, parsed: Parsed, rules: Rules) -> None:
+    cache: dict[str, Instrument | None] = {}
+    answers: dict[tuple[str, str, float], str | None] = {}
+    values = parsed.values
+    for i, row in enumerate(parsed.rows):
+        instrument_id, item_id, text = (  # text: the parsed number
+            values["instrument"][i],
+            values["item"][i],
+            values["value"][i],
+        )
+        if instrument_id is None:
+            continue
+        instrument = _instrument(instrument_id, cache)
+        if instrument is None:
+            out.add(RESPONSES, row, "instrument", f"unknown instrument {instrument_id!r}")
+            parsed.ok[i] = False
+            continue
+        if instrument_id not in rules.instruments:
+            out.add(
+                RESPONSES,
+                row,
+                "instrument",
+                f"instrument {instrument_id!r} is not in the assessments of protocol "
+                f"{rules.protocol_id} ({', '.join(rules.instruments)})",
+            )
+            parsed.ok[i] = False
+            continue
+        if item_id is None:
+            continue
+        if item_id not in instrument.item_ids:
+            out.add(
+                RESPONSES,
+                row,
+                "item",
+                f"instrument {instrument_id!r} has no item {item_id!r}; items: "
+                f"{', '.join(instrument.item_ids)}",
+            )
+            parsed.ok[i] = False
+            continue
+        kind = instrument.item(item_id).type
+        if kind not in _NUMERIC_ITEMS:
+            out.add(
+                RESPONSES,
+                row,
+                "item",
+                f"{instrument_id}.{item_id} is a {kind} item; responses.csv holds only numeric "
+                "and yes/no answers (adverse events go to adverse_events.csv)",
+            )
+            parsed.ok[i] = False
+            continue
+        if text is None:
+            continue
+        key = (instrument_id, item_id, text)
+        if key not in answers:
+            answers[key] = _answer_error(instrument_id, item_id, text)
+        error = answers[key]
+        if error is not None:
+            out.add(RESPONSES, row, "value", error)
+            parsed.ok[i] = False
+
+
+def _check_participants(out: _Collector, parsed: Parsed, rules: Rules, meta: StudyMeta) -> None:
+    _check_duplicates(out, PARTICIPANTS, parsed, ["participant_id"], "participant id")
+    arms = parsed.values["arm"]
+    if meta.arms_masked:
+        codes = sorted({a for a in arms if a is not None})
+        if len(codes) > len(rules.arm_ids):
+            out.add(
+                PARTICIPANTS,
+                None,
+                "arm",
+                f"{len(codes)} different masked arm codes ({', '.join(codes)}) but the protocol "
+                f"has {len(rules.arm_ids)} arms",
+            )
+    else:
+        for i, arm in enumerate(arms):
+            if arm is not None and arm not in rules.arm_ids:
+                out.add(
+                    PARTICIPANTS,
+                    parsed.rows[i],
+                    "arm",
+                    f"unknown arm {arm!r}; expected one of {', '.join(rules.arm_ids)}",
+                )
+    for i, week in enumerate(parsed.values["withdrawn_week"]):
+        if week is not None and not 0 <= week <= rules.max_week:
+            out.add(
+                PARTICIPANTS,
+                parsed.rows[i],
+                "withdrawn_week",
+                f"week {week} is outside the study weeks 0..{rules.max_week}",
+            )
+
+
+def _check_covariate_ranges(out: _Collector, parsed: Parsed, protocol: Protocol) -> None:
+    for cov in protocol.baseline_covariates:
+        if cov.type not in ("number", "integer"):
+            continue
+        for i, x in enumerate(parsed.values[cov.name]):
+            if x is None:
+                continue
+            if (cov.minimum is not None and x < cov.minimum) or (
+                cov.maximum is not None and x > cov.maximum
+            ):
+                lo = "-inf" if cov.minimum is None else format_number(cov.minimum)
+                hi = "inf" if cov.maximum is None else format_number(cov.maximum)
+                out.add(
+                    PARTICIPANTS,
+                    parsed.rows[i],
+                    cov.name,
+                    f"{format_number(float(x))} is outside the covariate's range {lo}..{hi}",
+                )
+
+
+def _check_toxicology(out: _Collector, parsed: Parsed, rules: Rules) -> None:
+    for i, analyte in enumerate(parsed.values["analyte"]):
+        if analyte is not None and analyte not in rules.panel:
+            panel = ", ".join(rules.panel) if rules.panel else "(the protocol has no toxicology)"
+            out.add(
+                TOXICOLOGY,
+                parsed.rows[i],
+                "analyte",
+                f"analyte {analyte!r} is not in the protocol's panel: {panel}",
+            )
+            parsed.ok[i] = False
+    _check_duplicates(out, TOXICOLOGY, parsed, ["participant_id", "week", "analyte"], "result")
+
+
+_RELATED_CODES: Final = frozenset({"possibly", "probably", "definitely"})
+
+
+def _check_adverse_events(out: _Collector, parsed: Parsed) -> None:
+    """Severity, relatedness and outcome codes come from the ``adverse_event`` instrument."""
+    values = parsed.values
+    for column in ("severity", "relatedness", "outcome"):
+        for i, text in enumerate(values[column]):
+            if text is None:
+                continue
+            canonical, error = check_answer("adverse_event", column, text)
+            if error is not None:
+                out.add(ADVERSE_EVENTS, parsed.rows[i], column, error)
+                parsed.ok[i] = False
+            else:
+                values[column][i] = canonical
+    for i, (related, code) in enumerate(zip(values["related"], values["relatedness"], strict=True)):
+        if related is None or code is None or not parsed.ok[i]:
+            continue
+        if related != (code in _RELATED_CODES):
+            out.add(
+                ADVERSE_EVENTS,
+                parsed.rows[i],
+                "related",
+                f"related is {int(related)} but relatedness is {code!r} (related means "
+                f"relatedness is one of {', '.join(sorted(_RELATED_CODES))})",
+            )
+    _check_duplicates(out, ADVERSE_EVENTS, parsed, ["ae_id"], "adverse event id")
+
+
+def _check_screening(out: _Collector, parsed: Parsed, participants: set[str] | None) -> None:
+    _check_duplicates(out, SCREENING, parsed, ["referral_id"], "referral id")
+    _check_duplicates(out, SCREENING, parsed, ["participant_id"], "participant id")
+    for i, row in enumerate(parsed.rows):
+        pid, stage = parsed.values["participant_id"][i], parsed.values["stage"][i]
+        if stage == "randomized":
+            if pid is None:
+                out.add(
+                    SCREENING, row, "participant_id", "a randomized referral needs a participant id"
+                )
+            elif participants is not None and pid not in participants:
+                out.add(
+                    SCREENING,
+                    row,
+                    "participant_id",
+                    f"unknown participant {pid!r} (not in participants.csv)",
+                )
+        elif (
+            stage is not None
+            and pid is not None
+            and participants is not None
+            and pid in participants
+        ):
+            out.add(
+                SCREENING,
+                row,
+                "stage",
+                f"participant {pid!r} is in participants.csv (randomized) but the stage is {stage!r}",
+            )
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def _series(values: list[Any], column: Column) -> pd.Series:  # type: ignore[type-arg]
+    kind = column.kind
+    if kind in ("string", "category"):
+        return pd.Series(values, dtype="string", name=column.name)
+    if kind == "int":
+        return pd.Series(values, dtype="Int64" if column.nullable else "int64", name=column.name)
+    if kind == "number":
+        return pd.Series(
+            [math.nan if v is None else v for v in values], dtype="float64", name=column.name
+        )
+    if kind == "bool":
+        return pd.Series(values, dtype="boolean" if column.nullable else "bool", name=column.name)
+    stamps = [pd.NaT if v is None else pd.Timestamp(v) for v in values]
+    return pd.Series(stamps, dtype="datetime64[ns]", name=column.name)
+
+
+def empty_frame(columns: Sequence[Column]) -> pd.DataFrame:
+    """A frame with no rows and the right columns and dtypes."""
+    return pd.DataFrame({c.name: _series([], c) for c in columns})
+
+
+def _frame(parsed: Parsed, columns: Sequence[Column]) -> pd.DataFrame:
+    return pd.DataFrame({c.name: _series(parsed.values[c.name], c) for c in columns})
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def validate_tables(
+    meta: StudyMeta,
+    tables: dict[str, RawTable | None],
+    protocol: Protocol,
+    *,
+    problems: Iterable[Problem] = (),
+) -> tuple[StudyDataset | None, list[Problem]]:
+    """Parse and check every table; a dataset only when there are no problems at all.
+
+    ``tables`` maps each CSV file name to its text (``None`` when the file is missing,
+    already reported in ``problems``).
+    """
+    out = _Collector(list(problems))
+    rules = Rules.from_protocol(protocol)
+    if meta.protocol_id != rules.protocol_id:
+        out.add(
+            "study.json",
+            None,
+            "protocol_id",
+            f"dataset is for protocol {meta.protocol_id!r}, not {rules.protocol_id!r}",
+        )
+    elif meta.protocol_version != rules.protocol_version:
+        out.add(
+            "study.json",
+            None,
+            "protocol_version",
+            f"dataset was made under version {meta.protocol_version!r} of {rules.protocol_id}; "
+            f"the protocol given is version {rules.protocol_version!r}",
+        )
+    parsed: dict[str, Parsed | None] = {}
+    for file in CSV_FILES:
+        raw = tables.get(file)
+        parsed[file] = None if raw is None else _parse_table(file, raw, rules.columns(file), out)
+
+    part = parsed[PARTICIPANTS]
+    known: set[str] | None = None
+    if part is not None:
+        _check_participants(out, part, rules, meta)
+        _check_covariate_ranges(out, part, protocol)
+        known = {p for p in part.values["participant_id"] if p is not None}
+
+    week_checks: dict[str, tuple[str, int, int, str]] = {
+        RESPONSES: ("week", 0, rules.max_week, "the study weeks"),
+        TOXICOLOGY: ("week", 0, rules.max_week, "the study weeks"),
+        ATTENDANCE: ("week", 1, rules.session_weeks, "the session weeks"),
+        ADVERSE_EVENTS: ("onset_week", 0, rules.max_week, "the study weeks"),
+    }
+    for file, (column, low, high, what) in week_checks.items():
+        table = parsed[file]
+        if table is None:
+            continue
+        _check_participant(out, file, table, known)
+        _check_week(out, file, column, table, low, high, what)
+
+    responses = parsed[RESPONSES]
+    if responses is not None:
+        _check_responses(out, responses, rules)
+        key = ["participant_id", "week", "instrument", "item"]
+        _check_duplicates(out, RESPONSES, responses, key, "answer")
+    toxicology = parsed[TOXICOLOGY]
+    if toxicology is not None:
+        _check_toxicology(out, toxicology, rules)
+    attendance = parsed[ATTENDANCE]
+    if attendance is not None:
+        key = ["participant_id", "week"]
+        _check_duplicates(out, ATTENDANCE, attendance, key, "attendance record")
+    adverse_events = parsed[ADVERSE_EVENTS]
+    if adverse_events is not None:
+        _check_adverse_events(out, adverse_events)
+    screening = parsed[SCREENING]
+    if screening is not None:
+        _check_screening(out, screening, known)
+
+    if out.problems:
+        order = {name: i for i, name in enumerate(("study.json", *CSV_FILES))}
+        ranked = sorted(
+            out.problems, key=lambda p: (order.get(p.file, -1), p.row if p.row is not None else 0)
+        )
+        return None, ranked
+    frames = {f: _frame(p, rules.columns(f)) for f, p in parsed.items() if p is not None}
+    dataset = StudyDataset(
+        meta=meta,
+        participants=frames[PARTICIPANTS],
+        responses=frames[RESPONSES],
+        toxicology=frames[TOXICOLOGY],
+        attendance=frames[ATTENDANCE],
+        adverse_events=frames[ADVERSE_EVENTS],
+        screening=frames[SCREENING],
+        covariates=tuple(c.name for c in rules.covariates),
+    )
+    return dataset, []
