@@ -1,0 +1,276 @@
+"""`mindtrial redcap`: read REDCap project exports.
+
+Exit codes: 0 the project was read (value problems are reported, not fatal);
+1 the files are not a REDCap export (a clear message, no traceback).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from mindtrial.cli.common import console, fail
+from mindtrial.interop.formats import FormatWriteError, write_parquet, write_spss, write_stata
+from mindtrial.interop.redcap import RedcapFormatError, RedcapProject, kind_of, read_project
+
+redcap_app = typer.Typer(help="Read REDCap project exports.", no_args_is_help=True)
+
+
+@redcap_app.command("inspect")
+def inspect_command(
+    records: Path = typer.Option(..., "--records", help="Records: flat CSV or EAV export."),
+    dictionary: Path | None = typer.Option(None, "--dictionary", help="Data dictionary CSV."),
+    events: Path | None = typer.Option(None, "--events", help="event.csv (longitudinal)."),
+    arms: Path | None = typer.Option(None, "--arms", help="arm.csv (longitudinal)."),
+    project_xml: Path | None = typer.Option(
+        None, "--project-xml", help="REDCap project XML (CDISC ODM 1.3.1)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Print what a REDCap export holds: records, events, arms, instruments, field types and
+    every value that does not fit its field."""
+    if dictionary is None and project_xml is None:
+        fail("give --dictionary DD.csv or --project-xml PROJECT.xml (or both)")
+    try:
+        project = read_project(
+            records=records,
+            dictionary=dictionary,
+            events=events,
+            arms=arms,
+            project_xml=project_xml,
+        )
+    except RedcapFormatError as exc:
+        fail(str(exc))
+    if as_json:
+        console.print(
+            json.dumps(project.summary(), ensure_ascii=False, indent=2),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    _print_project(project)
+
+
+class ExportFormat(StrEnum):
+    stata = "stata"
+    spss = "spss"
+    parquet = "parquet"
+
+
+_SUFFIX = {ExportFormat.stata: ".dta", ExportFormat.spss: ".sav", ExportFormat.parquet: ".parquet"}
+
+
+@redcap_app.command("export")
+def export_command(
+    records: Path = typer.Option(..., "--records", help="Records: flat CSV or EAV export."),
+    to: ExportFormat = typer.Option(..., "--to", help="stata, spss or parquet."),
+    out: Path = typer.Option(..., "--out", help="Directory for one file per instrument."),
+    dictionary: Path | None = typer.Option(None, "--dictionary", help="Data dictionary CSV."),
+    events: Path | None = typer.Option(None, "--events", help="event.csv (longitudinal)."),
+    arms: Path | None = typer.Option(None, "--arms", help="arm.csv (longitudinal)."),
+    project_xml: Path | None = typer.Option(
+        None, "--project-xml", help="REDCap project XML (CDISC ODM 1.3.1)."
+    ),
+    short_names: bool = typer.Option(
+        False,
+        "--short-names",
+        help="Shorten names longer than Stata's 32 characters (listed in renamed.csv).",
+    ),
+) -> None:
+    """Write each instrument's typed table to Stata, SPSS or Parquet (labels kept), plus
+    problems.csv. All files are written or none."""
+    if dictionary is None and project_xml is None:
+        fail("give --dictionary DD.csv or --project-xml PROJECT.xml (or both)")
+    try:
+        project = read_project(
+            records=records,
+            dictionary=dictionary,
+            events=events,
+            arms=arms,
+            project_xml=project_xml,
+        )
+    except RedcapFormatError as exc:
+        fail(str(exc))
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} exists and is not a directory")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        written = _write_all(project, to, staging, short_names=short_names)
+    except FormatWriteError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        hint = " (--short-names shortens names for Stata)" if to is ExportFormat.stata else ""
+        fail(f"nothing written: {exc}{hint}")
+    out.mkdir(exist_ok=True)
+    for name in written:
+        os.replace(staging / name, out / name)
+    shutil.rmtree(staging, ignore_errors=True)
+    n_files = sum(name.endswith(_SUFFIX[to]) for name in written)
+    console.print(
+        f"wrote {n_files} {to.value} file(s) and problems.csv to {out} "
+        f"({len(project.problems)} problem(s))",
+        highlight=False,
+        markup=False,
+    )
+
+
+def shorten(names: list[str], *, labelled: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Names too long for Stata -> unique shorter ones (``prefix_2`` on clashes). A name with
+    value labels leaves room for its column number (pyreadstat's label-set name)."""
+    limits = {n: 32 - (len(str(i)) if n in labelled else 0) for i, n in enumerate(names)}
+    taken = {n for n in names if len(n) <= limits[n]}
+    out: dict[str, str] = {}
+    for name in names:
+        limit = limits[name]
+        if len(name) <= limit:
+            continue
+        new = name[:limit]
+        counter = 1
+        while new in taken:
+            counter += 1
+            tail = f"_{counter}"
+            new = name[: limit - len(tail)] + tail
+        taken.add(new)
+        out[name] = new
+    return out
+
+
+def _write_all(
+    project: RedcapProject, to: ExportFormat, folder: Path, *, short_names: bool
+) -> list[str]:
+    names: list[str] = []
+    renamed: list[tuple[str, str, str]] = []
+    for instrument in project.tables:
+        name = instrument + _SUFFIX[to]
+        labelled = project.labelled_table(instrument)
+        if short_names and to is ExportFormat.stata:
+            labelled_names = {
+                str(c)
+                for c in labelled.frame.columns
+                if c in labelled.value_labels
+                or isinstance(labelled.frame[c].dtype, pd.CategoricalDtype)
+                or pd.api.types.is_bool_dtype(labelled.frame[c].dtype)
+            }
+            mapping = shorten(
+                [str(c) for c in labelled.frame.columns], labelled=frozenset(labelled_names)
+            )
+            renamed.extend((instrument, old, new) for old, new in mapping.items())
+            labelled = type(labelled)(
+                frame=labelled.frame.rename(columns=mapping),
+                variable_labels={mapping.get(k, k): v for k, v in labelled.variable_labels.items()},
+                value_labels={mapping.get(k, k): v for k, v in labelled.value_labels.items()},
+            )
+        try:
+            if to is ExportFormat.parquet:
+                write_parquet(
+                    project.table(instrument),
+                    folder / name,
+                    variable_labels=labelled.variable_labels,
+                )
+            else:
+                writer = write_stata if to is ExportFormat.stata else write_spss
+                writer(
+                    labelled.frame,
+                    folder / name,
+                    variable_labels=labelled.variable_labels,
+                    value_labels=labelled.value_labels,
+                    file_label=instrument,
+                )
+        except FormatWriteError as exc:
+            raise FormatWriteError(f"instrument {instrument!r}: {exc}") from None
+        names.append(name)
+    with (folder / "problems.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer_csv = csv.writer(handle)
+        writer_csv.writerow(["record", "event", "instance", "field", "value", "reason", "severity"])
+        for p in project.problems:
+            writer_csv.writerow(
+                [p.record, p.event or "", p.instance or "", p.field, p.value, p.reason, p.severity]
+            )
+    names.append("problems.csv")
+    if renamed:
+        with (folder / "renamed.csv").open("w", newline="", encoding="utf-8") as handle:
+            rows = csv.writer(handle)
+            rows.writerow(["instrument", "redcap_name", "file_name"])
+            rows.writerows(renamed)
+        names.append("renamed.csv")
+    return names
+
+
+def _print_project(project: RedcapProject) -> None:
+    title = f" {escape(project.title)}" if project.title else ""
+    console.print(
+        f"[bold]REDCap project{title}[/]: {len(project.records)} records, "
+        f"{len(project.raw)} rows ({project.record_format}), record id field "
+        f"{escape(repr(project.record_id))}",
+        highlight=False,
+    )
+    if project.arms:
+        console.print(
+            "arms: " + ", ".join(f"{a.number} {a.name}" for a in project.arms),
+            highlight=False,
+            markup=False,
+        )
+    if project.events:
+        ev = Table("event", "name", "arm", "instruments", title="Events")
+        for e in project.events:
+            ev.add_row(
+                escape(e.unique_name), escape(e.name), str(e.arm), escape(", ".join(e.forms))
+            )
+        console.print(ev)
+    inst = Table("instrument", "rows", "repeating", title="Instruments")
+    repeating = set(project.repeating_instruments)
+    for name, table in project.tables.items():
+        inst.add_row(escape(name), str(len(table)), "yes" if name in repeating else "")
+    console.print(inst)
+    if project.repeating_events:
+        console.print(
+            "repeating events: " + ", ".join(project.repeating_events),
+            highlight=False,
+            markup=False,
+        )
+    if project.data_access_groups:
+        console.print(
+            "data access groups: " + ", ".join(project.data_access_groups),
+            highlight=False,
+            markup=False,
+        )
+    fields = Table("field", "instrument", "type", "read as", title="Fields")
+    for f in project.dictionary.fields:
+        fields.add_row(escape(f.name), escape(f.form), escape(f.type_name), kind_of(f))
+    console.print(fields)
+    for note in project.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
+    if not project.problems:
+        console.print("[green]no problems found[/]")
+        return
+    probs = Table("record", "event", "instance", "field", "value", "problem", title="Problems")
+    for p in project.problems:
+        probs.add_row(
+            escape(p.record),
+            escape(p.event or ""),
+            "" if p.instance is None else str(p.instance),
+            escape(p.field),
+            escape(p.value),
+            escape(p.reason + (" (kept)" if p.severity == "warning" else "")),
+        )
+    console.print(probs)
+    errors = sum(p.severity == "error" for p in project.problems)
+    console.print(
+        f"[yellow]{errors} value(s) do not fit their field and are missing in the tables; "
+        f"{len(project.problems) - errors} warning(s)[/]"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(redcap_app, name="redcap")
