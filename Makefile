@@ -1,5 +1,8 @@
 # The two commands of the README. Both install everything they need first.
 SHELL := /bin/bash
+# One BLAS thread: on 2 cores shared with R and pytest workers, threaded OpenBLAS is
+# hundreds of times slower for the small matrix products the models make.
+export OPENBLAS_NUM_THREADS := 1
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 DEB_PACKAGES := r-base-core r-cran-lme4 r-cran-geepack r-cran-mice r-cran-mass r-cran-survival r-cran-jsonlite chromium chromium-driver
 
