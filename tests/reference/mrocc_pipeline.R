@@ -3,6 +3,7 @@
 # geepack::geeglm, lme4::lmer (ML), MASS::glm.nb, mice + pool.
 #
 # Usage: Rscript tests/reference/mrocc_pipeline.R DATASET_DIR OUT_JSON [M] [SEED]
+# M imputations (default 20; 0 skips the imputation analysis).
 # tests/analysis/test_runner_vs_r.py runs it on a simulated trial and compares with
 # mindtrial's run_analysis on the same folder.
 suppressPackageStartupMessages({
@@ -30,7 +31,7 @@ tox$week <- as.integer(tox$week)
 att$week <- as.integer(att$week)
 
 arms <- c("recovery_support", "mrocc")           # reference level first
-income_levels <- c("<10k", "10k-30k", ">30k")    # protocol order: first = reference
+income_levels <- sort(c("<10k", "10k-30k", ">30k"), method = "radix")  # code-point order, as mindtrial
 people <- data.frame(
   pid = ppl$participant_id,
   arm = factor(ppl$arm, levels = arms),
@@ -80,13 +81,16 @@ periods <- function(substance) {
   tests <- tests[tests$status != "invalid", ]
   tests$period <- (tests$week - 1) %/% 2 + 1
   grid <- expand.grid(period = 7:12, pid = people$pid, stringsAsFactors = FALSE)
-  out <- lapply(seq_len(nrow(grid)), function(i) {
-    p <- grid$pid[i]; k <- grid$period[i]
-    sv <- s$value[s$participant_id == p & s$period == k]
-    tv <- tests$status[tests$pid == p & tests$period == k]
-    if (any(sv == "1") || any(tv == "positive")) 1 else if (length(sv) >= 2 && length(tv) >= 1) 0 else NA
-  })
-  grid$non_abstinent <- unlist(out)
+  key <- paste(grid$pid, grid$period)
+  skey <- paste(s$participant_id, s$period)
+  tkey <- paste(tests$pid, tests$period)
+  n_surveys <- as.vector(table(factor(skey, levels = key)))
+  n_tests <- as.vector(table(factor(tkey, levels = key)))
+  use <- as.vector(tapply(s$value == "1", factor(skey, levels = key), any))
+  pos <- as.vector(tapply(tests$status == "positive", factor(tkey, levels = key), any))
+  use[is.na(use)] <- FALSE
+  pos[is.na(pos)] <- FALSE
+  grid$non_abstinent <- ifelse(use | pos, 1, ifelse(n_surveys >= 2 & n_tests >= 1, 0, NA))
   merge(grid, people, by = "pid")
 }
 
@@ -211,6 +215,8 @@ g$fit <- NULL
 out$completers_primary <- g
 
 # ---- multiple imputation (mice, PMM) of the primary outcome, Rubin + Barnard-Rubin --------------
+# (M = 0 skips it: the benchmark's run without imputation.)
+if (m > 0) {
 d <- period_data$opioids
 wide <- reshape(d[, c("pid", "period", "non_abstinent")], idvar = "pid", timevar = "period",
                 direction = "wide")
@@ -233,5 +239,6 @@ dfcom <- diffs[[1]][3]
 ps <- pool.scalar(Q, U, n = dfcom + 1, k = 1, rule = "rubin1987")
 out$mi_primary <- list(m = m, estimate = ps$qbar, std_error = sqrt(ps$t), between = ps$b,
                        df = ps$df, dfcom = dfcom)
+}
 
 write_json(out, out_file, digits = NA, auto_unbox = TRUE, pretty = TRUE)

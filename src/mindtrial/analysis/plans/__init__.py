@@ -1,0 +1,1 @@
+"""Running a protocol's analysis plan: frames, summaries and result types."""

@@ -1,0 +1,734 @@
+"""Run a protocol's prespecified analysis plan on a study dataset.
+
+:func:`run_analysis` fits every analysis of ``protocol.analysis.analyses`` and every
+sensitivity analysis of ``protocol.analysis.sensitivity`` and returns an
+:class:`~mindtrial.analysis.plans.types.AnalysisReport`. For M-ROCC (``mrocc-2025``):
+
+* ``primary``, ``benzodiazepines``, ``cocaine`` — GEE logistic regression (exchangeable
+  working correlation, robust SEs, clustered on participant) of the non-abstinent indicator
+  over periods 7-12 on ``arm + C(period) + covariates``; model-based % of non-abstinent
+  periods per arm and the difference in percentage points;
+* ``anxiety``, ``craving`` — linear mixed models by ML with a random intercept per
+  participant, ``outcome ~ arm * C(week) + covariates`` (anxiety among baseline T > 55,
+  craving adjusted for baseline craving); arm × week Wald χ², within-arm change from the
+  first to the last week with Cohen d and % change, difference in change and in means at
+  the last week;
+* ``adverse_events`` — negative binomial regression of the count with log follow-up weeks
+  as offset; rate ratio;
+* Benjamini–Hochberg adjusted p-values across each ``family`` of the plan;
+* sensitivity analyses — multiple imputation (PMM chained equations, ``imputations``
+  completed datasets, Rubin's rules with Barnard–Rubin df), the model with covariates
+  associated with missingness added, and the completers (≥ ``min_sessions`` sessions).
+
+Any problem with one analysis (an empty arm, an outcome missing everywhere, a model that
+cannot be fitted) becomes ``status="error"`` with the reason on that analysis; the others
+still run. Warnings (non-convergence, covariates removed because they do not vary) are
+listed on the analysis. Randomness (imputation only) comes from ``seed``.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from importlib.metadata import PackageNotFoundError, version
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.imputation import impute_pmm
+from mindtrial.analysis.multiplicity import benjamini_hochberg
+from mindtrial.analysis.plans.frames import (
+    ARM,
+    ID,
+    ModelData,
+    drop_constant_covariates,
+    long_from_wide,
+    model_data,
+    order_categories,
+    plain_dtypes,
+    resolve_covariates,
+    set_arm_levels,
+    wide_outcomes,
+)
+from mindtrial.analysis.plans.summaries import (
+    Arms,
+    change_summary,
+    hazard_summary,
+    percent_summary,
+    pooled_contrast,
+    rate_summary,
+)
+from mindtrial.analysis.plans.types import (
+    AnalysisReport,
+    AnalysisResult,
+    ArmEstimate,
+    ArmInfo,
+    Coefficient,
+    Contrast,
+    Status,
+    Summary,
+)
+from mindtrial.analysis.pooling import pool, pool_scalar
+from mindtrial.analysis.results import ModelResult
+from mindtrial.analysis.statsmodels_adapter import fit_cox, fit_gee, fit_lmm, fit_logit, fit_negbin
+from mindtrial.dataset import StudyDataset
+from mindtrial.outcomes import participant_frame
+from mindtrial.protocols.schema import AnalysisSpec, Protocol, SensitivitySpec
+
+__all__ = ["ProgressCallback", "run_analysis", "software_versions"]
+
+ProgressCallback = Callable[[str, int, int], None]
+"""Called as ``progress(step, done, total)`` after each model fit (imputations included)."""
+
+RECOMMENDED_IMPUTATIONS = 20
+_FIT_ERRORS = (ValueError, ArithmeticError)  # AnalysisError and numpy's LinAlgError included
+_VERSIONED = ("numpy", "pandas", "scipy", "statsmodels", "patsy", "matplotlib")
+
+
+def software_versions() -> dict[str, str]:
+    """Python, MindTrial and the numerical libraries whose versions a report states."""
+    found = {"python": platform.python_version()}
+    for name in ("mindtrial", *_VERSIONED):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - all are dependencies
+            found[name] = "not installed"
+    return found
+
+
+@dataclass
+class _Progress:
+    callback: ProgressCallback | None
+    total: int
+    done: int = 0
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if self.callback is not None:
+            self.callback(label, self.done, self.total)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    result: ModelResult
+    summary: Summary
+    warnings: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------- arms
+
+
+def _arms(dataset: StudyDataset, protocol: Protocol) -> tuple[tuple[ArmInfo, ...], Arms]:
+    counts = dataset.participants["arm"].astype(str).value_counts().to_dict()
+    if dataset.meta.arms_masked:
+        codes = sorted(str(c) for c in counts)
+        while len(codes) < 2:
+            codes.append(f"arm {len(codes) + 1} (no participants)")
+        infos = tuple(ArmInfo(code=c, label=c, n_randomized=int(counts.get(c, 0))) for c in codes)
+        return infos, Arms(reference=codes[0], comparison=codes[1], labels={c: c for c in codes})
+    infos = tuple(
+        ArmInfo(code=a.id, label=a.label, n_randomized=int(counts.get(a.id, 0)))
+        for a in protocol.arms
+    )
+    labels = {a.id: a.label for a in protocol.arms}
+    return infos, Arms(
+        reference=protocol.arms[-1].id, comparison=protocol.arms[0].id, labels=labels
+    )
+
+
+# --------------------------------------------------------------------------- one model
+
+
+@dataclass
+class _Frames:
+    """:func:`model_data` derived once per analysis within one run (the main and the
+    sensitivity analyses share the frame; errors are re-raised each time)."""
+
+    dataset: StudyDataset
+    protocol: Protocol
+    cache: dict[str, ModelData | AnalysisError] = field(default_factory=dict)
+
+    @property
+    def levels(self) -> dict[str, list[str]]:
+        """Reference levels of category covariates: none declared, so levels sort
+        alphabetically, as R's ``factor()`` of a character column (and the R reference
+        scripts) do. The protocol's own order ("<10k" first) was tried and, on simulated
+        M-ROCC data, sent statsmodels' mixed-model optimizer to a non-finite likelihood where
+        lme4 converges; see the report of issue 3."""
+        return {}
+
+    def get(self, spec: AnalysisSpec) -> ModelData:
+        if spec.id not in self.cache:
+            try:
+                self.cache[spec.id] = model_data(self.dataset, self.protocol, spec)
+            except AnalysisError as exc:
+                self.cache[spec.id] = exc
+        found = self.cache[spec.id]
+        if isinstance(found, AnalysisError):
+            raise AnalysisError(str(found))
+        return found
+
+
+def _formula(spec: AnalysisSpec, data: ModelData, covariates: Sequence[str]) -> str:
+    terms: list[str]
+    if spec.model == "lmm":
+        assert data.time is not None
+        terms = [f"{ARM} * C({data.time})"]
+    else:
+        terms = [ARM]
+        if data.time is not None and len(data.time_values) > 1 and spec.model != "logistic":
+            terms.append(f"C({data.time})")
+    terms += list(covariates)
+    return f"{data.outcome} ~ " + " + ".join(terms)
+
+
+def _fit(
+    spec: AnalysisSpec,
+    data: ModelData,
+    covariates: Sequence[str],
+    arms: Arms,
+    *,
+    observed: pd.DataFrame | None = None,
+    category_levels: Mapping[str, Sequence[str]] | None = None,
+) -> _Fit:
+    """Fit ``spec``'s model to ``data`` and compute its summary."""
+    kept, warnings = drop_constant_covariates(data, covariates)
+    frame = order_categories(
+        set_arm_levels(data.frame, arms.levels),
+        kept,
+        outcome=data.outcome,
+        levels=category_levels or {},
+    )
+    levels: dict[str, Sequence[object]] = {ARM: arms.levels}
+    formula = _formula(spec, data, kept)
+    summary: Summary
+    if spec.model == "gee_logistic" or spec.model == "poisson_gee":
+        family: Literal["binomial", "poisson"] = (
+            "binomial" if spec.model == "gee_logistic" else "poisson"
+        )
+        result = fit_gee(
+            frame,
+            formula,
+            groups=ID,
+            family=family,
+            cov_struct=spec.correlation or "exchangeable",
+            time=data.time,
+            levels=levels,
+        )
+        summary = (
+            percent_summary(result, arms, odds_ratio=spec.contrast == "odds_ratio")
+            if family == "binomial"
+            else rate_summary(result, arms, per=1.0)
+        )
+    elif spec.model == "logistic":
+        result = fit_logit(frame, formula, levels=levels)
+        summary = percent_summary(result, arms, odds_ratio=spec.contrast == "odds_ratio")
+    elif spec.model == "lmm":
+        result = fit_lmm(frame, formula, groups=ID, reml=False, levels=levels)
+        summary = change_summary(result, arms, data, observed=observed)
+    elif spec.model == "negative_binomial":
+        result = fit_negbin(frame, formula, exposure=data.exposure, levels=levels)
+        summary = rate_summary(result, arms)
+    elif spec.model == "cox":
+        if data.duration is None:
+            raise AnalysisError(f"analysis {spec.id!r}: no duration column for the Cox model")
+        result = fit_cox(
+            frame,
+            duration=data.duration,
+            event=data.outcome,
+            covariates=[ARM, *kept],
+            levels=levels,
+        )
+        summary = hazard_summary(result, arms, data.outcome)
+    else:  # pragma: no cover - the schema allows only the models above
+        raise AnalysisError(f"analysis {spec.id!r}: unknown model {spec.model!r}")
+    notes = list(data.notes)
+    if result.n_dropped:
+        notes.append(
+            f"{result.n_dropped} of {result.n_obs + result.n_dropped} rows had a missing outcome "
+            "or covariate and were left out (maximum likelihood / GEE on the observed data)"
+        )
+    return _Fit(
+        result=result,
+        summary=replace(summary, notes=(*summary.notes, *notes)),
+        warnings=(*data.warnings, *warnings, *result.warnings),
+        notes=tuple(notes),
+    )
+
+
+def _coefficients(table: pd.DataFrame) -> tuple[Coefficient, ...]:
+    numbers = {
+        c: table[c].to_numpy(dtype=float)
+        for c in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")
+    }
+    return tuple(
+        Coefficient(
+            term=str(term),
+            estimate=float(numbers["estimate"][i]),
+            std_error=float(numbers["std_error"][i]),
+            ci_lower=float(numbers["ci_lower"][i]),
+            ci_upper=float(numbers["ci_upper"][i]),
+            p_value=float(numbers["p_value"][i]),
+        )
+        for i, term in enumerate(table["term"].tolist())
+    )
+
+
+def _status(converged: bool, warnings: Sequence[str]) -> Status:
+    return "warning" if warnings or not converged else "ok"
+
+
+def _n_participants(result: ModelResult) -> int:
+    data = result.data
+    if data is not None and ID in data.columns:
+        return int(data[ID].nunique())
+    return result.n_obs
+
+
+def _broken(result: ModelResult) -> bool:
+    """A fit whose optimizer ended somewhere meaningless: not converged and a non-finite
+    log-likelihood or non-finite coefficients. Its numbers are withheld."""
+    table = result.coefficients[["estimate", "std_error"]].to_numpy(dtype=float)
+    loglik_bad = result.loglik is not None and not math.isfinite(result.loglik)
+    return not result.converged and (loglik_bad or not np.isfinite(table).all())
+
+
+def _ok_result(
+    spec: AnalysisSpec,
+    fit: _Fit,
+    *,
+    id: str,
+    title: str,
+    kind: str,
+    applies_to: str | None = None,
+    sensitivity: str | None = None,
+) -> AnalysisResult:
+    result = fit.result
+    warnings = fit.warnings
+    if not result.converged and not any("converge" in w.lower() for w in warnings):
+        warnings = (*warnings, f"{result.model} fit did not converge")
+    if _broken(result):
+        return AnalysisResult(
+            id=id,
+            title=title,
+            kind="analysis" if kind == "analysis" else "sensitivity",
+            model=spec.model,
+            outcome=spec.outcome,
+            formula=result.formula,
+            family=spec.family if kind == "analysis" else None,
+            status="error",
+            n_participants=_n_participants(result),
+            n_observations=result.n_obs,
+            converged=False,
+            warnings=tuple(warnings),
+            error=(
+                f"the {result.model} fit did not converge (log-likelihood {result.loglik}); "
+                "its estimates are withheld"
+            ),
+            applies_to=applies_to,
+            sensitivity=sensitivity,
+        )
+    return AnalysisResult(
+        id=id,
+        title=title,
+        kind="analysis" if kind == "analysis" else "sensitivity",
+        model=spec.model,
+        outcome=spec.outcome,
+        formula=result.formula,
+        family=spec.family if kind == "analysis" else None,
+        status=_status(result.converged, warnings),
+        n_participants=_n_participants(result),
+        n_observations=result.n_obs,
+        converged=result.converged,
+        warnings=tuple(warnings),
+        coefficients=_coefficients(result.coefficients),
+        summary=fit.summary,
+        applies_to=applies_to,
+        sensitivity=sensitivity,
+    )
+
+
+def _error_result(
+    spec: AnalysisSpec,
+    error: Exception,
+    *,
+    id: str,
+    title: str,
+    kind: str,
+    applies_to: str | None = None,
+    sensitivity: str | None = None,
+    imputations: int | None = None,
+) -> AnalysisResult:
+    message = str(error) or type(error).__name__
+    if isinstance(error, np.linalg.LinAlgError):
+        message = (
+            f"the {spec.model} fit failed numerically ({message}); usually a variance "
+            "component estimated at zero or terms that are almost collinear"
+        )
+    elif not isinstance(error, AnalysisError):
+        message = f"the {spec.model} fit failed: {type(error).__name__}: {message}"
+    return AnalysisResult(
+        id=id,
+        title=title,
+        kind="analysis" if kind == "analysis" else "sensitivity",
+        model=spec.model,
+        outcome=spec.outcome,
+        formula=None,
+        family=spec.family if kind == "analysis" else None,
+        status="error",
+        n_participants=0,
+        n_observations=0,
+        converged=None,
+        warnings=(),
+        error=message,
+        applies_to=applies_to,
+        sensitivity=sensitivity,
+        imputations=imputations,
+    )
+
+
+def _run_main(frames: _Frames, spec: AnalysisSpec, arms: Arms) -> AnalysisResult:
+    try:
+        data = frames.get(spec)
+        fit = _fit(spec, data, spec.covariates, arms, category_levels=frames.levels)
+    except _FIT_ERRORS as exc:
+        return _error_result(spec, exc, id=spec.id, title=spec.title, kind="analysis")
+    return _ok_result(spec, fit, id=spec.id, title=spec.title, kind="analysis")
+
+
+# --------------------------------------------------------------------------- multiplicity
+
+
+def _adjust_families(results: list[AnalysisResult]) -> list[AnalysisResult]:
+    """Benjamini–Hochberg across the main contrasts of each family named in the plan."""
+    families: dict[str, list[int]] = {}
+    for i, result in enumerate(results):
+        summary = result.summary
+        if (
+            result.family
+            and summary is not None
+            and summary.contrast is not None
+            and math.isfinite(summary.contrast.p_value)
+        ):
+            families.setdefault(result.family, []).append(i)
+    out = list(results)
+    for members in families.values():
+        raw = [out[i].summary.contrast.p_value for i in members]  # type: ignore[union-attr]
+        adjusted = benjamini_hochberg(raw)
+        for i, p in zip(members, adjusted, strict=True):
+            summary = out[i].summary
+            assert summary is not None and summary.contrast is not None
+            contrast = replace(summary.contrast, bh_p_value=float(p))
+            out[i] = replace(out[i], summary=replace(summary, contrast=contrast))
+    return out
+
+
+# --------------------------------------------------------------------------- sensitivity
+
+
+def _run_restricted(frames: _Frames, spec: AnalysisSpec, sens: SensitivitySpec, arms: Arms) -> _Fit:
+    protocol = frames.protocol
+    data = frames.get(spec)
+    covariates = list(spec.covariates)
+    if sens.kind == "completers":
+        minimum = sens.min_sessions or protocol.outcomes.adherence_sessions
+        frame = data.frame[data.frame["sessions_attended"] >= minimum]
+        data = replace(
+            data,
+            frame=frame,
+            notes=(
+                *data.notes,
+                f"completers: participants who attended at least {minimum} of "
+                f"{protocol.outcomes.total_sessions} sessions",
+            ),
+        )
+    else:
+        frame, extra = resolve_covariates(data.frame, sens.covariates, analysis_id=spec.id)
+        extra_kind = [c for c in extra if c not in covariates]
+        data = replace(
+            data,
+            frame=frame,
+            notes=(*data.notes, f"added covariates: {', '.join(extra_kind) or 'none'}"),
+        )
+        covariates += extra_kind
+    return _fit(spec, data, covariates, arms, category_levels=frames.levels)
+
+
+def _pool_arm(estimates: Sequence[ArmEstimate], dfcom: float) -> ArmEstimate:
+    pooled = pool_scalar(
+        [a.estimate for a in estimates], [a.std_error for a in estimates], dfcom=dfcom
+    )
+
+    def mean(values: Sequence[float | None]) -> float | None:
+        finite = [v for v in values if v is not None]
+        return float(np.mean(finite)) if len(finite) == len(values) else None
+
+    first = estimates[0]
+    return ArmEstimate(
+        arm=first.arm,
+        label=first.label,
+        estimate=pooled.estimate,
+        std_error=pooled.std_error,
+        ci_lower=pooled.ci_lower,
+        ci_upper=pooled.ci_upper,
+        n_participants=first.n_participants,
+        baseline=mean([a.baseline for a in estimates]),
+        final=mean([a.final for a in estimates]),
+        cohen_d=None,
+        percent_change=None,
+    )
+
+
+def _pool_contrast(contrasts: Sequence[Contrast], dfcom: float) -> Contrast:
+    ratio = contrasts[0].measure.endswith("ratio")
+    if ratio:
+        estimates = [math.log(c.estimate) for c in contrasts]
+        errors = [c.std_error for c in contrasts]
+    else:
+        estimates = [c.estimate for c in contrasts]
+        errors = [c.std_error for c in contrasts]
+    pooled = pool_scalar(estimates, errors, dfcom=dfcom)
+    return pooled_contrast(contrasts, pooled, ratio=ratio)
+
+
+def _impute_and_fit(
+    frames: _Frames,
+    spec: AnalysisSpec,
+    arms: Arms,
+    *,
+    m: int,
+    rng: np.random.Generator,
+    progress: _Progress,
+    label: str,
+) -> tuple[AnalysisResult, int]:
+    """Multiple imputation of the repeated outcome (wide, PMM), the same model on each
+    completed dataset, Rubin's rules. Returns the result and the fits done."""
+    dataset, protocol = frames.dataset, frames.protocol
+    data = frames.get(spec)
+    if data.time is None or spec.model not in ("gee_logistic", "lmm", "poisson_gee"):
+        raise AnalysisError(
+            f"analysis {spec.id!r}: multiple imputation is implemented for repeated outcomes "
+            "(GEE and mixed models), not for a {spec.model} model"
+        )
+    kept, warnings = drop_constant_covariates(data, spec.covariates)
+    derived = [c for c in kept if c.startswith("baseline_") and c not in dataset.covariates]
+    people = participant_frame(dataset, protocol)
+    people = plain_dtypes(people)
+    people = people[people[ARM].isin(arms.levels)]
+    wide, columns = wide_outcomes(data)
+    if spec.subset is None:
+        wide = wide.reindex(people[ID].tolist())
+    else:
+        people = people[people[ID].isin(wide.index)]
+    base_covariates = [c for c in kept if c not in derived]
+    table = people.set_index(ID).loc[wide.index, [ARM, *base_covariates]]
+    table[ARM] = table[ARM].astype(str)
+    frame = pd.concat([wide, table], axis=1)
+    numeric_missing = [
+        c
+        for c in base_covariates
+        if pd.api.types.is_numeric_dtype(frame[c]) and bool(frame[c].isna().any())
+    ]
+    completed = impute_pmm(
+        frame,
+        m=m,
+        seed=rng,
+        columns=[*columns, *numeric_missing],
+        predictors=[*columns, ARM, *base_covariates],
+    )
+    fits: list[_Fit] = []
+    participants = people.drop(columns=[c for c in people.columns if c in derived])
+    for i, done in enumerate(completed, start=1):
+        covariate_values = done[base_covariates]
+        extra = participants.drop(columns=base_covariates).merge(
+            covariate_values, left_on=ID, right_index=True, how="inner"
+        )
+        long = long_from_wide(done[columns], extra, data, columns)
+        for name in derived:
+            long[name] = long[ID].map(done[columns[0]])
+        imputed = replace(data, frame=long, notes=())
+        fits.append(
+            _fit(spec, imputed, kept, arms, observed=data.frame, category_levels=frames.levels)
+        )
+        progress.step(f"{label}: imputation {i}/{m}")
+    results = [f.result for f in fits]
+    pooled = pool(results)
+    dfcom = pooled.dfcom
+    summaries = [f.summary for f in fits]
+    arm_rows = tuple(
+        _pool_arm([s.arms[k] for s in summaries], dfcom) for k in range(len(summaries[0].arms))
+    )
+    main = summaries[0].contrast
+    contrast = (
+        None
+        if main is None
+        else _pool_contrast([s.contrast for s in summaries if s.contrast is not None], dfcom)
+    )
+    others = tuple(
+        _pool_contrast([s.other_contrasts[k] for s in summaries], dfcom)
+        for k in range(len(summaries[0].other_contrasts))
+    )
+    summary = Summary(
+        measure=summaries[0].measure,
+        arms=arm_rows,
+        contrast=contrast,
+        other_contrasts=others,
+        notes=(
+            *data.notes,
+            f"{m} imputations by predictive mean matching (chained equations) of the outcome at "
+            f"every {data.time} and of missing numeric covariates, from arm, the covariates and "
+            "the other occasions; Rubin's rules with Barnard–Rubin degrees of freedom "
+            f"(complete-data df {dfcom:g})",
+            "the interaction test and Cohen d are not pooled across imputations",
+        ),
+    )
+    all_warnings = [*warnings, *pooled.warnings]
+    if m < RECOMMENDED_IMPUTATIONS:
+        all_warnings.append(
+            f"only {m} imputations; the plan asks for at least {RECOMMENDED_IMPUTATIONS}"
+        )
+    converged = all(r.converged for r in results)
+    first = results[0]
+    result = AnalysisResult(
+        id=label,
+        title="",
+        kind="sensitivity",
+        model=spec.model,
+        outcome=spec.outcome,
+        formula=first.formula,
+        family=None,
+        status=_status(converged, all_warnings),
+        n_participants=_n_participants(first),
+        n_observations=first.n_obs,
+        converged=converged,
+        warnings=tuple(all_warnings),
+        coefficients=_coefficients(pooled.coefficients),
+        summary=summary,
+        imputations=m,
+    )
+    return result, m
+
+
+def _run_sensitivity(
+    frames: _Frames,
+    sens: SensitivitySpec,
+    spec: AnalysisSpec,
+    arms: Arms,
+    *,
+    m: int,
+    rng: np.random.Generator,
+    progress: _Progress,
+) -> AnalysisResult:
+    sid = f"{sens.id}.{spec.id}"
+    title = f"{sens.title}: {spec.title}"
+    if sens.kind == "multiple_imputation":
+        try:
+            result, fits = _impute_and_fit(
+                frames, spec, arms, m=m, rng=rng, progress=progress, label=sid
+            )
+        except _FIT_ERRORS as exc:
+            progress.done += m - 1
+            progress.step(f"{sid}: failed")
+            return _error_result(
+                spec,
+                exc,
+                id=sid,
+                title=title,
+                kind="sensitivity",
+                applies_to=spec.id,
+                sensitivity=sens.id,
+                imputations=m,
+            )
+        del fits
+        return replace(result, title=title, applies_to=spec.id, sensitivity=sens.id)
+    try:
+        fit = _run_restricted(frames, spec, sens, arms)
+    except _FIT_ERRORS as exc:
+        progress.step(sid)
+        return _error_result(
+            spec,
+            exc,
+            id=sid,
+            title=title,
+            kind="sensitivity",
+            applies_to=spec.id,
+            sensitivity=sens.id,
+        )
+    progress.step(sid)
+    return _ok_result(
+        spec, fit, id=sid, title=title, kind="sensitivity", applies_to=spec.id, sensitivity=sens.id
+    )
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def run_analysis(
+    dataset: StudyDataset,
+    *,
+    protocol: Protocol,
+    imputations: int = RECOMMENDED_IMPUTATIONS,
+    seed: int,
+    progress: ProgressCallback | None = None,
+) -> AnalysisReport:
+    """Run every analysis and sensitivity analysis of ``protocol``'s plan on ``dataset``.
+
+    Args:
+        dataset: a validated study dataset of this protocol (arms may be masked).
+        protocol: the protocol whose ``analysis`` plan is run.
+        imputations: completed datasets for the multiple-imputation sensitivity analysis
+            (the plan's ``imputations`` is the recommended minimum; fewer gives a warning).
+        seed: seeds the imputations (the only random step); same seed, same report.
+        progress: optional ``progress(step, done, total)`` callback after each model fit.
+
+    Raises:
+        AnalysisError: only for invalid options (``imputations < 2``) or a dataset of another
+            protocol; problems with single analyses are recorded on them instead.
+    """
+    if imputations < 2:
+        raise AnalysisError(
+            f"imputations: at least 2 are needed for Rubin's rules, got {imputations}"
+        )
+    if dataset.meta.protocol_id != protocol.id:
+        raise AnalysisError(
+            f"the dataset belongs to protocol {dataset.meta.protocol_id!r}, not {protocol.id!r}"
+        )
+    infos, arms = _arms(dataset, protocol)
+    plan = protocol.analysis
+    total = len(plan.analyses) + sum(
+        len(s.applies_to) * (imputations if s.kind == "multiple_imputation" else 1)
+        for s in plan.sensitivity
+    )
+    tracker = _Progress(progress, total)
+    results: list[AnalysisResult] = []
+    frames = _Frames(dataset, protocol)
+    for spec in plan.analyses:
+        results.append(_run_main(frames, spec, arms))
+        tracker.step(spec.id)
+    if plan.multiplicity == "benjamini_hochberg":
+        results = _adjust_families(results)
+    root = np.random.default_rng(seed)
+    for sens in plan.sensitivity:
+        for analysis_id in sens.applies_to:
+            spec = protocol.analysis_spec(analysis_id)
+            (rng,) = root.spawn(1)
+            results.append(
+                _run_sensitivity(frames, sens, spec, arms, m=imputations, rng=rng, progress=tracker)
+            )
+    return AnalysisReport(
+        protocol_id=protocol.id,
+        protocol_version=protocol.version,
+        arms_masked=dataset.meta.arms_masked,
+        arms=infos,
+        reference_arm=arms.reference,
+        comparison_arm=arms.comparison,
+        seed=seed,
+        imputations=imputations,
+        analyses=tuple(results),
+        versions=software_versions(),
+    )

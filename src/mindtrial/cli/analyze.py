@@ -1,0 +1,104 @@
+"""`mindtrial analyze`: run a protocol's prespecified analysis on a study dataset and write
+the report (results.json, report.html, tables as CSV, figures as SVG and PNG).
+
+Exit codes: 0 written (even when single analyses could not be estimated: they are marked
+in the report), 1 unusable input (a dataset that fails validation, an unknown protocol, an
+existing output folder without ``--force``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.plans.types import AnalysisReport
+from mindtrial.analysis.runner import run_analysis
+from mindtrial.cli.common import console, fail
+from mindtrial.dataset import DatasetError, read_dataset
+from mindtrial.protocols import ProtocolError, load_protocol
+from mindtrial.report import build_report, write_report
+
+
+def _summary_table(report: AnalysisReport) -> Table:
+    table = Table(title="Analyses", show_lines=False)
+    for column in ("analysis", "n", "estimate (95% CI)", "P", "status"):
+        table.add_column(column)
+    for result in report.analyses:
+        summary = result.summary
+        contrast = None if summary is None else summary.contrast
+        if contrast is None:
+            text, p = "—", "—"
+        else:
+            text = f"{contrast.estimate:.2f} ({contrast.ci_lower:.2f} to {contrast.ci_upper:.2f})"
+            p = f"{contrast.p_value:.3f}"
+        colour = {"ok": "green", "warning": "yellow", "error": "red"}[result.status]
+        table.add_row(
+            result.id, str(result.n_participants), text, p, f"[{colour}]{result.status}[/]"
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("analyze")
+    def analyze_command(
+        dataset_dir: Path = typer.Argument(
+            ..., help="Study dataset folder (study.json + CSV files)."
+        ),
+        out: Path = typer.Option(..., "--out", help="Folder to write the report into."),
+        protocol_id: str | None = typer.Option(
+            None,
+            "--protocol",
+            help="Protocol id or file; default: the protocol named in study.json.",
+        ),
+        imputations: int = typer.Option(
+            20, "--imputations", min=2, help="Completed datasets for multiple imputation."
+        ),
+        seed: int = typer.Option(20250101, "--seed", help="Seed for the imputations."),
+        force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
+    ) -> None:
+        """Run the prespecified analysis plan and write the trial report."""
+        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+            fail(f"{out} already exists; choose another --out or pass --force to replace it")
+        try:
+            protocol = load_protocol(protocol_id) if protocol_id else None
+            dataset = read_dataset(dataset_dir, protocol=protocol)
+            if protocol is None:
+                protocol = load_protocol(dataset.meta.protocol_id)
+        except (DatasetError, ProtocolError) as exc:
+            fail(str(exc))
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("fitting models", total=None)
+
+            def step(label: str, done: int, total: int) -> None:
+                progress.update(task, description=label, completed=done, total=total)
+
+            try:
+                report = run_analysis(
+                    dataset, protocol=protocol, imputations=imputations, seed=seed, progress=step
+                )
+            except AnalysisError as exc:
+                fail(str(exc))
+            progress.update(task, description="writing the report")
+            bundle = build_report(dataset, protocol, report)
+        try:
+            write_report(bundle, out, overwrite=force)
+        except OSError as exc:
+            fail(f"cannot write {out}: {exc.strerror or exc}")
+        console.print(_summary_table(report))
+        problems = [a for a in report.analyses if a.status == "error"]
+        if problems:
+            console.print(
+                f"[yellow]{len(problems)} analysis(es) could not be estimated; see report.html[/]"
+            )
+        console.print(f"Report written to {out} (report.html, results.json, tables/, figures/)")

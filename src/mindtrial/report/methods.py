@@ -1,0 +1,137 @@
+"""Methods text generated from the protocol and the run (our own wording).
+
+In a blinded run the arms are named by their codes only: nothing here reads the protocol's
+arm ids, labels or descriptions when ``report.arms_masked`` is set.
+"""
+
+from __future__ import annotations
+
+from mindtrial.analysis.plans.types import AnalysisReport
+from mindtrial.protocols.schema import AnalysisSpec, Protocol
+
+
+def _join(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _model_sentence(spec: AnalysisSpec, protocol: Protocol) -> str:
+    covariates = list(spec.covariates)
+    adjust = f", adjusted for {_join(covariates)}" if covariates else ""
+    levels = spec.time_levels
+    when = f" {spec.time}s {levels[0]}–{levels[-1]}" if spec.time and levels else ""
+    if spec.model == "gee_logistic":
+        return (
+            f"{spec.title}: generalized estimating equations with a logit link and "
+            f"{spec.correlation or 'exchangeable'} working correlation, clustered on participant "
+            f"with robust (sandwich) standard errors, over{when}; terms for arm and {spec.time} "
+            f"(categorical){adjust}. Results are model-based percentages per arm, averaged over "
+            "the analysed sample, with delta-method 95% confidence intervals, and their difference."
+        )
+    if spec.model == "lmm":
+        subset = (
+            f" Only participants with {spec.subset.replace('_', ' ')} were included."
+            if spec.subset
+            else ""
+        )
+        return (
+            f"{spec.title}: linear mixed model fitted by maximum likelihood with a random "
+            f"intercept per participant and an arm × {spec.time} interaction ({spec.time} "
+            f"categorical,{when}){adjust}.{subset} The interaction was tested with a joint Wald "
+            f"χ² test; within-arm change from {spec.time} {levels[0] if levels else 0} to "
+            f"{levels[-1] if levels else ''} and its difference between arms are model-based "
+            "contrasts with 95% confidence intervals. Cohen d divides a change by the standard "
+            "deviation of the observed change scores (pooled across arms for the difference)."
+        )
+    if spec.model == "negative_binomial":
+        exposure = spec.exposure or "follow-up time"
+        return (
+            f"{spec.title}: negative binomial regression (log link) with log {exposure.replace('_', ' ')} "
+            f"as offset{adjust}; results are rate ratios with 95% confidence intervals."
+        )
+    if spec.model == "cox":
+        return (
+            f"{spec.title}: Cox proportional hazards regression (Efron ties){adjust}; results are "
+            "hazard ratios with 95% confidence intervals."
+        )
+    if spec.model == "logistic":
+        return f"{spec.title}: logistic regression{adjust}; odds ratio and model-based percentages."
+    return f"{spec.title}: {spec.model.replace('_', ' ')} model{adjust}."
+
+
+def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
+    """The methods section as plain-text paragraphs."""
+    plan = protocol.analysis
+    if report.arms_masked:
+        arms = (
+            f"{len(report.arms)} arms, named here only by their allocation codes "
+            f"({_join([a.code for a in report.arms])}) because the dataset is blinded"
+        )
+        trial = f"The {protocol.short_title} trial ({protocol.id})"
+    else:
+        arms = _join([f"{a.label}" for a in protocol.arms])
+        trial = f"The {protocol.short_title} trial ({protocol.id}, {protocol.source.citation})"
+    ratio = ":".join(str(v) for v in protocol.randomization.ratio.values())
+    blocks = _join([str(b) for b in protocol.randomization.block_sizes])
+    paragraphs = [
+        f"{trial} randomized {protocol.population.rstrip('.').lower()} in a {ratio} ratio, in "
+        f"permuted blocks of {blocks}, to {arms}. Groups met {protocol.session.frequency} "
+        f"({protocol.session.delivery.replace('_', '-')}) for {protocol.session.n_sessions} "
+        f"sessions over {protocol.weeks} weeks.",
+    ]
+    definitions = [
+        f"{spec.title}: {protocol.outcomes.definitions[spec.id].strip()}"
+        for spec in plan.analyses
+        if spec.id in protocol.outcomes.definitions
+    ]
+    if definitions:
+        paragraphs.append(
+            "Outcomes. " + " ".join(d if d.endswith(".") else d + "." for d in definitions)
+        )
+    population = plan.population.replace("_", " ")
+    paragraphs.append(
+        f"Statistical analysis. All analyses followed the prespecified plan on the {population} "
+        f"population. Missing data: {plan.missing_data.strip()} Two-sided tests at α = {plan.alpha:g}."
+    )
+    paragraphs += [_model_sentence(spec, protocol) for spec in plan.analyses]
+    families = sorted({s.family for s in plan.analyses if s.family})
+    if plan.multiplicity == "benjamini_hochberg" and families:
+        members = [
+            f"{family} ({_join([s.id for s in plan.analyses if s.family == family])})"
+            for family in families
+        ]
+        paragraphs.append(
+            "P values of the between-arm comparisons were adjusted for the false discovery rate "
+            f"(Benjamini–Hochberg) within each family of the plan: {_join(members)}."
+        )
+    for sens in plan.sensitivity:
+        targets = _join(list(sens.applies_to))
+        if sens.kind == "multiple_imputation":
+            text = (
+                f"{sens.title}: the repeated outcome (and missing numeric covariates) imputed "
+                f"{report.imputations} times by predictive mean matching in chained equations from "
+                "arm, the covariates and the other occasions; each completed dataset analysed as "
+                "above and the results combined by Rubin's rules with Barnard–Rubin degrees of "
+                f"freedom (analyses: {targets})."
+            )
+        elif sens.kind == "missingness_covariates":
+            text = (
+                f"{sens.title}: the models refitted with {_join(list(sens.covariates))} added as "
+                f"covariates (analyses: {targets})."
+            )
+        else:
+            text = (
+                f"{sens.title}: the models refitted among participants who attended at least "
+                f"{sens.min_sessions or protocol.outcomes.adherence_sessions} of "
+                f"{protocol.outcomes.total_sessions} sessions (analyses: {targets})."
+            )
+        paragraphs.append(text)
+    versions = report.versions
+    libraries = _join([f"{k} {v}" for k, v in versions.items() if k not in ("python", "mindtrial")])
+    paragraphs.append(
+        f"Software. MindTrial {versions.get('mindtrial', '?')} on Python "
+        f"{versions.get('python', '?')} ({libraries}). The random seed for imputation was "
+        f"{report.seed}; the same dataset, seed and versions reproduce every number."
+    )
+    return paragraphs
