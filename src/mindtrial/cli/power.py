@@ -1,0 +1,219 @@
+"""`mindtrial power`: analytic or simulation-based power and sample size."""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mindtrial.cli.common import console, err_console, fail
+from mindtrial.design.power import (
+    AnalyticResult,
+    PowerError,
+    SimulationPowerResult,
+    analytic,
+    simulation_power,
+)
+from mindtrial.protocols import Protocol, ProtocolError, load_protocol
+from mindtrial.simulate import Scenario, ScenarioError, load_scenario
+
+
+class Method(enum.StrEnum):
+    analytic = "analytic"
+    simulation = "simulation"
+
+
+def _numbers(text: str, option: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        fail(f"{option} {text!r}: expected a number or comma-separated numbers")
+
+
+def _sizes(values: list[str]) -> list[int]:
+    sizes: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            try:
+                size = int(part)
+            except ValueError:
+                fail(f"--n {value!r}: expected whole numbers (e.g. --n 196 or --n 100,196,300)")
+            if size < 2:
+                fail(f"--n {size}: need at least 2 participants")
+            sizes.append(size)
+    return sizes
+
+
+def _analytic_table(result: AnalyticResult, protocol: Protocol, solved: bool) -> Table:
+    what = "Cohen d" if result.test == "two_sample_t" else "p1, p2"
+    table = Table(title=f"Analytic power ({result.test.replace('_', ' ')}), {protocol.id}")
+    table.add_column("effect")
+    table.add_column("alpha", justify="right")
+    table.add_column("power", justify="right")
+    table.add_column("n per arm", justify="right")
+    table.add_column("n total", justify="right")
+    effect = ", ".join(f"{e:g}" for e in result.effect)
+    per_arm = (
+        f"{result.n_per_arm:.2f} → {result.n_per_arm_rounded}"
+        if solved
+        else f"{result.n_per_arm:g}"
+    )
+    total = str(2 * result.n_per_arm_rounded) if solved else f"{2 * result.n_per_arm:g}"
+    table.add_row(f"{what} = {effect}", f"{result.alpha:g}", f"{result.power:.3f}", per_arm, total)
+    return table
+
+
+def _simulation_table(result: SimulationPowerResult) -> Table:
+    truth = "" if result.true_effect is None else f", true effect {result.true_effect:+.3g}"
+    table = Table(
+        title=f"Simulation power: {result.protocol_id} / {result.analysis_id} "
+        f"(alpha {result.alpha:g}{truth})"
+    )
+    for name in ("n", "reps", "failed", "power", "95% CI (Wilson)", "mean estimate", "CI coverage"):
+        table.add_column(name, justify="right")
+    for p in result.points:
+        table.add_row(
+            str(p.n),
+            str(p.fitted),
+            str(p.failed),
+            f"{p.power:.3f}",
+            f"{p.ci_lower:.3f}–{p.ci_upper:.3f}",
+            "" if p.mean_estimate is None else f"{p.mean_estimate:+.3f}",
+            "" if p.coverage is None else f"{p.coverage:.3f}",
+        )
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("power")
+    def power_command(
+        protocol_id: str = typer.Option(..., "--protocol", help="Protocol id or protocol file."),
+        method: Method = typer.Option(Method.analytic, "--method", help="analytic or simulation."),
+        effect: str | None = typer.Option(
+            None,
+            "--effect",
+            help="Analytic: Cohen d (0.45) or two proportions (0.30,0.15); default the "
+            "protocol's planned d. Simulation: the analysis' effect (percentage points for a "
+            "substance GEE, difference in change for a mixed model); default the scenario's.",
+        ),
+        n: list[str] = typer.Option(
+            [],
+            "--n",
+            help="Participants in both arms. Analytic: power at this n (omit to solve for n). "
+            "Simulation: randomized n; repeat or comma-separate for a sample-size curve.",
+        ),
+        target_power: float | None = typer.Option(
+            None, "--power", help="Analytic: power to solve n for (default the protocol's, or 0.8)."
+        ),
+        analysis_id: str | None = typer.Option(
+            None, "--analysis", help="Simulation: which prespecified analysis (default the first)."
+        ),
+        reps: int = typer.Option(200, "--reps", help="Simulation: trials per n."),
+        alpha: float | None = typer.Option(
+            None, "--alpha", help="Significance level (default the protocol's)."
+        ),
+        jobs: int = typer.Option(1, "--jobs", help="Simulation: local worker processes."),
+        dask: str | None = typer.Option(None, "--dask", help="Simulation: Dask scheduler address."),
+        resume: Path | None = typer.Option(
+            None, "--resume", help="Simulation: JSONL results file; finished reps are skipped."
+        ),
+        seed: int = typer.Option(1, "--seed", help="Simulation: seed (fixes every rep)."),
+        scenario_file: Path | None = typer.Option(
+            None, "--scenario", help="Simulation: scenario YAML."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        """Power or sample size, analytic (t test, two proportions) or by simulating the trial."""
+        try:
+            protocol = load_protocol(protocol_id)
+        except ProtocolError as exc:
+            fail(str(exc))
+        planned = protocol.analysis.power
+        level = alpha if alpha is not None else planned.get("alpha", protocol.analysis.alpha)
+        sizes = _sizes(n)
+        if method is Method.analytic:
+            if effect is None:
+                if "effect_size_d" not in planned:
+                    fail(f"--effect: protocol {protocol.id} plans no effect size; give --effect")
+                effects = [planned["effect_size_d"]]
+            else:
+                effects = _numbers(effect, "--effect")
+            if len(sizes) > 1:
+                fail("--n: the analytic method takes one n (both arms together)")
+            goal = target_power if target_power is not None else planned.get("power", 0.8)
+            try:
+                result = analytic(
+                    effect=effects,
+                    n_per_arm=sizes[0] / 2 if sizes else None,
+                    power=goal,
+                    alpha=level,
+                )
+            except PowerError as exc:
+                fail(str(exc))
+            if as_json:
+                console.print_json(json.dumps(result.to_json()))
+            else:
+                console.print(_analytic_table(result, protocol, solved=not sizes))
+            return
+
+        scenario: Scenario | None = None
+        try:
+            if scenario_file is not None:
+                scenario = load_scenario(scenario_file, protocol)
+        except ScenarioError as exc:
+            fail(str(exc))
+        sim_effect = None
+        if effect is not None:
+            values = _numbers(effect, "--effect")
+            if len(values) != 1:
+                fail("--effect: the simulation method takes one number")
+            sim_effect = values[0]
+        if not sizes:
+            sizes = [protocol.published.flow.randomized]
+        if dask is not None and jobs != 1:
+            err_console.print("[yellow]note:[/] --jobs is ignored with --dask")
+        out = err_console if as_json else console
+        columns = (
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        try:
+            with Progress(*columns, console=out, transient=as_json) as bar:
+                task = bar.add_task("Simulating trials", total=len(sizes) * reps)
+
+                def advance(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                sim = simulation_power(
+                    protocol,
+                    n=sizes,
+                    reps=reps,
+                    seed=seed,
+                    analysis_id=analysis_id,
+                    scenario=scenario,
+                    effect=sim_effect,
+                    alpha=level,
+                    jobs=jobs,
+                    dask_address=dask,
+                    resume=resume,
+                    progress=advance,
+                )
+        except (PowerError, ScenarioError) as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot use the Dask cluster or the results file: {exc}")
+        if as_json:
+            console.print_json(json.dumps(sim.to_json()))
+            return
+        console.print(_simulation_table(sim))
+        if sim.resumed:
+            console.print(f"Resumed {sim.resumed} finished reps from {resume}.")
+        done = sum(p.fitted + p.failed for p in sim.points) - sim.resumed
+        if done and sim.seconds > 0:
+            console.print(f"{done} reps in {sim.seconds:.1f} s ({done / sim.seconds:.2f} reps/s).")

@@ -1,0 +1,212 @@
+"""Power: analytic formulas against R and statsmodels; simulation power's bookkeeping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from statsmodels.stats.power import TTestIndPower
+from statsmodels.stats.proportion import proportion_confint
+from typer.testing import CliRunner
+
+from mindtrial.cli.main import app
+from mindtrial.design.power import (
+    PowerError,
+    analytic,
+    proportions_power,
+    proportions_sample_size,
+    read_results,
+    simulation_power,
+    t_test_power,
+    t_test_sample_size,
+    true_effect_of,
+    wilson_interval,
+)
+from mindtrial.protocols import load_protocol
+from mindtrial.simulate import default_scenario
+from mindtrial.simulate.effects import with_effect
+
+MROCC = load_protocol("mrocc-2025")
+runner = CliRunner()
+
+
+# ----------------------------------------------------------------------------- analytic
+
+
+def test_mrocc_paper_sample_size() -> None:
+    """d = 0.45, 80% power, two-sided .05 -> about 78 analysable per arm, 156 in all."""
+    # R: power.t.test(delta = 0.45, power = .8, strict = TRUE)$n  -> 78.49161608
+    assert t_test_sample_size(d=0.45, power=0.8, alpha=0.05) == pytest.approx(78.49161608, abs=1e-5)
+    # statsmodels solves the same equation.
+    statsmodels_n = TTestIndPower().solve_power(effect_size=0.45, power=0.8, alpha=0.05, ratio=1.0)
+    assert t_test_sample_size(d=0.45) == pytest.approx(statsmodels_n, abs=1e-4)
+    # R: power.t.test(delta = 0.45, n = 78, strict = TRUE)$power -> 0.7974994158 (the paper's
+    # 156 analysable participants give ~80%).
+    assert t_test_power(d=0.45, n_per_arm=78) == pytest.approx(0.7974994158, abs=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("d", "n", "alpha", "r_power"),
+    [
+        # R: power.t.test(delta = 0.3, n = 50, sig.level = 0.01, strict = TRUE)$power
+        (0.3, 50, 0.01, 0.135454788),
+        # R: power.t.test(delta = 0.2, n = 20, strict = TRUE)$power
+        (0.2, 20, 0.05, 0.09456732762),
+    ],
+)
+def test_t_power_matches_r(d: float, n: int, alpha: float, r_power: float) -> None:
+    assert t_test_power(d=d, n_per_arm=n, alpha=alpha) == pytest.approx(r_power, abs=1e-8)
+    sm = TTestIndPower().power(effect_size=d, nobs1=n, alpha=alpha, ratio=1.0)
+    assert t_test_power(d=d, n_per_arm=n, alpha=alpha) == pytest.approx(sm, abs=1e-8)
+
+
+def test_two_proportions_match_r() -> None:
+    # R: power.prop.test(p1 = .30, p2 = .15, n = 100, strict = TRUE)$power -> 0.7222818878
+    assert proportions_power(p1=0.30, p2=0.15, n_per_arm=100) == pytest.approx(
+        0.7222818878, abs=1e-8
+    )
+    # R: power.prop.test(p1 = .30, p2 = .15, power = .8, strict = TRUE)$n -> 120.4717538
+    # (R's uniroot stops at tol = .Machine$double.eps^0.25 ~ 1.2e-4, hence the tolerance).
+    assert proportions_sample_size(p1=0.30, p2=0.15, power=0.8) == pytest.approx(
+        120.4717538, abs=2e-4
+    )
+
+
+def test_analytic_dispatch_and_errors() -> None:
+    result = analytic(effect=[0.45])
+    assert result.test == "two_sample_t" and result.n_per_arm_rounded == 79
+    assert analytic(effect=[0.3, 0.15], n_per_arm=100).power == pytest.approx(
+        0.7222818878, abs=1e-8
+    )
+    with pytest.raises(PowerError, match="one number"):
+        analytic(effect=[0.1, 0.2, 0.3])
+    with pytest.raises(PowerError, match="must not be 0"):
+        t_test_sample_size(d=0.0)
+    with pytest.raises(PowerError, match="alpha must lie"):
+        t_test_power(d=0.5, n_per_arm=10, alpha=1.5)
+
+
+def test_wilson_matches_statsmodels() -> None:
+    for hits, trials in ((0, 20), (17, 20), (160, 200), (200, 200)):
+        low, high = proportion_confint(hits, trials, alpha=0.05, method="wilson")
+        assert wilson_interval(hits, trials) == pytest.approx((low, high), abs=1e-10)
+
+
+def test_analytic_cli_json() -> None:
+    result = runner.invoke(app, ["power", "--protocol", "mrocc-2025", "--n", "156", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    # The protocol's planned d (0.45) at 78 per arm.
+    assert data["effect"] == [0.45]
+    assert data["power"] == pytest.approx(0.7974994158, abs=1e-8)
+    bad = runner.invoke(app, ["power", "--protocol", "mrocc-2025", "--effect", "x"])
+    assert bad.exit_code == 1 and "expected a number" in bad.output
+
+
+# ----------------------------------------------------------------------------- simulation
+
+
+def test_effect_sets_the_scenario_and_the_truth() -> None:
+    spec = MROCC.analysis_spec("primary")
+    scenario = with_effect(default_scenario(MROCC), MROCC, spec, -5.0)
+    # Control keeps its published 12.7%; M-ROCC = 12.7 - 5.
+    assert scenario.substances["opioids"].percent == {
+        "mrocc": pytest.approx(7.7),
+        "recovery_support": 12.7,
+    }
+    assert true_effect_of(MROCC, scenario.model_dump_json(), "primary") == pytest.approx(-5.0)
+    craving = with_effect(default_scenario(MROCC), MROCC, MROCC.analysis_spec("craving"), -0.5)
+    assert craving.trajectories["ocs.mean"].change["mrocc"] == pytest.approx(-1.8)
+    with pytest.raises(ValueError, match="no scenario knob"):
+        with_effect(default_scenario(MROCC), MROCC, MROCC.analysis_spec("adverse_events"), 1.0)
+
+
+def test_simulation_power_resumes_without_rerunning(tmp_path: Path) -> None:
+    results = tmp_path / "reps.jsonl"
+    first = simulation_power(MROCC, n=120, reps=2, seed=4, resume=results)
+    assert len(results.read_text().splitlines()) == 2
+    second = simulation_power(MROCC, n=120, reps=3, seed=4, resume=results)
+    assert second.resumed == 2
+    # Only the third rep ran: three lines, and the first two records are the same reps.
+    assert len(results.read_text().splitlines()) == 3
+    assert [r.seed for r in second.results[:2]] == [r.seed for r in first.results]
+    assert second.results[:2] == first.results
+    point = second.points[0]
+    assert point.reps == 3
+    assert point.power == point.significant / point.fitted
+    # A line cut off by an interruption is skipped, the rest is kept.
+    with results.open("a") as handle:
+        handle.write('{"key": "cut')
+    assert len(read_results(results, first.results[0].key)) == 3
+
+
+@pytest.mark.slow
+def test_local_processes_give_the_same_reps() -> None:
+    """joblib workers (cold processes: each calibrates the scenario again) match serial."""
+    serial = simulation_power(MROCC, n=100, reps=2, seed=9, analysis_id="cocaine")
+    parallel = simulation_power(MROCC, n=100, reps=2, seed=9, analysis_id="cocaine", jobs=2)
+    assert [(r.rep, r.estimate) for r in parallel.results] == [
+        (r.rep, r.estimate) for r in serial.results
+    ]
+
+
+def test_dask_cluster_gives_the_same_reps() -> None:
+    from dask.distributed import Client, LocalCluster
+
+    serial = simulation_power(MROCC, n=100, reps=2, seed=9, analysis_id="cocaine")
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        on_dask = simulation_power(
+            MROCC, n=100, reps=2, seed=9, analysis_id="cocaine", dask_address=client
+        )
+        by_address = simulation_power(
+            MROCC,
+            n=100,
+            reps=1,
+            seed=9,
+            analysis_id="cocaine",
+            dask_address=cluster.scheduler_address,
+        )
+    key = [(r.rep, r.estimate) for r in serial.results]
+    assert [(r.rep, r.estimate) for r in on_dask.results] == key
+    assert [(r.rep, r.estimate) for r in by_address.results] == key[:1]
+
+
+def test_simulation_power_errors() -> None:
+    with pytest.raises(PowerError, match="not in protocol"):
+        simulation_power(MROCC, n=100, reps=1, seed=1, analysis_id="nope")
+    with pytest.raises(PowerError, match="at least 2"):
+        simulation_power(MROCC, n=[1], reps=1, seed=1)
+
+
+def test_simulation_cli(tmp_path: Path) -> None:
+    results = tmp_path / "r.jsonl"
+    args = [
+        "power",
+        "--protocol",
+        "mrocc-2025",
+        "--method",
+        "simulation",
+        "--reps",
+        "2",
+        "--n",
+        "120",
+        "--seed",
+        "3",
+        "--resume",
+        str(results),
+        "--json",
+    ]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.stdout)
+    assert data["analysis_id"] == "primary"
+    assert data["points"][0]["n"] == 120 and data["points"][0]["reps"] == 2
+    again = runner.invoke(app, args)
+    assert json.loads(again.stdout)["resumed"] == 2
+    assert len(results.read_text().splitlines()) == 2
