@@ -1,0 +1,1 @@
+"""The audit trail: append-only, written only by :mod:`mindtrial.web.audit.services`."""

@@ -1,0 +1,112 @@
+"""The phone check-in form: one field per item of each instrument due, in plain language."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django import forms
+
+from mindtrial.instruments.registry import get_instrument
+from mindtrial.instruments.schema import Item, ItemType
+
+SEP = "__"
+"""Field names are ``<instrument>__<item>``."""
+
+TITLES = {
+    "substance_use_7d": "The past 7 days",
+    "ocs": "Craving",
+    "promis_anxiety_8a": "How you have been feeling (past 7 days)",
+    "home_practice": "Practice at home",
+    "ema_craving": "Right now",
+    "comm": "Your medication (past 30 days)",
+    "bpi_sf": "Pain",
+    "dass21": "How you have been feeling (past week)",
+}
+
+
+def _field(item: Item) -> forms.Field:
+    label = item.text or item.id
+    if item.type is ItemType.BOOLEAN:
+        return forms.ChoiceField(
+            label=label, choices=[("yes", "Yes"), ("no", "No")], widget=forms.RadioSelect
+        )
+    if item.type is ItemType.INTEGER and item.min is not None and item.max is not None:
+        low, high = int(item.min), int(item.max)
+        if high - low <= 10:
+            choices = [
+                (str(v), f"{v} {item.labels.get(v, '')}".strip()) for v in range(low, high + 1)
+            ]
+            return forms.ChoiceField(
+                label=label, choices=choices, widget=forms.RadioSelect(attrs={"class": "scale"})
+            )
+        return forms.IntegerField(
+            label=label + (f" ({item.unit})" if item.unit else ""),
+            min_value=low,
+            max_value=high,
+            widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        )
+    if item.type is ItemType.CHOICE:
+        return forms.ChoiceField(
+            label=label, choices=[(c.code, c.label) for c in item.choices], widget=forms.RadioSelect
+        )
+    if item.type is ItemType.NUMBER:
+        return forms.FloatField(label=label, min_value=item.min, max_value=item.max)
+    return forms.CharField(label=label, max_length=item.max_length or 500)
+
+
+class CheckInForm(forms.Form):
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(
+        self,
+        *args: Any,
+        instruments: list[str],
+        with_reason: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.sections: list[tuple[str, list[str]]] = []
+        for instrument_id in instruments:
+            instrument = get_instrument(instrument_id)
+            names = []
+            for item in instrument.items:
+                name = f"{instrument_id}{SEP}{item.id}"
+                self.fields[name] = _field(item)
+                self.fields[name].required = False  # the service names what is missing
+                names.append(name)
+            self.sections.append((TITLES.get(instrument_id, instrument.name), names))
+        if with_reason:
+            del self.fields["idempotency_key"]
+            self.fields["reason"] = forms.CharField(
+                label="Reason for the correction", max_length=500, required=False
+            )
+
+    def section_fields(self) -> list[tuple[str, list[forms.BoundField]]]:
+        return [(title, [self[name] for name in names]) for title, names in self.sections]
+
+    def answers(self) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for name, value in self.cleaned_data.items():
+            if SEP in name:
+                instrument_id, item_id = name.split(SEP, 1)
+                found.setdefault(instrument_id, {})[item_id] = value
+        return found
+
+
+def initial_from(answers: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """Form initial values from saved answers (yes/no items saved as 1/0)."""
+    initial: dict[str, str] = {}
+    for instrument_id, items in answers.items():
+        instrument = get_instrument(instrument_id)
+        for item_id, value in items.items():
+            kind = instrument.item(item_id).type
+            if kind is ItemType.BOOLEAN:
+                value = "yes" if value == "1" else "no"
+            initial[f"{instrument_id}{SEP}{item_id}"] = value
+    return initial
+
+
+def field_errors(errors: Mapping[str, str]) -> dict[str, str]:
+    """Service error keys ``instrument.item`` as form field names."""
+    return {key.replace(".", SEP, 1): message for key, message in errors.items()}

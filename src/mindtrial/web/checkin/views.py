@@ -1,0 +1,170 @@
+"""Participant check-in pages (no password: a personal link or a short code) and staff pages."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+
+from mindtrial.web.checkin import services
+from mindtrial.web.checkin.forms import CheckInForm, field_errors, initial_from
+from mindtrial.web.checkin.models import CheckIn, ParticipantLink, Source
+from mindtrial.web.common import NotFound, ServiceError
+from mindtrial.web.enrolment.selectors import access_participant_by_id
+from mindtrial.web.programme.access import STAFF_WRITERS
+from mindtrial.web.programme.calendar import study_protocol
+from mindtrial.web.safety.selectors import withdrawal_of
+from mindtrial.web.viewutils import AuthedRequest, add_service_errors, require_role, staff_view
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="Your check-in code",
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+    )
+
+
+def checkin_url(token: str) -> str:
+    """The personal link's path: ``/c/?t=<signed token>``."""
+    return f"{reverse('checkin')}?{urlencode({'t': token})}"
+
+
+@never_cache
+def checkin(request: HttpRequest) -> HttpResponse:
+    """``/c/?t=TOKEN`` is a participant's personal link; ``/c/`` alone asks for the code."""
+    token = request.GET.get("t", "")
+    if token:
+        return _participant_checkin(request, token)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            link = services.link_from_code(form.cleaned_data["code"])
+        except NotFound:
+            form.add_error(
+                "code", "That code did not work. Please check it, or call the study team."
+            )
+        else:
+            return redirect(checkin_url(services.link_token(link)))
+    return render(request, "checkin/code.html", {"form": form})
+
+
+def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        link = services.link_from_token(token)
+    except NotFound:
+        return render(request, "checkin/unavailable.html", status=404)
+    participant = link.participant
+    week = services.current_week(participant)
+    protocol = study_protocol(participant.study)
+    context = {"week": week, "token": token}
+    withdrawal = withdrawal_of(participant)
+    due = services.due_instruments(protocol, week) if week else []
+    if (withdrawal is not None and week is not None and week >= withdrawal.week) or not due:
+        return render(request, "checkin/nothing_due.html", context)
+    assert week is not None
+    done = CheckIn.objects.filter(participant=participant, week=week).first()
+    if done is not None and request.method != "POST":
+        return render(request, "checkin/thanks.html", {**context, "checkin": done})
+    form = CheckInForm(
+        request.POST or None,
+        instruments=due,
+        initial={"idempotency_key": uuid.uuid4().hex},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.checkin_submit(
+                participant=participant,
+                week=week,
+                answers=form.answers(),
+                idempotency_key=form.cleaned_data["idempotency_key"],
+            )
+        except ServiceError as exc:
+            if done is not None:
+                return render(request, "checkin/thanks.html", {**context, "checkin": done})
+            add_service_errors(form, ServiceError(field_errors(exc.errors)))
+        else:
+            return redirect(checkin_url(token))
+    return render(request, "checkin/form.html", {**context, "form": form})
+
+
+@staff_view
+def participant_link(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    """Issue (or revoke) a participant's personal link; the link and code are shown once."""
+    participant = access_participant_by_id(request.user, participant_id)
+    require_role(request.user, STAFF_WRITERS)
+    issued = None
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "revoke":
+                for link in ParticipantLink.objects.filter(
+                    participant=participant, revoked_at__isnull=True
+                ):
+                    services.participant_link_revoke(acting_user=request.user, link=link)
+                messages.success(request, "The link and code no longer work.")
+            elif request.POST.get("action") == "issue":
+                issued = services.participant_link_issue(
+                    acting_user=request.user, participant=participant
+                )
+        except ServiceError as exc:
+            messages.error(request, str(exc))
+    url = request.build_absolute_uri(checkin_url(issued.token)) if issued else ""
+    return render(
+        request,
+        "checkin/link.html",
+        {
+            "p": participant,
+            "issued": issued,
+            "url": url,
+            "links": ParticipantLink.objects.filter(participant=participant)[:10],
+        },
+    )
+
+
+@staff_view
+def participant_checkins(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    participant = access_participant_by_id(request.user, participant_id)
+    require_role(request.user, STAFF_WRITERS)
+    checkins = CheckIn.objects.filter(participant=participant).order_by("week")
+    return render(request, "checkin/list.html", {"p": participant, "checkins": checkins})
+
+
+@staff_view
+def checkin_correct(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    participant = access_participant_by_id(request.user, participant_id)
+    require_role(request.user, STAFF_WRITERS)
+    try:
+        week = int(request.GET.get("week") or request.POST.get("week") or "")
+        checkin = CheckIn.objects.get(participant=participant, week=week)
+    except (ValueError, CheckIn.DoesNotExist):
+        raise NotFound("check-in") from None
+    if checkin.source == Source.IMPORT:
+        messages.error(request, "Loaded answers are corrected in the source dataset.")
+        return redirect("participant_checkins", participant_id=participant.pk)
+    due = services.due_instruments(study_protocol(participant.study), week)
+    form = CheckInForm(
+        request.POST or None,
+        instruments=due,
+        with_reason=True,
+        initial=initial_from(checkin.answers),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.checkin_correct(
+                acting_user=request.user,
+                checkin=checkin,
+                answers=form.answers(),
+                reason=form.cleaned_data["reason"],
+            )
+        except ServiceError as exc:
+            add_service_errors(form, ServiceError(field_errors(exc.errors)))
+        else:
+            messages.success(request, f"Week {week} corrected.")
+            return redirect("participant_checkins", participant_id=participant.pk)
+    return render(request, "checkin/correct.html", {"p": participant, "form": form, "week": week})

@@ -1,0 +1,43 @@
+"""Production settings: the secret key comes from the environment, cookies are secure.
+
+``mindtrial serve`` uses these behind gunicorn with whitenoise serving collected static
+files. ``DJANGO_SECRET_KEY`` must be set; ``DJANGO_ALLOWED_HOSTS`` (comma-separated) adds
+host names to 127.0.0.1/localhost. ``MINDTRIAL_INSECURE_HTTP=1`` turns off the HTTPS-only
+cookie and redirect settings for a loopback-only demo without TLS.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+from mindtrial.web.config.settings.base import *  # noqa: F403
+
+DEBUG = False
+try:
+    SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
+except KeyError:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set: production settings need a secret key from the environment"
+    ) from None
+
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"] + [
+    host.strip() for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",") if host.strip()
+]
+
+_insecure_http = os.environ.get("MINDTRIAL_INSECURE_HTTP", "") == "1"
+SESSION_COOKIE_SECURE = not _insecure_http
+CSRF_COOKIE_SECURE = not _insecure_http
+SECURE_SSL_REDIRECT = not _insecure_http
+SECURE_HSTS_SECONDS = 0 if _insecure_http else 60 * 60 * 24 * 365
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not _insecure_http
+SECURE_HSTS_PRELOAD = False
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_NAME = "__Host-sessionid" if not _insecure_http else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if not _insecure_http else "csrftoken"
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}

@@ -1,0 +1,11 @@
+"""WSGI entry point (gunicorn ``mindtrial.web.config.wsgi:application``)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mindtrial.web.config.settings.production")
+
+application = get_wsgi_application()

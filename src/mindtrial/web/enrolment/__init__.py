@@ -1,0 +1,1 @@
+"""The enrolment path: referral, screening, consent, baseline, randomization, cohort."""

@@ -1,0 +1,462 @@
+"""The enrolment path as services: each checks role and state, writes once, and is audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from mindtrial.design.eligibility import EligibilityInputError, evaluate_eligibility
+from mindtrial.design.randomization import stratum_key
+from mindtrial.instruments.scoring import ScoringError, score
+from mindtrial.web.accounts.models import Role
+from mindtrial.web.audit.models import AuditAction
+from mindtrial.web.audit.services import audit_record
+from mindtrial.web.common import Forbidden, ServiceError
+from mindtrial.web.enrolment.models import (
+    BaselineAssessment,
+    Consent,
+    Participant,
+    Randomization,
+    ReferralSource,
+    Screening,
+    Status,
+)
+from mindtrial.web.studies.models import AllocationEntry, Cohort, Group, Site, Study
+from mindtrial.web.studies.protocol_access import (
+    Protocol,
+    baseline_instrument_ids,
+    load_protocol,
+    screening_conditions,
+)
+from mindtrial.web.studies.selectors import site_ids_for
+
+if TYPE_CHECKING:
+    from mindtrial.web.accounts.models import User
+
+ENROLMENT_WRITERS = frozenset({Role.ADMINISTRATOR, Role.COORDINATOR, Role.DATA_MANAGER})
+COVARIATES = "covariates"
+"""The pseudo-instrument id under which the baseline covariates are recorded."""
+
+
+def _require_writer(
+    acting_user: User | None, participant_or_study: Participant | Study, site: Site | None = None
+) -> None:
+    if acting_user is None:
+        return
+    if not (acting_user.is_superuser or acting_user.role in ENROLMENT_WRITERS):
+        raise Forbidden("Your role cannot change enrolment records.")
+    study = (
+        participant_or_study.study
+        if isinstance(participant_or_study, Participant)
+        else participant_or_study
+    )
+    if isinstance(participant_or_study, Participant):
+        site = participant_or_study.site
+    scope = site_ids_for(acting_user, study)
+    if scope is not None and (site is None or site.pk not in scope):
+        raise Forbidden("You do not have access to this site.")
+
+
+def _protocol(participant: Participant) -> Protocol:
+    return load_protocol(participant.study.protocol_id)
+
+
+def _set_status(participant: Participant, status: Status, reason: str = "") -> dict[str, str]:
+    old = {"status": participant.status, "status_reason": participant.status_reason}
+    participant.status = status
+    participant.status_reason = reason
+    participant.save(update_fields=["status", "status_reason"])
+    return old
+
+
+def participant_refer(
+    *,
+    acting_user: User | None,
+    study: Study,
+    site: Site,
+    referral_source: str,
+    referral_date: dt.date,
+) -> Participant:
+    """A new participant in the funnel with a study code (``P-0001``); no name is stored."""
+    _require_writer(acting_user, study, site)
+    errors = {}
+    if site.study_id != study.pk:
+        errors["site"] = "That site belongs to another study."
+    if referral_source not in ReferralSource.values:
+        errors["referral_source"] = f"Choose one of {', '.join(ReferralSource.values)}."
+    if referral_date > timezone.localdate():
+        errors["referral_date"] = "The referral date is in the future."
+    if errors:
+        raise ServiceError(errors)
+    with transaction.atomic():
+        Study.objects.select_for_update().get(pk=study.pk)
+        number = Participant.objects.filter(study=study).count() + 1
+        participant = Participant.objects.create(
+            study=study,
+            site=site,
+            code=f"P-{number:04d}",
+            referral_source=referral_source,
+            referral_date=referral_date,
+        )
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.REFER,
+            target=participant,
+            study=study,
+            new={
+                "code": participant.code,
+                "site": site.code,
+                "referral_source": referral_source,
+                "referral_date": referral_date,
+            },
+        )
+    return participant
+
+
+def participant_screen(
+    *, acting_user: User | None, participant: Participant, record: Mapping[str, Any]
+) -> Screening:
+    """Judge the screening record against the protocol; every failed criterion is kept."""
+    _require_writer(acting_user, participant)
+    if participant.status != Status.REFERRED:
+        raise ServiceError("This participant has already been screened.")
+    protocol = _protocol(participant)
+    known = {c.field for c in screening_conditions(protocol)}
+    unknown = sorted(set(record) - known)
+    if unknown:
+        raise ServiceError(dict.fromkeys(unknown, "Not a screening field of this protocol."))
+    cleaned = {k: v for k, v in record.items() if v is not None and v != ""}
+    try:
+        result = evaluate_eligibility(protocol.eligibility, cleaned)
+    except EligibilityInputError as exc:
+        field = next((f for f in known if f"field {f!r}" in str(exc)), "")
+        raise ServiceError({field: str(exc)}) from None
+    if result.missing:
+        raise ServiceError(dict.fromkeys(result.missing, "Needed to judge eligibility."))
+    failed = [
+        {"id": f.id, "kind": f.kind, "description": f.description, "reason": f.reason}
+        for f in result.failed
+    ]
+    with transaction.atomic():
+        screening = Screening.objects.create(
+            participant=participant,
+            record=cleaned,
+            eligible=result.eligible,
+            failed=failed,
+            missing=list(result.missing),
+            protocol_version=protocol.version,
+            screened_by=acting_user,
+        )
+        reason = "; ".join(f["description"] for f in failed)
+        old = _set_status(
+            participant, Status.ELIGIBLE if result.eligible else Status.SCREEN_FAILED, reason
+        )
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.SCREEN,
+            target=participant,
+            study=participant.study,
+            old=old,
+            new={
+                "status": participant.status,
+                "record": cleaned,
+                "failed": [f["id"] for f in failed],
+            },
+        )
+    return screening
+
+
+def participant_consent(
+    *,
+    acting_user: User | None,
+    participant: Participant,
+    form_version: str,
+    consent_date: dt.date,
+    obtained_by: User,
+) -> Consent:
+    _require_writer(acting_user, participant)
+    if participant.status != Status.ELIGIBLE:
+        raise ServiceError(
+            "Consent can be recorded only for an eligible participant not yet consented."
+        )
+    errors = {}
+    if not form_version.strip():
+        errors["form_version"] = "Give the version of the consent form signed."
+    if consent_date > timezone.localdate():
+        errors["consent_date"] = "The consent date is in the future."
+    elif consent_date < participant.referral_date:
+        errors["consent_date"] = "The consent date is before the referral."
+    if obtained_by.role == Role.INVESTIGATOR or obtained_by.role == Role.STATISTICIAN:
+        errors["obtained_by"] = "Consent must be obtained by unblinded study staff."
+    if errors:
+        raise ServiceError(errors)
+    with transaction.atomic():
+        consent = Consent.objects.create(
+            participant=participant,
+            form_version=form_version.strip(),
+            consent_date=consent_date,
+            obtained_by=obtained_by,
+        )
+        old = _set_status(participant, Status.CONSENTED)
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CONSENT,
+            target=participant,
+            study=participant.study,
+            old=old,
+            new={
+                "status": participant.status,
+                "form_version": consent.form_version,
+                "consent_date": consent_date,
+                "obtained_by": obtained_by.username,
+            },
+        )
+    return consent
+
+
+def baseline_steps(participant: Participant) -> list[str]:
+    """What baseline needs: the protocol's week-0 instruments, then the covariates."""
+    return [*baseline_instrument_ids(_protocol(participant)), COVARIATES]
+
+
+def _clean_covariates(protocol: Protocol, values: Mapping[str, Any]) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    cleaned: dict[str, Any] = {}
+    covariates = {c.name: c for c in protocol.baseline_covariates}
+    for name in sorted(set(values) - set(covariates)):
+        errors[name] = "Not a baseline covariate of this protocol."
+    for name, covariate in covariates.items():
+        value = values.get(name)
+        if value is None or value == "":
+            errors[name] = "Required."
+            continue
+        if covariate.type == "boolean":
+            text = str(value).strip().lower()
+            if text in {"true", "yes", "1"}:
+                cleaned[name] = True
+            elif text in {"false", "no", "0"}:
+                cleaned[name] = False
+            else:
+                errors[name] = "Answer yes or no."
+        elif covariate.type == "category":
+            if str(value) not in covariate.levels:
+                errors[name] = f"Choose one of {', '.join(covariate.levels)}."
+            else:
+                cleaned[name] = str(value)
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                errors[name] = "Enter a number."
+                continue
+            if covariate.type == "integer" and not number.is_integer():
+                errors[name] = "Enter a whole number."
+            elif covariate.minimum is not None and number < covariate.minimum:
+                errors[name] = f"Must be at least {covariate.minimum:g}."
+            elif covariate.maximum is not None and number > covariate.maximum:
+                errors[name] = f"Must be at most {covariate.maximum:g}."
+            else:
+                cleaned[name] = int(number) if covariate.type == "integer" else number
+    if errors:
+        raise ServiceError(errors)
+    return cleaned
+
+
+def participant_record_baseline(
+    *,
+    acting_user: User | None,
+    participant: Participant,
+    instrument_id: str,
+    answers: Mapping[str, Any],
+    reason: str = "",
+) -> BaselineAssessment:
+    """Record (scored on save) one baseline instrument, or the covariates (``"covariates"``).
+
+    Changing an instrument already recorded is a correction and needs a ``reason``.
+    """
+    _require_writer(acting_user, participant)
+    if participant.status not in (Status.CONSENTED, Status.BASELINE_COMPLETE):
+        raise ServiceError("Baseline is recorded after consent and before randomization.")
+    steps = baseline_steps(participant)
+    if instrument_id not in steps:
+        raise ServiceError(
+            {"instrument": f"'{instrument_id}' is not part of this protocol's baseline."}
+        )
+    existing = BaselineAssessment.objects.filter(
+        participant=participant, instrument=instrument_id
+    ).first()
+    if existing is not None and not reason.strip():
+        raise ServiceError(
+            {"reason": "This was recorded already: give a reason for the correction."}
+        )
+    if instrument_id == COVARIATES:
+        cleaned = _clean_covariates(_protocol(participant), answers)
+        scores: dict[str, object] = {}
+    else:
+        given = {k: v for k, v in answers.items() if v is not None and v != ""}
+        try:
+            result = score(instrument_id, given)
+        except ScoringError as exc:
+            raise ServiceError({(p.item_id or ""): str(p) for p in exc.problems}) from None
+        cleaned = dict(result.to_dict()["answers"])  # type: ignore[call-overload]
+        scores = result.to_dict()
+    with transaction.atomic():
+        if existing is None:
+            assessment = BaselineAssessment.objects.create(
+                participant=participant,
+                instrument=instrument_id,
+                answers=cleaned,
+                scores=scores,
+                recorded_by=acting_user,
+            )
+            action, old = AuditAction.BASELINE, None
+        else:
+            old = {"answers": existing.answers, "scores": existing.scores}
+            existing.answers, existing.scores, existing.recorded_by = cleaned, scores, acting_user
+            existing.save()
+            assessment, action = existing, AuditAction.CORRECT
+        if instrument_id == COVARIATES:
+            participant.covariates = cleaned
+            participant.save(update_fields=["covariates"])
+        done = set(
+            BaselineAssessment.objects.filter(participant=participant).values_list(
+                "instrument", flat=True
+            )
+        )
+        if set(steps) <= done and participant.status == Status.CONSENTED:
+            _set_status(participant, Status.BASELINE_COMPLETE)
+        audit_record(
+            acting_user=acting_user,
+            action=action,
+            target=assessment,
+            study=participant.study,
+            old=old,
+            new={
+                "instrument": instrument_id,
+                "answers": cleaned,
+                "scores": scores.get("scores", {}),
+            },
+            reason=reason,
+        )
+    return assessment
+
+
+def participant_stratum(participant: Participant) -> str:
+    levels: dict[str, str] = {}
+    for field in participant.study.strata:
+        if field == "site":
+            levels[field] = participant.site.code
+        else:
+            value = participant.covariates.get(field)
+            levels[field] = str(value).lower() if isinstance(value, bool) else str(value)
+    return stratum_key(levels)
+
+
+def participant_randomize(*, acting_user: User | None, participant: Participant) -> Randomization:
+    """Assign the next unused entry of the participant's stratum, at most once.
+
+    The study row is locked first (``SELECT … FOR UPDATE``), so concurrent randomizations in
+    one study queue up and each takes the lowest unassigned sequence number; nobody can
+    choose or skip an entry. On SQLite the IMMEDIATE transactions serialize writers.
+    """
+    _require_writer(acting_user, participant)
+    with transaction.atomic():
+        Study.objects.select_for_update().get(pk=participant.study_id)
+        locked = Participant.objects.select_for_update().get(pk=participant.pk)
+        if Randomization.objects.filter(participant=locked).exists():
+            raise ServiceError("This participant has already been randomized.")
+        if locked.status != Status.BASELINE_COMPLETE:
+            raise ServiceError("Only a participant with a complete baseline can be randomized.")
+        stratum = participant_stratum(locked)
+        entry = (
+            AllocationEntry.objects.select_for_update()
+            .filter(study_id=locked.study_id, stratum=stratum, assigned=False)
+            .order_by("sequence")
+            .first()
+        )
+        if entry is None:
+            raise ServiceError(
+                "The allocation list has no unused entry for this stratum; ask the data manager."
+            )
+        entry.assigned = True
+        entry.save(update_fields=["assigned"])
+        randomization = Randomization.objects.create(
+            participant=locked, entry=entry, randomized_by=acting_user
+        )
+        old = _set_status(locked, Status.RANDOMIZED)
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.RANDOMIZE,
+            target=locked,
+            study=locked.study,
+            old=old,
+            new={
+                "status": locked.status,
+                "stratum": stratum,
+                "sequence": entry.sequence,
+                "arm": entry.arm_id,
+            },
+            reveals_allocation=True,
+        )
+    participant.refresh_from_db()
+    return randomization
+
+
+def participant_assign_cohort(
+    *, acting_user: User | None, participant: Participant, cohort: Cohort
+) -> Participant:
+    """Put a randomized participant into the group of their arm in ``cohort``."""
+    _require_writer(acting_user, participant)
+    if cohort.study_id != participant.study_id:
+        raise ServiceError({"cohort": "That cohort belongs to another study."})
+    with transaction.atomic():
+        try:
+            randomization = Randomization.objects.select_related("entry").get(
+                participant=participant
+            )
+        except Randomization.DoesNotExist:
+            raise ServiceError("Randomize the participant before assigning a cohort.") from None
+        group = Group.objects.get(cohort=cohort, arm_id=randomization.entry.arm_id)
+        old = {
+            "cohort": participant.cohort.number if participant.cohort else None,
+            "group": participant.group.code if participant.group else None,
+        }
+        participant.cohort, participant.group = cohort, group
+        participant.save(update_fields=["cohort", "group"])
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.ASSIGN_COHORT,
+            target=participant,
+            study=participant.study,
+            old=old,
+            new={"cohort": cohort.number, "group": group.code},
+            reason="" if old["cohort"] is None else "cohort changed",
+        )
+    return participant
+
+
+def participant_exit(
+    *, acting_user: User | None, participant: Participant, reason: str
+) -> Participant:
+    """Record that a consented participant left before randomization, with the reason."""
+    _require_writer(acting_user, participant)
+    if participant.status not in (Status.ELIGIBLE, Status.CONSENTED, Status.BASELINE_COMPLETE):
+        raise ServiceError("Only an eligible, not yet randomized participant can leave here.")
+    if not reason.strip():
+        raise ServiceError({"reason": "Give the reason (e.g. did not complete baseline)."})
+    with transaction.atomic():
+        old = _set_status(participant, Status.NOT_RANDOMIZED, reason.strip())
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.EXIT,
+            target=participant,
+            study=participant.study,
+            old=old,
+            new={"status": participant.status, "status_reason": participant.status_reason},
+            reason=reason.strip(),
+        )
+    return participant

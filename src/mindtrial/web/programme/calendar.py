@@ -1,0 +1,111 @@
+"""A participant's study weeks, a cohort's sessions and the protocol's curriculum.
+
+Week 1 starts on the cohort's start date (the first session); a participant not yet in a
+cohort counts weeks from the day they were randomized. Week 0 is baseline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+
+from mindtrial.design.schedules import session_datetimes
+from mindtrial.protocols import Protocol
+from mindtrial.web.enrolment.models import Participant, Randomization
+from mindtrial.web.studies.models import Cohort, Study
+from mindtrial.web.studies.protocol_access import load_protocol
+
+
+@functools.lru_cache(maxsize=32)
+def _protocol(protocol_id: str) -> Protocol:
+    return load_protocol(protocol_id)
+
+
+def study_protocol(study: Study) -> Protocol:
+    """The (cached) protocol a study was created from."""
+    return _protocol(study.protocol_id)
+
+
+@dataclass(frozen=True)
+class Session:
+    """One weekly session of a cohort."""
+
+    week: int
+    starts_at: dt.datetime
+    """Aware, in the cohort's time zone."""
+    minutes: int
+
+
+def cohort_sessions(cohort: Cohort) -> list[Session]:
+    """Every session of the cohort, week 1 first, in the cohort's local time."""
+    protocol = study_protocol(cohort.study)
+    times = session_datetimes(
+        start=cohort.start_date,
+        weekday=cohort.weekday,
+        time=cohort.meeting_time,
+        tz=cohort.timezone,
+        n_sessions=protocol.session.n_sessions,
+    )
+    minutes = protocol.session.check_in_minutes + protocol.session.group_minutes
+    return [Session(week=i + 1, starts_at=t, minutes=minutes) for i, t in enumerate(times)]
+
+
+def next_session(cohort: Cohort, now: dt.datetime) -> Session | None:
+    """The first session that has not ended by ``now`` (aware), or None after the last."""
+    for session in cohort_sessions(cohort):
+        if session.starts_at + dt.timedelta(minutes=session.minutes) > now:
+            return session
+    return None
+
+
+def participant_start(participant: Participant) -> dt.date | None:
+    """The first day of week 1: the cohort's start date, else the randomization date."""
+    if participant.cohort_id is not None:
+        assert participant.cohort is not None
+        return participant.cohort.start_date
+    randomization = Randomization.objects.filter(participant=participant).first()
+    if randomization is None:
+        return None
+    return randomization.randomized_at.date()
+
+
+def week_of(participant: Participant, day: dt.date) -> int | None:
+    """The study week ``day`` falls in (1 = the first 7 days); 0 before the start."""
+    start = participant_start(participant)
+    if start is None:
+        return None
+    if day < start:
+        return 0
+    return (day - start).days // 7 + 1
+
+
+@dataclass(frozen=True)
+class CurriculumWeek:
+    week: int
+    phase: str
+    topic: str
+    practices: tuple[str, ...]
+
+
+def curriculum_week(
+    protocol: Protocol, arm_id: str, week: int, *, continues: bool | None = None
+) -> CurriculumWeek | None:
+    """That week's phase, topic and practices for an arm.
+
+    ``None`` when the arm has no session that week, or when the participant chose at the
+    continuation point not to go on (``continues=False``) and ``week`` is past it.
+    """
+    arm = next((a for a in protocol.arms if a.id == arm_id), None)
+    if arm is None:
+        return None
+    choice = arm.continuation_choice
+    if choice is not None and continues is False and week > choice.after_week:
+        return None
+    for phase in arm.curriculum:
+        if phase.first_week <= week <= phase.last_week:
+            session = next((s for s in phase.sessions if s.week == week), None)
+            topic = session.topic if session else phase.description
+            practices = tuple(session.practices) if session else ()
+            return CurriculumWeek(week=week, phase=phase.name, topic=topic, practices=practices)
+    return None

@@ -1,0 +1,131 @@
+"""Programme writes: attendance per session and the continuation decision."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.utils import timezone
+
+from mindtrial.web.accounts.models import Role
+from mindtrial.web.audit.models import AuditAction
+from mindtrial.web.audit.services import audit_record
+from mindtrial.web.common import ServiceError
+from mindtrial.web.enrolment.models import Participant, Randomization, Status
+from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
+from mindtrial.web.programme.calendar import study_protocol
+from mindtrial.web.programme.models import Attendance, AttendanceStatus, ContinuationDecision
+from mindtrial.web.safety.selectors import require_collecting
+
+if TYPE_CHECKING:
+    from mindtrial.web.accounts.models import User
+
+ATTENDANCE_WRITERS = STAFF_WRITERS | {Role.FACILITATOR}
+
+
+def _require_randomized(participant: Participant) -> None:
+    if participant.status != Status.RANDOMIZED:
+        raise ServiceError("Only randomized participants attend sessions.")
+
+
+def attendance_record(
+    *,
+    acting_user: User | None,
+    participant: Participant,
+    week: int,
+    status: str,
+    reason: str = "",
+) -> Attendance:
+    """Mark a session present/absent/excused; changing a saved mark needs a reason."""
+    require_writer(acting_user, participant, ATTENDANCE_WRITERS, what="attendance")
+    _require_randomized(participant)
+    n_sessions = study_protocol(participant.study).session.n_sessions
+    errors: dict[str, str] = {}
+    if status not in AttendanceStatus.values:
+        errors["status"] = f"Choose one of {', '.join(AttendanceStatus.values)}."
+    if not 1 <= week <= n_sessions:
+        errors["week"] = f"Sessions are weeks 1 to {n_sessions}."
+    if errors:
+        raise ServiceError(errors)
+    require_collecting(participant, week)
+    decision = ContinuationDecision.objects.filter(participant=participant).first()
+    if decision is not None and not decision.continues and status != AttendanceStatus.ABSENT:
+        choice = _continuation_week(participant)
+        if choice is not None and week > choice:
+            raise ServiceError(
+                {"week": f"{participant.code} chose not to continue after week {choice}."}
+            )
+    with transaction.atomic():
+        existing = (
+            Attendance.objects.select_for_update()
+            .filter(participant=participant, week=week)
+            .first()
+        )
+        if existing is None:
+            record = Attendance.objects.create(
+                participant=participant, week=week, status=status, recorded_by=acting_user
+            )
+            action, old = AuditAction.CREATE, None
+        elif existing.status == status:
+            return existing
+        else:
+            if not reason.strip():
+                raise ServiceError(
+                    {"reason": "This session was marked already: give a reason for the change."}
+                )
+            old = {"status": existing.status}
+            existing.status, existing.recorded_by = status, acting_user
+            existing.save(update_fields=["status", "recorded_by", "recorded_at"])
+            record, action = existing, AuditAction.CORRECT
+        audit_record(
+            acting_user=acting_user,
+            action=action,
+            target=record,
+            study=participant.study,
+            old=old,
+            new={"participant": participant.code, "week": week, "status": status},
+            reason=reason,
+        )
+    return record
+
+
+def _continuation_week(participant: Participant) -> int | None:
+    randomization = Randomization.objects.select_related("entry").get(participant=participant)
+    protocol = study_protocol(participant.study)
+    arm = next(a for a in protocol.arms if a.id == randomization.entry.arm_id)
+    return arm.continuation_choice.after_week if arm.continuation_choice else None
+
+
+def continuation_record(
+    *,
+    acting_user: User | None,
+    participant: Participant,
+    continues: bool,
+    decided_on: dt.date | None = None,
+) -> ContinuationDecision:
+    """Record the participant's choice at their arm's continuation point (once)."""
+    require_writer(acting_user, participant, ATTENDANCE_WRITERS, what="continuation choices")
+    _require_randomized(participant)
+    randomization = Randomization.objects.select_related("entry").get(participant=participant)
+    protocol = study_protocol(participant.study)
+    arm = next(a for a in protocol.arms if a.id == randomization.entry.arm_id)
+    if arm.continuation_choice is None:
+        raise ServiceError("This participant's programme has no continuation choice.")
+    if ContinuationDecision.objects.filter(participant=participant).exists():
+        raise ServiceError("The continuation choice is recorded already.")
+    require_collecting(participant, arm.continuation_choice.after_week)
+    day = decided_on or timezone.localdate()
+    with transaction.atomic():
+        decision = ContinuationDecision.objects.create(
+            participant=participant, continues=continues, decided_on=day, recorded_by=acting_user
+        )
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CREATE,
+            target=decision,
+            study=participant.study,
+            new={"participant": participant.code, "continues": continues, "decided_on": day},
+            reveals_allocation=True,
+        )
+    return decision

@@ -1,0 +1,55 @@
+"""The AE form (from the protocol's ``adverse_event`` instrument) and the withdrawal form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from mindtrial.instruments.registry import get_instrument
+from mindtrial.instruments.schema import ItemType
+from mindtrial.web.safety.models import ExitKind
+
+
+class AdverseEventForm(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for item in get_instrument("adverse_event").items:
+            label = item.text or item.id
+            field: forms.Field
+            if item.type is ItemType.TEXT:
+                field = forms.CharField(
+                    label=label, widget=forms.Textarea(attrs={"rows": 3}), required=False
+                )
+            elif item.type is ItemType.DATE:
+                field = forms.DateField(
+                    label=label, widget=forms.DateInput(attrs={"type": "date"}), required=False
+                )
+            elif item.type is ItemType.BOOLEAN:
+                field = forms.ChoiceField(
+                    label=label,
+                    choices=[("yes", "Yes"), ("no", "No")],
+                    widget=forms.RadioSelect,
+                    required=False,
+                )
+            else:
+                field = forms.ChoiceField(
+                    label=label,
+                    choices=[("", "—"), *((c.code, c.label) for c in item.choices)],
+                    required=False,
+                )
+            self.fields[item.id] = field
+
+
+class ReviewForm(forms.Form):
+    note = forms.CharField(
+        label="Review note", widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
+
+
+class WithdrawalForm(forms.Form):
+    kind = forms.ChoiceField(choices=ExitKind.choices, widget=forms.RadioSelect)
+    week = forms.IntegerField(min_value=0, help_text="The first study week with no data collected.")
+    reason = forms.CharField(
+        max_length=500, required=False, help_text="No names or other identifying details."
+    )

@@ -1,0 +1,88 @@
+"""Adverse events (the protocol's AE form), safety alerts, withdrawal and loss to follow-up."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+
+from mindtrial.web.enrolment.models import Participant
+
+
+class AdverseEvent(models.Model):
+    """One adverse event report; the answers follow the ``adverse_event`` instrument."""
+
+    participant = models.ForeignKey(
+        Participant, on_delete=models.PROTECT, related_name="adverse_events"
+    )
+    code = models.CharField(max_length=32, help_text="AE00001, unique in the study")
+    onset_week = models.PositiveIntegerField()
+    onset_date = models.DateField(null=True, blank=True)
+    description = models.TextField(blank=True, default="")
+    severity = models.CharField(max_length=16)
+    serious = models.BooleanField()
+    relatedness = models.CharField(max_length=32, blank=True, default="")
+    related = models.BooleanField()
+    expected = models.BooleanField()
+    outcome = models.CharField(max_length=32, blank=True, default="")
+    action_taken = models.CharField(max_length=32, blank=True, default="")
+    reported_at = models.DateTimeField(auto_now_add=True)
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    review_note = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints: ClassVar[list[Any]] = [
+            models.UniqueConstraint(fields=["participant", "code"], name="ae_code_unique")
+        ]
+        ordering: ClassVar[list[str]] = ["-reported_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class SafetyAlert(models.Model):
+    """An in-app alert to one safety monitor about a serious adverse event."""
+
+    adverse_event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="alerts")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="safety_alerts"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    emailed = models.BooleanField(default=False)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"alert {self.adverse_event_id} -> {self.recipient_id}"
+
+
+class ExitKind(models.TextChoices):
+    WITHDRAWN = "withdrawn", "Withdrew"
+    LOST = "lost_to_follow_up", "Lost to follow-up"
+
+
+class Withdrawal(models.Model):
+    """The participant left the study: nothing is collected from ``week`` on."""
+
+    participant = models.OneToOneField(
+        Participant, on_delete=models.PROTECT, related_name="withdrawal"
+    )
+    kind = models.CharField(max_length=32, choices=ExitKind.choices)
+    week = models.PositiveIntegerField(help_text="first study week with no data collected")
+    reason = models.TextField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"withdrawal of {self.participant_id}"

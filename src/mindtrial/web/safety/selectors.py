@@ -1,0 +1,65 @@
+"""Reading safety data: withdrawal state for every writer, AEs for unblinded roles only."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import QuerySet
+
+from mindtrial.web.accounts.models import Role
+from mindtrial.web.common import NotFound, ServiceError
+from mindtrial.web.enrolment.models import Participant
+from mindtrial.web.enrolment.selectors import participants_for
+from mindtrial.web.safety.models import AdverseEvent, SafetyAlert, Withdrawal
+
+if TYPE_CHECKING:
+    from mindtrial.web.accounts.models import User
+    from mindtrial.web.studies.models import Study
+
+AE_READERS = frozenset(
+    {Role.ADMINISTRATOR, Role.COORDINATOR, Role.DATA_MANAGER, Role.SAFETY_MONITOR}
+)
+"""Unblinded roles that read adverse-event reports (blinded roles and facilitators do not)."""
+
+
+def withdrawal_of(participant: Participant) -> Withdrawal | None:
+    return Withdrawal.objects.filter(participant=participant).first()
+
+
+def require_collecting(participant: Participant, week: int) -> None:
+    """Refuse data for ``week`` once the participant has left (from the withdrawal week on)."""
+    withdrawal = withdrawal_of(participant)
+    if withdrawal is not None and week >= withdrawal.week:
+        raise ServiceError(
+            f"{participant.code} left the study in week {withdrawal.week}: "
+            "nothing is collected after withdrawal."
+        )
+
+
+def can_read_adverse_events(user: User) -> bool:
+    return user.is_superuser or user.role in AE_READERS
+
+
+def adverse_events_for(user: User, study: Study) -> QuerySet[AdverseEvent]:
+    """The study's AEs at the user's sites; NotFound for roles that may not read them."""
+    if not can_read_adverse_events(user):
+        raise NotFound("adverse events")
+    return AdverseEvent.objects.filter(
+        participant__in=participants_for(user, study)
+    ).select_related("participant", "reported_by", "reviewed_by")
+
+
+def access_adverse_event_by_id(user: User, ae_id: int) -> AdverseEvent:
+    try:
+        event = AdverseEvent.objects.select_related("participant__study").get(pk=ae_id)
+    except AdverseEvent.DoesNotExist:
+        raise NotFound("adverse event") from None
+    if not adverse_events_for(user, event.participant.study).filter(pk=event.pk).exists():
+        raise NotFound("adverse event")
+    return event
+
+
+def unread_alerts(user: User) -> QuerySet[SafetyAlert]:
+    return SafetyAlert.objects.filter(recipient=user, read_at__isnull=True).select_related(
+        "adverse_event__participant"
+    )

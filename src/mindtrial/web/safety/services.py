@@ -1,0 +1,262 @@
+"""Safety writes: AE reports (SAEs alert the safety monitors), reviews, withdrawals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from mindtrial.instruments.scoring import ScoringError, score
+from mindtrial.web.accounts.models import Role, User
+from mindtrial.web.audit.models import AuditAction
+from mindtrial.web.audit.services import audit_record
+from mindtrial.web.common import ServiceError
+from mindtrial.web.enrolment.models import Participant, Status
+from mindtrial.web.programme.access import ALL_STAFF, STAFF_WRITERS, require_writer
+from mindtrial.web.programme.calendar import week_of
+from mindtrial.web.safety.models import AdverseEvent, ExitKind, SafetyAlert, Withdrawal
+from mindtrial.web.safety.selectors import require_collecting
+from mindtrial.web.studies.models import Study
+
+RELATED_CODES = frozenset({"possibly", "probably", "definitely"})
+"""Relatedness codes that count as "related" (as in the study dataset)."""
+
+
+def safety_monitors(study: Study) -> list[User]:
+    """Active safety monitors with access to ``study``."""
+    return list(
+        User.objects.filter(
+            role=Role.SAFETY_MONITOR, is_active=True, study_access__study=study
+        ).distinct()
+    )
+
+
+def _next_code(participant: Participant) -> str:
+    """``AE`` + one more than the highest numbered code in the study (call under the lock)."""
+    codes = AdverseEvent.objects.filter(participant__study_id=participant.study_id).values_list(
+        "code", flat=True
+    )
+    numbers = [int(c[2:]) for c in codes if c.startswith("AE") and c[2:].isdigit()]
+    return f"AE{max(numbers, default=0) + 1:05d}"
+
+
+def _require_randomized(participant: Participant) -> None:
+    if participant.status != Status.RANDOMIZED:
+        raise ServiceError("Only randomized participants have programme data.")
+
+
+def adverse_event_report(
+    *,
+    acting_user: User | None,
+    participant: Participant,
+    answers: Mapping[str, Any],
+    today: dt.date | None = None,
+) -> AdverseEvent:
+    """Record one AE from the ``adverse_event`` form; a serious AE alerts the safety monitors
+    in the app and by e-mail (after the transaction commits)."""
+    require_writer(acting_user, participant, ALL_STAFF, what="adverse events")
+    _require_randomized(participant)
+    given = {k: v for k, v in answers.items() if v is not None and v != ""}
+    try:
+        result = score("adverse_event", given)
+    except ScoringError as exc:
+        raise ServiceError({(p.item_id or ""): str(p) for p in exc.problems}) from None
+    cleaned = result.answers
+    onset = cleaned["onset_date"]
+    assert isinstance(onset, dt.date)
+    if onset > (today or timezone.localdate()):
+        raise ServiceError({"onset_date": "The onset date is in the future."})
+    week = week_of(participant, onset) or 0
+    with transaction.atomic():
+        # The study row lock serializes code numbering across the study's participants.
+        Study.objects.select_for_update().get(pk=participant.study_id)
+        locked = Participant.objects.get(pk=participant.pk)
+        relatedness = str(cleaned["relatedness"])
+        event = AdverseEvent.objects.create(
+            participant=locked,
+            code=_next_code(locked),
+            onset_week=week,
+            onset_date=onset,
+            description=str(cleaned["description"]),
+            severity=str(cleaned["severity"]),
+            serious=bool(cleaned["serious"]),
+            relatedness=relatedness,
+            related=relatedness in RELATED_CODES,
+            expected=bool(cleaned["expected"]),
+            outcome=str(cleaned["outcome"]),
+            action_taken=str(cleaned["action_taken"]),
+            reported_by=acting_user,
+        )
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CREATE,
+            target=event,
+            study=participant.study,
+            new={
+                "participant": participant.code,
+                "code": event.code,
+                "answers": dict(cleaned),
+            },
+        )
+        if event.serious:
+            _alert(event, participant)
+    return event
+
+
+def _alert(event: AdverseEvent, participant: Participant) -> None:
+    monitors = safety_monitors(participant.study)
+    SafetyAlert.objects.bulk_create(
+        SafetyAlert(adverse_event=event, recipient=m, emailed=bool(m.email)) for m in monitors
+    )
+    addresses = [m.email for m in monitors if m.email]
+    if not addresses:
+        return
+    # No identifying data in the message: the study code and the AE code only.
+    subject = f"[MindTrial] Serious adverse event {event.code} in {participant.study.name}"
+    body = (
+        f"A serious adverse event ({event.code}, severity {event.severity}) was reported for "
+        f"participant {participant.code}. Please review it in MindTrial."
+    )
+    sender = getattr(settings, "DEFAULT_FROM_EMAIL", "mindtrial@localhost")
+    transaction.on_commit(lambda: send_mail(subject, body, sender, addresses, fail_silently=False))
+
+
+def adverse_event_import(
+    *,
+    acting_user: User | None,
+    participant: Participant,
+    code: str,
+    onset_week: int,
+    severity: str,
+    serious: bool,
+    related: bool,
+    expected: bool,
+    relatedness: str = "",
+    outcome: str = "",
+) -> AdverseEvent:
+    """An AE from a study dataset (no alert: it is history, not news)."""
+    require_writer(acting_user, participant, STAFF_WRITERS, what="adverse events")
+    _require_randomized(participant)
+    if relatedness and related != (relatedness in RELATED_CODES):
+        raise ServiceError(
+            {"related": f"related={related} contradicts relatedness {relatedness!r}"}
+        )
+    with transaction.atomic():
+        event = AdverseEvent.objects.create(
+            participant=participant,
+            code=code,
+            onset_week=onset_week,
+            severity=severity,
+            serious=serious,
+            related=related,
+            relatedness=relatedness,
+            expected=expected,
+            outcome=outcome,
+            reported_by=acting_user,
+        )
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CREATE,
+            target=event,
+            study=participant.study,
+            new={
+                "participant": participant.code,
+                "code": code,
+                "onset_week": onset_week,
+                "severity": severity,
+                "serious": serious,
+                "related": related,
+                "expected": expected,
+                "source": "import",
+            },
+        )
+    return event
+
+
+def adverse_event_review(*, acting_user: User, event: AdverseEvent, note: str) -> AdverseEvent:
+    """The safety monitor's review; marks that monitor's alerts about the event as read."""
+    if not (acting_user.is_superuser or acting_user.role == Role.SAFETY_MONITOR):
+        raise ServiceError("Only a safety monitor reviews adverse events.")
+    if not note.strip():
+        raise ServiceError({"note": "Write a short review note."})
+    with transaction.atomic():
+        old = {"review_note": event.review_note, "reviewed_at": event.reviewed_at}
+        event.review_note = note.strip()
+        event.reviewed_by = acting_user
+        event.reviewed_at = timezone.now()
+        event.save(update_fields=["review_note", "reviewed_by", "reviewed_at"])
+        SafetyAlert.objects.filter(
+            adverse_event=event, recipient=acting_user, read_at__isnull=True
+        ).update(read_at=event.reviewed_at)
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.UPDATE,
+            target=event,
+            study=event.participant.study,
+            old=old,
+            new={"review_note": event.review_note, "reviewed_at": event.reviewed_at},
+        )
+    return event
+
+
+def _data_from_week(participant: Participant, week: int) -> str:
+    from mindtrial.web.checkin.models import CheckIn
+    from mindtrial.web.programme.models import Attendance
+    from mindtrial.web.toxicology.models import ToxTest
+
+    found = [
+        name
+        for name, model in (("check-ins", CheckIn), ("attendance", Attendance), ("tests", ToxTest))
+        if model.objects.filter(participant=participant, week__gte=week).exists()  # type: ignore[attr-defined]
+    ]
+    return ", ".join(found)
+
+
+def participant_withdraw(
+    *,
+    acting_user: User | None,
+    participant: Participant,
+    kind: str,
+    week: int,
+    reason: str,
+) -> Withdrawal:
+    """Record withdrawal or loss to follow-up; no data is accepted from ``week`` on."""
+    require_writer(acting_user, participant, STAFF_WRITERS, what="withdrawals")
+    _require_randomized(participant)
+    errors: dict[str, str] = {}
+    if kind not in ExitKind.values:
+        errors["kind"] = f"Choose one of {', '.join(ExitKind.values)}."
+    if not reason.strip():
+        errors["reason"] = "Give the reason (no names or other identifying details)."
+    if week < 0:
+        errors["week"] = "The week is 0 or later."
+    if errors:
+        raise ServiceError(errors)
+    require_collecting(participant, week)  # refuses a second withdrawal
+    later = _data_from_week(participant, week)
+    if later:
+        raise ServiceError(
+            {"week": f"Data are already recorded from week {week} on ({later}); check the week."}
+        )
+    with transaction.atomic():
+        withdrawal = Withdrawal.objects.create(
+            participant=participant,
+            kind=kind,
+            week=week,
+            reason=reason.strip(),
+            recorded_by=acting_user,
+        )
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.UPDATE,
+            target=withdrawal,
+            study=participant.study,
+            new={"participant": participant.code, "kind": kind, "week": week},
+            reason=reason.strip(),
+        )
+    return withdrawal

@@ -1,0 +1,141 @@
+"""AE report form (any staff), AE list and review (unblinded), alerts, withdrawal."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from mindtrial.web.accounts.models import Role
+from mindtrial.web.common import NotFound, ServiceError
+from mindtrial.web.enrolment.models import Randomization
+from mindtrial.web.enrolment.selectors import access_participant_by_id
+from mindtrial.web.programme.access import STAFF_WRITERS
+from mindtrial.web.safety import services
+from mindtrial.web.safety.forms import AdverseEventForm, ReviewForm, WithdrawalForm
+from mindtrial.web.safety.models import AdverseEvent
+from mindtrial.web.safety.selectors import (
+    access_adverse_event_by_id,
+    adverse_events_for,
+    unread_alerts,
+    withdrawal_of,
+)
+from mindtrial.web.studies.selectors import access_study_by_id
+from mindtrial.web.viewutils import AuthedRequest, add_service_errors, require_role, staff_view
+
+
+@staff_view
+def report(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    participant = access_participant_by_id(request.user, participant_id)
+    form = AdverseEventForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            event = services.adverse_event_report(
+                acting_user=request.user, participant=participant, answers=form.cleaned_data
+            )
+        except ServiceError as exc:
+            add_service_errors(form, exc)
+        else:
+            note = " The safety monitors have been alerted." if event.serious else ""
+            messages.success(request, f"Adverse event {event.code} recorded.{note}")
+            return redirect("participant_detail", participant_id=participant.pk)
+    return render(
+        request,
+        "form.html",
+        {
+            "form": form,
+            "title": f"Report an adverse event · {participant.code}",
+            "submit": "Report",
+            "participant": participant,
+        },
+    )
+
+
+@staff_view
+def event_list(request: AuthedRequest, study_id: int) -> HttpResponse:
+    study = access_study_by_id(request.user, study_id)
+    events = list(adverse_events_for(request.user, study))
+    by_arm: list[tuple[str, int, int]] = []
+    if request.user.role == Role.SAFETY_MONITOR or request.user.is_administrator:
+        arms = dict(
+            Randomization.objects.filter(participant__study=study).values_list(
+                "participant_id", "entry__arm_id"
+            )
+        )
+        total = Counter(arms.get(e.participant_id, "") for e in events)
+        serious = Counter(arms.get(e.participant_id, "") for e in events if e.serious)
+        by_arm = [(study.arm_label(a), total[a], serious[a]) for a in study.arm_ids]
+    return render(request, "safety/list.html", {"study": study, "events": events, "by_arm": by_arm})
+
+
+def ae_url(event: AdverseEvent) -> str:
+    """``/studies/<id>/adverse-events/review/?ae=<id>``."""
+    path = reverse("ae_detail", args=[event.participant.study_id])
+    return f"{path}?ae={event.pk}"
+
+
+@staff_view
+def event_detail(request: AuthedRequest, study_id: int) -> HttpResponse:
+    study = access_study_by_id(request.user, study_id)
+    asked = request.GET.get("ae", "")
+    if not asked.isdigit():
+        raise NotFound("adverse event")
+    event = access_adverse_event_by_id(request.user, int(asked))
+    if event.participant.study_id != study.pk:
+        raise NotFound("adverse event")
+    can_review = request.user.role == Role.SAFETY_MONITOR or request.user.is_superuser
+    form = ReviewForm(request.POST or None) if can_review else None
+    if request.method == "POST" and form is not None and form.is_valid():
+        try:
+            services.adverse_event_review(
+                acting_user=request.user, event=event, note=form.cleaned_data["note"]
+            )
+        except ServiceError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Review of {event.code} saved.")
+            return redirect(ae_url(event))
+    return render(request, "safety/detail.html", {"e": event, "form": form})
+
+
+@staff_view
+def alerts(request: AuthedRequest) -> HttpResponse:
+    return render(request, "safety/alerts.html", {"alerts": unread_alerts(request.user)})
+
+
+@staff_view
+def withdraw(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    participant = access_participant_by_id(request.user, participant_id)
+    require_role(request.user, STAFF_WRITERS)
+    existing = withdrawal_of(participant)
+    if existing is not None:
+        messages.info(request, f"{participant.code} left the study in week {existing.week}.")
+        return redirect("participant_detail", participant_id=participant.pk)
+    form = WithdrawalForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.participant_withdraw(
+                acting_user=request.user,
+                participant=participant,
+                kind=form.cleaned_data["kind"],
+                week=form.cleaned_data["week"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ServiceError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Recorded: {participant.code} left the study.")
+            return redirect("participant_detail", participant_id=participant.pk)
+    return render(
+        request,
+        "form.html",
+        {
+            "form": form,
+            "title": f"Withdrawal or loss to follow-up · {participant.code}",
+            "submit": "Record",
+            "participant": participant,
+        },
+    )

@@ -1,0 +1,1 @@
+"""Studies made from protocols: sites, cohorts, groups and the concealed allocation list."""

@@ -1,0 +1,50 @@
+"""The result form: one choice per analyte of the protocol's panel, or a reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from mindtrial.instruments.registry import get_instrument
+from mindtrial.web.toxicology.models import TestStatus
+from mindtrial.web.toxicology.services import MAX_CAPTURE_BYTES
+
+RESULT_CHOICES = [("negative", "Negative"), ("positive", "Positive"), ("invalid", "Invalid")]
+
+
+class TestResultForm(forms.Form):
+    __test__ = False
+
+    status = forms.ChoiceField(choices=TestStatus.choices, widget=forms.RadioSelect)
+    reason = forms.CharField(
+        required=False,
+        max_length=500,
+        help_text="Needed when the test is invalid, refused or missed.",
+    )
+    capture = forms.FileField(
+        required=False,
+        label="Screen capture (PNG, JPEG or WebP)",
+        help_text=f"At most {MAX_CAPTURE_BYTES // (1024 * 1024)} MB.",
+    )
+
+    def __init__(self, *args: Any, panel: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        labels = {i.id: i.text or i.id for i in get_instrument("toxicology_14").items}
+        self.panel = panel
+        for analyte in panel:
+            self.fields[f"a_{analyte}"] = forms.ChoiceField(
+                label=labels.get(analyte, analyte),
+                choices=RESULT_CHOICES,
+                widget=forms.RadioSelect,
+                required=False,
+                initial="negative",
+            )
+
+    def results(self) -> dict[str, str]:
+        if self.cleaned_data.get("status") != TestStatus.COMPLETED:
+            return {}
+        return {a: self.cleaned_data.get(f"a_{a}") or "" for a in self.panel}
+
+    def analyte_fields(self) -> list[forms.BoundField]:
+        return [self[f"a_{a}"] for a in self.panel]

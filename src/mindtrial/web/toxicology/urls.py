@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from mindtrial.web.toxicology import views
+
+urlpatterns = [
+    path("studies/<int:study_id>/tests/today/", views.today, name="tox_today"),
+    path("participants/<int:participant_id>/tests/", views.tests, name="tox_tests"),
+    path("participants/<int:participant_id>/tests/record/", views.record, name="tox_record"),
+    path("participants/<int:participant_id>/tests/capture/", views.capture, name="tox_capture"),
+]

@@ -1,0 +1,89 @@
+"""The coordinator's "today" list, the result form and captures (served only to staff)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+
+from mindtrial.web.common import NotFound, ServiceError
+from mindtrial.web.enrolment.selectors import access_participant_by_id
+from mindtrial.web.programme.access import STAFF_WRITERS
+from mindtrial.web.programme.calendar import study_protocol
+from mindtrial.web.studies.selectors import access_study_by_id
+from mindtrial.web.toxicology.forms import TestResultForm
+from mindtrial.web.toxicology.models import ToxTest
+from mindtrial.web.toxicology.schedule import is_test_day
+from mindtrial.web.toxicology.selectors import today_test_list
+from mindtrial.web.toxicology.services import capture_storage, tox_test_record
+from mindtrial.web.viewutils import AuthedRequest, add_service_errors, require_role, staff_view
+
+
+@staff_view
+def today(request: AuthedRequest, study_id: int) -> HttpResponse:
+    study = access_study_by_id(request.user, study_id)
+    require_role(request.user, STAFF_WRITERS)
+    day = timezone.localdate()
+    return render(
+        request,
+        "toxicology/today.html",
+        {"study": study, "day": day, "due": today_test_list(request.user, study, today=day)},
+    )
+
+
+@staff_view
+def record(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    participant = access_participant_by_id(request.user, participant_id)
+    require_role(request.user, STAFF_WRITERS)
+    day = timezone.localdate()
+    protocol = study_protocol(participant.study)
+    panel = list(protocol.toxicology.panel) if protocol.toxicology else []
+    if not panel or not is_test_day(participant, day, today=day):
+        return render(request, "toxicology/no_test.html", {"p": participant}, status=200)
+    form = TestResultForm(request.POST or None, request.FILES or None, panel=panel)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data.get("capture")
+        try:
+            tox_test_record(
+                acting_user=request.user,
+                participant=participant,
+                test_date=day,
+                status=form.cleaned_data["status"],
+                results=form.results(),
+                reason=form.cleaned_data["reason"],
+                capture=upload.read() if upload else None,
+            )
+        except ServiceError as exc:
+            add_service_errors(
+                form,
+                ServiceError({f"a_{k}" if k in panel else k: v for k, v in exc.errors.items()}),
+            )
+        else:
+            messages.success(request, f"Test recorded for {participant.code}.")
+            return redirect("tox_today", study_id=participant.study_id)
+    return render(request, "toxicology/record.html", {"p": participant, "form": form, "day": day})
+
+
+@staff_view
+def tests(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    participant = access_participant_by_id(request.user, participant_id)
+    require_role(request.user, STAFF_WRITERS)
+    found = ToxTest.objects.filter(participant=participant).order_by("week")
+    return render(request, "toxicology/list.html", {"p": participant, "tests": found})
+
+
+@staff_view
+def capture(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    participant = access_participant_by_id(request.user, participant_id)
+    require_role(request.user, STAFF_WRITERS)
+    week = request.GET.get("week", "")
+    found = ToxTest.objects.filter(participant=participant).exclude(capture_path="")
+    test = found.filter(week=int(week)).first() if week.isdigit() else None
+    if test is None:
+        raise NotFound("capture")
+    with capture_storage().open(test.capture_path, "rb") as handle:
+        data = handle.read()  # at most MAX_CAPTURE_BYTES
+    response = HttpResponse(data, content_type=test.capture_content_type)
+    response["Content-Disposition"] = f'inline; filename="test-{participant.code}-week{test.week}"'
+    return response

@@ -1,0 +1,60 @@
+"""Settings: storage from the environment, Argon2 first, production refuses to run without a key."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from mindtrial.web.config.settings import base
+
+
+def _fresh(module: str) -> Any:
+    sys.modules.pop(module, None)
+    return importlib.import_module(module)
+
+
+def test_sqlite_by_default_and_postgresql_from_database_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("MINDTRIAL_SQLITE_PATH", f"{tmp_path}/x.sqlite3")
+    sqlite = base.database_from_env()
+    assert (
+        sqlite["ENGINE"] == "django.db.backends.sqlite3"
+        and sqlite["NAME"] == f"{tmp_path}/x.sqlite3"
+    )
+    monkeypatch.setenv("DATABASE_URL", "postgresql://alice:pw@db.example.org:5433/trial")
+    pg = base.database_from_env()
+    assert pg["ENGINE"] == "django.db.backends.postgresql"
+    assert (pg["HOST"], pg["PORT"], pg["NAME"], pg["USER"]) == (
+        "db.example.org",
+        5433,
+        "trial",
+        "alice",
+    )
+
+
+def test_argon2_is_the_first_hasher() -> None:
+    assert base.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+
+
+def test_production_needs_a_secret_key_and_sets_secure_cookies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = "mindtrial.web.config.settings.production"
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    monkeypatch.delenv("MINDTRIAL_INSECURE_HTTP", raising=False)
+    try:
+        with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY"):
+            _fresh(name)
+        monkeypatch.setenv("DJANGO_SECRET_KEY", "k" * 50)
+        prod = _fresh(name)
+        assert prod.DEBUG is False
+        assert prod.SESSION_COOKIE_SECURE and prod.CSRF_COOKIE_SECURE
+        assert prod.SECURE_HSTS_SECONDS == 31536000 and prod.SECURE_SSL_REDIRECT
+    finally:
+        sys.modules.pop(name, None)
