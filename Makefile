@@ -31,7 +31,12 @@ lint:
 types:
 	uv run mypy
 
+# Every test on SQLite, then the storage and web tests again on PostgreSQL (in CI a
+# PostgreSQL that does not answer fails the run; it is never skipped).
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
 unit:
 	uv run pytest -n 2
+	DATABASE_URL=$(PG_URL) uv run pytest -n 2 tests/web
 
 test: install deb-deps lint types unit
