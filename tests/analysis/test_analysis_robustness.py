@@ -148,14 +148,6 @@ def test_perfect_separation_is_flagged() -> None:
     assert any("separation" in w.lower() for w in fit.warnings)
 
 
-def test_lmm_on_the_boundary_is_flagged() -> None:
-    rng = np.random.default_rng(1)
-    data = pd.DataFrame({"g": np.repeat(np.arange(20), 4), "y": rng.normal(size=80)})
-    data["x"] = rng.normal(size=80)
-    fit = fit_lmm(data, "y ~ x", groups="g")
-    assert any("boundary" in w for w in fit.warnings)
-
-
 def test_negative_binomial_without_overdispersion_is_flagged() -> None:
     data = pd.DataFrame(
         {"y": np.tile([1, 2, 1, 2, 1, 2], 10), "arm": np.repeat(["control", "mrocc"], 30)}

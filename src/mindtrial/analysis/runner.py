@@ -156,10 +156,9 @@ class _Frames:
     @property
     def levels(self) -> dict[str, list[str]]:
         """Reference levels of category covariates: none declared, so levels sort
-        alphabetically, as R's ``factor()`` of a character column (and the R reference
-        scripts) do. The protocol's own order ("<10k" first) was tried and, on simulated
-        M-ROCC data, sent statsmodels' mixed-model optimizer to a non-finite likelihood where
-        lme4 converges; see the report of issue 3."""
+        alphabetically, as R's ``factor()`` of a character column does; the R reference
+        scripts in tests/reference/ rely on the same order. (The reference level changes
+        the covariate's coefficients only, never the arm contrasts.)"""
         return {}
 
     def get(self, spec: AnalysisSpec) -> ModelData:

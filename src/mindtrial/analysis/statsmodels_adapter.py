@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 import patsy  # type: ignore[import-untyped]
 import statsmodels.api as sm
-from scipy import optimize, special, stats
+from scipy import linalg, optimize, special, stats
+from statsmodels.regression.mixed_linear_model import MixedLMParams
 from statsmodels.tools.sm_exceptions import (
     ConvergenceWarning,
     HessianInversionWarning,
@@ -393,6 +394,92 @@ def _conditional_fe_cov(
     return symmetric
 
 
+@dataclass(frozen=True)
+class _OneReSolution:
+    """GLS solution of a one-random-effect model at a relative standard deviation ``theta``
+    (random-effect SD / residual SD, lme4's ``theta``)."""
+
+    theta: float
+    deviance: float  # -2 x (profiled) log-likelihood, ML or REML
+    beta: np.ndarray
+    scale: float  # residual variance sigma^2
+    info: np.ndarray  # X' V^-1 X * sigma^2
+
+
+class _OneReProfile:
+    """lme4's profiled deviance for ``y = X beta + z_i b_i + e`` with one random effect per
+    group, ``b_i ~ N(0, theta^2 sigma^2)``, ``e ~ N(0, sigma^2 I)``.
+
+    ``V_i / sigma^2 = I + theta^2 z_i z_i'``; with ``c_i = theta^2 / (1 + theta^2 z_i'z_i)``
+    its inverse is ``I - c_i z_i z_i'`` and its log-determinant ``log(1 + theta^2 z_i'z_i)``,
+    so the deviance needs only per-group sums and is finite on the boundary ``theta = 0``.
+    (statsmodels writes the same likelihood with ``log det(cov_re)``, which is ``-inf`` there:
+    its optimizer, started at ``theta = 1`` and taking a first step of length 1, can land on
+    exactly 0 and report an infinite log-likelihood.)
+    """
+
+    def __init__(self, y: np.ndarray, x: np.ndarray, z: np.ndarray, codes: np.ndarray) -> None:
+        n_groups = int(codes.max()) + 1
+        self.y, self.x, self.z, self.codes = y, x, z, codes
+        self.zz = np.bincount(codes, weights=z * z, minlength=n_groups)
+        order = np.argsort(codes, kind="stable")
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(codes[order])) + 1))
+        self._order, self._starts = order, starts
+        self.zx = self._group_sum(z[:, None] * x)
+        self.zy = self._group_sum(z * y)
+        self.xtx = x.T @ x
+        self.xty = x.T @ y
+
+    def _group_sum(self, values: np.ndarray) -> np.ndarray:
+        summed: np.ndarray = np.add.reduceat(values[self._order], self._starts, axis=0)
+        return summed
+
+    def solve(self, theta: float, *, reml: bool) -> _OneReSolution:
+        n, k = self.x.shape
+        t2 = theta * theta
+        c = t2 / (1.0 + t2 * self.zz)
+        info = self.xtx - self.zx.T @ (c[:, None] * self.zx)
+        rhs = self.xty - self.zx.T @ (c * self.zy)
+        factor = linalg.cho_factor(info)
+        beta = linalg.cho_solve(factor, rhs)
+        resid = self.y - self.x @ beta
+        q = float(resid @ resid - c @ self._group_sum(self.z * resid) ** 2)
+        logdet_v = float(np.sum(np.log1p(t2 * self.zz)))
+        if reml:
+            dof = n - k
+            logdet_info = 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
+            deviance = logdet_v + logdet_info + dof * (1.0 + np.log(2.0 * np.pi * q / dof))
+            scale = q / dof
+        else:
+            deviance = logdet_v + n * (1.0 + np.log(2.0 * np.pi * q / n))
+            scale = q / n
+        return _OneReSolution(theta, float(deviance), beta, scale, info)
+
+    def optimum(self, *, reml: bool) -> _OneReSolution:
+        """Minimise the deviance over ``theta >= 0``: a log-spaced grid (and 0), then Brent's
+        method between the grid neighbours of the best point, to ``theta`` within 1e-10."""
+
+        def dev(theta: float) -> float:
+            return self.solve(theta, reml=reml).deviance
+
+        grid = np.concatenate(([0.0], np.geomspace(1e-3, 1e3, 49)))
+        values = np.array([dev(float(t)) for t in grid])
+        best = int(np.argmin(values))
+        while best == len(grid) - 1 and grid[-1] < 1e8:  # optimum beyond the grid
+            more = grid[-1] * np.geomspace(10 ** (1 / 8), 1e2, 16)
+            grid = np.concatenate((grid, more))
+            values = np.concatenate((values, [dev(float(t)) for t in more]))
+            best = int(np.argmin(values))
+        lower = grid[max(best - 1, 0)]
+        upper = grid[min(best + 1, len(grid) - 1)]
+        found = optimize.minimize_scalar(
+            dev, bounds=(lower, upper), method="bounded", options={"xatol": 1e-10}
+        )
+        # on the boundary (lme4's singular fit) the deviance does not fall away from theta = 0
+        theta = 0.0 if values[0] <= float(found.fun) else float(found.x)
+        return self.solve(theta, reml=reml)
+
+
 def _lmm_zero_variance(
     formula: str,
     frame: pd.DataFrame,
@@ -455,9 +542,16 @@ def fit_lmm(
 
     ML by default (the M-ROCC plan); ``reml=True`` for REML. Fixed effects come from
     statsmodels' ``fe_params`` (its ``params`` mix in scaled variance parameters); their
-    covariance is the GLS one given the variance estimates, as lme4's ``vcov()``. Wald z inference for fixed effects (lme4 gives no p-values; the
-    paper's χ² tests are Wald tests on these). ``loglik`` is the log-likelihood (ML) or the
-    REML log-likelihood.
+    covariance is the GLS one given the variance estimates, as lme4's ``vcov()``. Wald z
+    inference for fixed effects (lme4 gives no p-values; the paper's χ² tests are Wald tests
+    on these). ``loglik`` is the log-likelihood (ML) or the REML log-likelihood.
+
+    With one random effect (a random intercept, the usual case) the variance ratio is first
+    found by maximising lme4's profiled likelihood (:class:`_OneReProfile`, finite at a zero
+    variance) and statsmodels is started there; if that optimum is the boundary (lme4's
+    "singular fit") the answer is lme4's: variance 0, the linear model's fixed effects, and a
+    warning. statsmodels from its own default start can stop at an infinite likelihood with a
+    zero variance where lme4 converges (M-ROCC craving, seed 1).
 
     Args:
         formula: fixed effects, e.g. ``"t_score ~ arm * C(week) + bup_dose_mg"``.
@@ -485,43 +579,55 @@ def fit_lmm(
         z = pd.DataFrame({"Intercept": np.ones(len(frame))}, index=frame.index)
     names = list(x.columns)
     re_names = [str(c) for c in z.columns]
-    with _capture_warnings() as capture:
-        model = sm.MixedLM(y, x.to_numpy(), groups=frame[groups].to_numpy(), exog_re=z.to_numpy())
-        try:
-            fitted = model.fit(reml=reml, method=["lbfgs", "bfgs", "cg"], maxiter=2000)
-        except np.linalg.LinAlgError:
-            fitted = None
-    if fitted is None:
-        # statsmodels inverts the full Hessian after optimising and fails when a variance sits
-        # exactly on the boundary (0). For a random intercept the boundary solution is known.
-        if z.shape[1] != 1:
-            raise AnalysisError(
-                f"mixed model {formula!r} with random effects {re_formula!r} is singular at the "
-                "optimum (a random-effect variance is 0); simplify re_formula"
+    xm = x.to_numpy(dtype=float)
+    zm = z.to_numpy(dtype=float)
+    codes = pd.factorize(frame[groups])[0]
+    own: _OneReSolution | None = None
+    start: np.ndarray | None = None
+    messages: tuple[str, ...]
+    if zm.shape[1] == 1:
+        own = _OneReProfile(y, xm, zm[:, 0], codes).optimum(reml=reml)
+        if own.theta == 0.0:
+            return _lmm_zero_variance(
+                formula,
+                frame,
+                y,
+                x,
+                build,
+                groups=groups,
+                reml=reml,
+                dropped=dropped,
+                n_groups=n_groups,
+                messages=(),
             )
-        return _lmm_zero_variance(
-            formula,
-            frame,
-            y,
-            x,
-            build,
-            groups=groups,
-            reml=reml,
-            dropped=dropped,
-            n_groups=n_groups,
-            messages=capture.messages,
+        start = np.array([own.theta])
+    with _capture_warnings() as capture:
+        model = sm.MixedLM(y, xm, groups=frame[groups].to_numpy(), exog_re=zm)
+        fitted = _mixedlm_fit(model, reml=reml, start=start)
+    if own is not None and (fitted is None or not fitted.llf >= -own.deviance / 2 - 1e-6):
+        # statsmodels left the optimum it was started at (or failed to finish): the profiled
+        # solution is the maximum likelihood answer, as lme4 gives it.
+        fe_params, scale = own.beta, own.scale
+        cov_re = np.array([[own.theta**2 * own.scale]])
+        loglik, converged, messages = -own.deviance / 2, True, ()
+    elif fitted is None or not np.isfinite(fitted.llf):
+        raise AnalysisError(
+            f"mixed model {formula!r} with random effects {re_formula!r}: the optimizer ended "
+            "at a non-finite likelihood (a random-effect covariance is singular); simplify "
+            "re_formula"
         )
-    converged = bool(fitted.converged) and not any(
-        "converge" in m.lower() or "Hessian" in m for m in capture.messages
-    )
-    cov_re = np.asarray(fitted.cov_re, dtype=float)
-    cov_fe = _conditional_fe_cov(
-        x.to_numpy(dtype=float),
-        z.to_numpy(dtype=float),
-        pd.factorize(frame[groups])[0],
-        cov_re,
-        float(fitted.scale),
-    )
+    else:
+        fe_params = np.asarray(fitted.fe_params, dtype=float)
+        scale = float(fitted.scale)
+        cov_re = np.asarray(fitted.cov_re, dtype=float)
+        loglik = float(fitted.llf)
+        converged = bool(fitted.converged) and not any(
+            "converge" in m.lower() or "Hessian" in m for m in capture.messages
+        )
+        messages = _warn_tuple(
+            capture, [] if converged or capture.messages else ["mixed model did not converge"]
+        )
+    cov_fe = _conditional_fe_cov(xm, zm, codes, cov_re, scale)
     return ModelResult(
         model="lmm",
         formula=formula,
@@ -531,18 +637,42 @@ def fit_lmm(
         n_groups=n_groups,
         n_dropped=dropped,
         converged=converged,
-        warnings=_warn_tuple(
-            capture, [] if converged or capture.messages else ["mixed model did not converge"]
-        ),
-        coefficients=_wald_table(names, np.asarray(fitted.fe_params), np.sqrt(np.diag(cov_fe))),
+        warnings=messages,
+        coefficients=_wald_table(names, fe_params, np.sqrt(np.diag(cov_fe))),
         cov_params=_labelled(cov_fe, names),
-        loglik=float(fitted.llf),
-        scale=float(fitted.scale),
+        loglik=loglik,
+        scale=scale,
         random_effects_cov=_labelled(cov_re, re_names),
-        residual_variance=float(fitted.scale),
+        residual_variance=scale,
         data=frame,
         design=build,
     )
+
+
+def _mixedlm_fit(model: Any, *, reml: bool, start: np.ndarray | None) -> Any:
+    """``MixedLM.fit``, or ``None`` when statsmodels cannot finish (it inverts the Hessian
+    after optimising, which fails with a variance exactly on the boundary).
+
+    Without a start the default (random-effect covariance = residual variance x I) is used,
+    and, if that run ends at a non-finite likelihood (a first optimizer step landing exactly
+    on a zero variance, see :class:`_OneReProfile`), once more from half that covariance.
+    """
+    starts: list[np.ndarray | None] = [start]
+    if start is None:
+        k_re = int(model.k_re)
+        half = MixedLMParams.from_components(cov_re=0.5 * np.eye(k_re))
+        starts.append(half.get_packed(use_sqrt=True, has_fe=False))
+    fitted: Any = None
+    for packed in starts:
+        try:
+            fitted = model.fit(
+                reml=reml, start_params=packed, method=["lbfgs", "bfgs", "cg"], maxiter=2000
+            )
+        except np.linalg.LinAlgError:
+            fitted = None
+        if fitted is not None and np.isfinite(fitted.llf):
+            break
+    return fitted
 
 
 # --------------------------------------------------------------------------- GLMs
