@@ -1,34 +1,44 @@
 """`mindtrial demo`: the main job a newcomer runs first (``make demo``).
 
-Steps, each printed as it runs:
-1. validate every shipped protocol;
-2. draw M-ROCC's concealed allocation list (seeded) and show its first blocks;
-3. lay out one cohort's session calendar and a participant's concealed test days.
+1. validate the shipped protocols and show the design tools (allocation list, calendar);
+2. simulate the M-ROCC trial, calibrated to the published results (fixed seed);
+3. run the prespecified analysis and write the report;
+4. load the simulated trial into a fresh SQLite database through the app's services, add
+   one login per role and serve the app at http://127.0.0.1:8000 (``--no-serve`` stops
+   before serving).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import sys
 from datetime import UTC, date, time
 from pathlib import Path
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.rule import Rule
 from rich.table import Table
 
+from mindtrial.analysis.runner import run_analysis
 from mindtrial.cli.common import console
+from mindtrial.dataset import StudyDataset, write_dataset
 from mindtrial.design.randomization import generate_allocation_list, write_allocation_csv
 from mindtrial.design.schedules import concealed_test_days, session_datetimes
 from mindtrial.protocols import Protocol, list_protocols, load_protocol
+from mindtrial.report import build_report, write_report
+from mindtrial.simulate import simulate_trial
 
 DEMO_PROTOCOL = "mrocc-2025"
 DEMO_SEED = 20210121  # M-ROCC's first enrolment day
+CALENDAR_WEEKS_SHOWN = 9
 
 
 def _validate_protocols() -> None:
-    console.print(Rule("1. Protocols"))
-    table = Table()
-    for column in ("protocol", "arms", "assessments", "analyses", "status"):
+    console.print(Rule("1. Protocols and design tools"))
+    table = Table(title="shipped protocols (all valid)")
+    for column in ("protocol", "arms", "assessments", "analyses"):
         table.add_column(column)
     for protocol in list_protocols():
         table.add_row(
@@ -36,13 +46,11 @@ def _validate_protocols() -> None:
             " / ".join(protocol.arm_ids),
             str(len(protocol.assessments)),
             str(len(protocol.analysis.analyses)),
-            "[green]valid[/]",
         )
     console.print(table)
 
 
 def _allocation(protocol: Protocol, out: Path) -> None:
-    console.print(Rule("2. Concealed allocation list"))
     spec = protocol.randomization
     allocation = generate_allocation_list(
         arms=spec.ratio,
@@ -52,20 +60,18 @@ def _allocation(protocol: Protocol, out: Path) -> None:
     )
     path = out / "allocation-list.csv"
     write_allocation_csv(allocation, path)
-    table = Table(title=f"first 12 of {len(allocation.entries)} entries (seed {DEMO_SEED})")
-    for column in ("sequence", "block", "block size", "arm"):
-        table.add_column(column)
-    for entry in allocation.entries[:12]:
-        table.add_row(str(entry.sequence), str(entry.block), str(entry.block_size), entry.arm)
-    console.print(table)
-    counts = allocation.counts()["all"]
+    first = allocation.entries[:8]
     console.print(
-        "per arm: " + ", ".join(f"{arm} {n}" for arm, n in counts.items()) + f"; written to {path}"
+        f"Concealed allocation list, permuted blocks of {spec.block_sizes}: first entries "
+        + ", ".join(f"{e.sequence}:{e.arm}" for e in first)
+        + " … — "
+        + ", ".join(f"{arm} {n}" for arm, n in allocation.counts()["all"].items())
+        + f"; written to {path}",
+        highlight=False,
     )
 
 
-def _schedule(protocol: Protocol) -> None:
-    console.print(Rule("3. A cohort's calendar"))
+def _calendar(protocol: Protocol) -> None:
     start, weekday, at, tz = date(2021, 1, 21), 3, time(18, 0), "America/New_York"
     sessions = session_datetimes(
         start=start, weekday=weekday, time=at, tz=tz, n_sessions=protocol.session.n_sessions
@@ -78,36 +84,141 @@ def _schedule(protocol: Protocol) -> None:
         window_weeks=protocol.toxicology.window_weeks if protocol.toxicology else 2,
         allowed_weekdays={weekday},
     )
-    table = Table(title=f"cohort starting {start:%d %b %Y}, Thursdays 18:00 {tz}")
-    for column in ("week", "session (local)", "UTC", "arm topics", "P001 test"):
+    table = Table(title=f"a cohort's first weeks (Thursdays 18:00 {tz})")
+    for column in ("week", "session (local)", "UTC", "M-ROCC topic", "P001 oral-fluid test"):
         table.add_column(column)
-    for week, when in enumerate(sessions, start=1):
-        topics = []
-        for arm in protocol.arms:
-            for phase in arm.curriculum:
-                if phase.first_week <= week <= phase.last_week:
-                    topic = next((s.topic for s in phase.sessions if s.week == week), phase.name)
-                    topics.append(topic)
+    arm = protocol.arms[0]
+    for week, when in enumerate(sessions[:CALENDAR_WEEKS_SHOWN], start=1):
+        phase = next(p for p in arm.curriculum if p.first_week <= week <= p.last_week)
+        topic = next((s.topic for s in phase.sessions if s.week == week), phase.name)
         table.add_row(
             str(week),
             f"{when:%a %d %b %Y %H:%M %Z}",
             f"{when.astimezone(UTC):%H:%M}",
-            " | ".join(topics),
-            "test" if when.date() in tests else "",
+            topic,
+            "observed test" if when.date() in tests else "",
         )
     console.print(table)
+
+
+def _simulate(protocol: Protocol, out: Path) -> tuple[StudyDataset, Path]:
+    console.print(Rule("2. A simulated M-ROCC trial"))
+    with console.status("simulating 1728 referrals → 196 randomized …"):
+        dataset = simulate_trial(protocol, seed=DEMO_SEED)
+        path = write_dataset(dataset, out / "dataset", protocol=protocol, overwrite=True)
+    participants = dataset.participants
+    counts = participants["arm"].value_counts().to_dict()
+    console.print(
+        f"{len(participants)} randomized ("
+        + ", ".join(f"{arm} {counts.get(arm, 0)}" for arm in protocol.arm_ids)
+        + f"), {len(dataset.responses):,} answers, {len(dataset.toxicology):,} analyte results; "
+        f"study dataset in {path}",
+        highlight=False,
+    )
+    return dataset, path
+
+
+def _analyse(protocol: Protocol, dataset: StudyDataset, out: Path, imputations: int) -> Path:
+    console.print(Rule("3. The prespecified analysis and the report"))
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("fitting models", total=None)
+
+        def step(label: str, done: int, total: int) -> None:
+            progress.update(task, description=label, completed=done, total=total)
+
+        report = run_analysis(
+            dataset, protocol=protocol, imputations=imputations, seed=DEMO_SEED, progress=step
+        )
+        progress.update(task, description="writing the report")
+        bundle = build_report(dataset, protocol, report)
+        folder = write_report(bundle, out / "report", overwrite=True)
+    table = Table(title="main results (simulated data)")
+    for column in ("analysis", "estimate (95% CI)", "P", "status"):
+        table.add_column(column)
+    for result in report.analyses:
+        if "." in result.id:  # sensitivity analyses are in the report
+            continue
+        contrast = None if result.summary is None else result.summary.contrast
+        text = (
+            "—"
+            if contrast is None
+            else f"{contrast.estimate:.2f} ({contrast.ci_lower:.2f} to {contrast.ci_upper:.2f})"
+        )
+        p = "—" if contrast is None else f"{contrast.p_value:.3f}"
+        table.add_row(result.id, text, p, result.status)
+    console.print(table)
+    report_file = Path(folder) / "report.html"
+    console.print(f"[bold]Report:[/] {report_file.resolve()}", highlight=False, soft_wrap=True)
+    return report_file
+
+
+def _web(protocol: Protocol, dataset: StudyDataset, out: Path) -> None:
+    console.print(Rule("4. The web app with the simulated trial"))
+    var_dir = (out / "var").resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    database = var_dir / "mindtrial.sqlite3"
+    database.unlink(missing_ok=True)  # the demo's own database, rebuilt each run
+    os.environ["MINDTRIAL_VAR_DIR"] = str(var_dir)
+    os.environ.pop("DATABASE_URL", None)
+    from mindtrial.web.bootstrap import setup
+
+    setup(migrate=True)
+    from mindtrial.web.demo import demo_site_create
+
+    with console.status("loading the trial through the app's services …"):
+        site = demo_site_create(
+            protocol_id=protocol.id, name="M-ROCC demo (simulated)", dataset=dataset
+        )
+    summary = site.summary
+    console.print(
+        f"Study {site.study_id}: {summary.participants} participants, {summary.checkins} "
+        f"check-ins, {summary.tests} tests, {summary.attendance} attendance marks, "
+        f"{summary.adverse_events} adverse events loaded into {database}",
+        highlight=False,
+    )
+    logins = Table(title="demo logins (new passwords each run)")
+    for column in ("role", "username", "password"):
+        logins.add_column(column)
+    for login in site.logins:
+        logins.add_row(login.role_label, login.username, login.password)
+    console.print(logins)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_command(
         out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for the demo's files."),
+        imputations: int = typer.Option(
+            20, "--imputations", min=2, help="Imputations for the sensitivity analysis."
+        ),
+        serve: bool = typer.Option(
+            True, "--serve/--no-serve", help="Serve the app at the end (Ctrl-C stops it)."
+        ),
+        port: int = typer.Option(8000, "--port", min=1, max=65535),
     ) -> None:
-        """Run the main job: protocols, a concealed allocation list and a cohort calendar."""
+        """Simulate M-ROCC, analyse it, write the report and serve it in the web app."""
         out.mkdir(parents=True, exist_ok=True)
         protocol = load_protocol(DEMO_PROTOCOL)
         _validate_protocols()
         _allocation(protocol, out)
-        _schedule(protocol)
-        console.print(Rule("done"))
-        console.print(f"Files are in {out.resolve()}")
+        _calendar(protocol)
+        dataset, _ = _simulate(protocol, out)
+        _analyse(protocol, dataset, out, imputations)
+        _web(protocol, dataset, out)
+        if not serve:
+            console.print(Rule("done"))
+            return
+        console.print(
+            f"Open http://127.0.0.1:{port}/accounts/login/ and sign in with a login above.",
+            highlight=False,
+        )
+        sys.stdout.flush()
+        args = [sys.executable, "-m", "mindtrial.cli.main", "serve", "--port", str(port)]
+        os.execv(sys.executable, args)
