@@ -261,16 +261,27 @@ class StudyDataset:
             raise KeyError(f"no table {file!r}; expected one of {', '.join(CSV_FILES)}") from None
 
     def equals(self, other: StudyDataset) -> bool:
-        """Same metadata, same columns, dtypes and values in every table."""
+        """Same metadata, same columns, dtypes and rows in every table.
+
+        Row order carries no meaning in the format (a REDCap or ODM round trip may list
+        rows in another order), so rows are compared as sorted by every column."""
         if self.meta != other.meta or self.covariates != other.covariates:
             return False
         for name in CSV_FILES:
             a, b = self.table(name), other.table(name)
             if list(a.columns) != list(b.columns) or list(a.dtypes) != list(b.dtypes):
                 return False
-            if not a.reset_index(drop=True).equals(b.reset_index(drop=True)):
+            if not _in_canonical_order(a).equals(_in_canonical_order(b)):
                 return False
         return True
+
+
+def _in_canonical_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s rows sorted by all its columns (missing values last), index reset."""
+    if frame.empty:
+        return frame.reset_index(drop=True)
+    ordered = frame.sort_values(list(frame.columns), kind="mergesort", na_position="last")
+    return ordered.reset_index(drop=True)
 
 
 def format_number(x: float) -> str:
