@@ -169,3 +169,37 @@ def test_primary_gee_intervals_cover_the_simulated_truth() -> None:
     assert abs(estimates.mean() - 0.7) <= 3.5 * estimates.std() / math.sqrt(len(estimates)) + 0.3
     # Robust SEs track the spread of the estimates (ratio near 1).
     assert 0.85 < ses.mean() / estimates.std() < 1.15
+
+
+@pytest.mark.slow
+def test_craving_week_24_intervals_cover_the_simulated_truth() -> None:
+    """Over 100 simulated 196-participant trials the 95% CI of the craving difference in
+    change 0 -> 24 (the between-arm difference at week 24; LMM by ML, random intercept,
+    baseline craving as covariate) covers the simulated truth, -2.3 - (-1.3) = -1.0 points,
+    about 95% of the time. About 2 minutes on 2 cores (jobs=2).
+
+    Tolerances: coverage — binomial SE sqrt(.95 × .05 / 100) = 2.2 points, accept
+    95% ± 3.5 SE (87.4% to 100%): a correct engine fails this about once in 2,000 seeds,
+    while SEs 1.5× too small (coverage ~80%) or a contrast that misses the truth fail it.
+    Bias — SD of the estimates / sqrt(100), 3.5 of them. SE calibration — the SD of 100
+    estimates has a relative SE of 1 / sqrt(2 × 99) = 7%, so mean SE / SD within ±25%.
+
+    Observed with this seed: coverage 92%, mean -1.03, SD 0.256, mean SE 0.220 (SE / SD
+    0.86). The prespecified random-intercept model is not the simulator's model (person
+    slopes with SD 1.2, the 0-10 floor, and week 0 both an outcome and the baseline
+    covariate), so its model-based SE runs ~10-15% small and the true coverage is probably
+    nearer 91-92% than 95%; lme4 gives the same SEs for this model (tests/reference), so
+    that is the model's property, not the engine's. 100 reps cannot separate 92% from 95%.
+    """
+    result = simulation_power(MROCC, n=196, reps=100, seed=2024, analysis_id="craving", jobs=2)
+    assert result.true_effect == pytest.approx(-1.0)
+    point = result.points[0]
+    assert point.failed <= 2, point  # the profiled LMM no longer stops at false optima
+    assert point.coverage is not None
+    se = math.sqrt(0.95 * 0.05 / point.fitted)
+    assert abs(point.coverage - 0.95) <= 3.5 * se, point
+    estimates = np.array([r.estimate for r in result.results if r.estimate is not None])
+    ses = np.array([r.std_error for r in result.results if r.std_error is not None])
+    spread = float(estimates.std(ddof=1))
+    assert abs(estimates.mean() + 1.0) <= 3.5 * spread / math.sqrt(len(estimates))
+    assert 0.75 < ses.mean() / spread < 1.25

@@ -233,6 +233,11 @@ def _fit(
     elif spec.model == "negative_binomial":
         result = fit_negbin(frame, formula, exposure=data.exposure, levels=levels)
         summary = rate_summary(result, arms)
+        if data.outcome == "use_weeks":
+            summary = replace(
+                summary,
+                measure="weeks with any drug use per 100 assessed participant-weeks (95% CI)",
+            )
     elif spec.model == "cox":
         if data.duration is None:
             raise AnalysisError(f"analysis {spec.id!r}: no duration column for the Cox model")

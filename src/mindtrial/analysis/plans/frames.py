@@ -27,6 +27,7 @@ from mindtrial.outcomes import (
     scored_instruments,
     toxicology_tests,
 )
+from mindtrial.outcomes.drug_use import use_weeks
 from mindtrial.protocols.schema import AnalysisSpec, Protocol
 
 ID = "participant_id"
@@ -304,6 +305,47 @@ def adverse_event_data(dataset: StudyDataset, protocol: Protocol, spec: Analysis
     )
 
 
+def drug_use_data(dataset: StudyDataset, protocol: Protocol, spec: AnalysisSpec) -> ModelData:
+    """One row per participant: weeks with any drug use and weeks assessed (MORE-MMT
+    ``days_of_use``), for a rate model with the assessed weeks as exposure.
+
+    The study dataset has weekly yes/no past-7-day answers and weekly tests, not days, so
+    the count is of use-weeks (:mod:`mindtrial.outcomes.drug_use` has the rule); the
+    analysis notes say so. Participants with no assessed week are left out with a note.
+    """
+    people = participant_frame(dataset, protocol)
+    try:
+        counts = use_weeks(dataset, protocol)
+    except ValueError as exc:
+        raise AnalysisError(f"analysis {spec.id!r}: {exc}") from None
+    exposure = spec.exposure or "follow_up_weeks"
+    frame = people.merge(counts, on=ID, how="left")
+    frame[exposure] = frame["weeks_assessed"].astype("float64")
+    frame["use_weeks"] = frame["use_weeks"].astype("float64")
+    groups = ", ".join(protocol.toxicology.substances) if protocol.toxicology else "none"
+    notes = [
+        f"{spec.outcome}: the dataset has weekly yes/no past-7-day answers, not days, so the "
+        "count is of use-weeks: follow-up weeks with any drug item of substance_use_7d "
+        f"answered yes (alcohol excluded) or a test positive for the protocol's substance "
+        f"groups ({groups}); exposure ({exposure}) is the number of follow-up weeks with a "
+        "survey answer or a valid test; the rate ratio compares use-weeks per assessed week"
+    ]
+    none = frame[exposure] <= 0
+    if bool(none.any()):
+        notes.append(
+            f"{int(none.sum())} participant(s) with no assessed follow-up week left out of "
+            "the rate model"
+        )
+        frame = frame[~none]
+    return ModelData(
+        frame=plain_dtypes(frame),
+        outcome="use_weeks",
+        covariates=tuple(spec.covariates),
+        exposure=exposure,
+        notes=tuple(notes),
+    )
+
+
 def _follow_up_end(dataset: StudyDataset, protocol: Protocol) -> pd.DataFrame:
     """``participant_id``, ``end`` (float: withdrawal week, else last week with data, else 0)
     and ``reason`` (withdrawal reason or NA)."""
@@ -356,7 +398,7 @@ def time_to_event_data(dataset: StudyDataset, protocol: Protocol, spec: Analysis
         if item is not None:
             r = dataset.responses
             used = r[
-                (r["instrument"] == "substance_use_7d") & (r["item"] == item) & (r["value"] == "1")
+                (r["instrument"] == "substance_use_7d") & (r["item"] == item) & (r["value"] == 1.0)
             ]
             weeks.append(used[[ID, "week"]])
         events = pd.concat(weeks, ignore_index=True)
@@ -449,6 +491,8 @@ def model_data(dataset: StudyDataset, protocol: Protocol, spec: AnalysisSpec) ->
         return misuse_data(dataset, protocol, spec)
     if spec.outcome == "adverse_event_count":
         return adverse_event_data(dataset, protocol, spec)
+    if spec.outcome == "days_of_use":
+        return drug_use_data(dataset, protocol, spec)
     if spec.model == "cox":
         return time_to_event_data(dataset, protocol, spec)
     if (
