@@ -1,12 +1,26 @@
-"""`mindtrial export --study ID --out DIR [--masked]`: the study dataset from the database."""
+"""`mindtrial export --study ID --out DIR [--masked] [--format FORMAT]`: a study out of the
+database, as the study dataset (default), CDISC ODM 1.3.2 with the audit trail, Stata .dta or
+SPSS .sav with labels, or Parquet (one file per table).
+
+Exit codes: 0 written; 1 nothing written (unknown study, existing --out, export refused).
+"""
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 
 import typer
 
 from mindtrial.cli.common import console, fail
+
+
+class CliFormat(enum.StrEnum):
+    dataset = "dataset"
+    odm = "odm"
+    stata = "stata"
+    spss = "spss"
+    parquet = "parquet"
 
 
 def register(app: typer.Typer) -> None:
@@ -17,14 +31,24 @@ def register(app: typer.Typer) -> None:
         masked: bool = typer.Option(
             False, "--masked", help="Replace arm ids by neutral codes (for blinded analysis)."
         ),
+        format: CliFormat = typer.Option(
+            CliFormat.dataset,
+            "--format",
+            help="dataset (CSV + study.json), odm (ODM 1.3.2 XML with the audit trail), "
+            "stata, spss or parquet (one file per table, with labels).",
+            case_sensitive=False,
+        ),
     ) -> None:
-        """Write the study dataset (docs/study-dataset.md); `mindtrial analyze` reads it."""
+        """Write the study's export; the default, the study dataset, is what `mindtrial
+        analyze` reads (docs/study-dataset.md)."""
         from mindtrial.web.bootstrap import setup
 
         setup(migrate=True)
-        from mindtrial.dataset import DatasetError, write_dataset
+        from mindtrial.dataset import DatasetError
+        from mindtrial.interop.formats import FormatWriteError
+        from mindtrial.interop.odm import OdmError
         from mindtrial.web.common import ServiceError
-        from mindtrial.web.exports.services import study_export
+        from mindtrial.web.exports.formats import ExportFormat, study_export_files
         from mindtrial.web.studies.models import Study
 
         found = Study.objects.filter(pk=study).first()
@@ -33,13 +57,34 @@ def register(app: typer.Typer) -> None:
         if out.exists():
             fail(f"{out} already exists; choose a new folder for the export")
         try:
-            dataset = study_export(acting_user=None, study=found, masked=masked)
-            write_dataset(dataset, out)
-        except (ServiceError, DatasetError, OSError) as exc:
+            written = study_export_files(
+                acting_user=None,
+                study=found,
+                folder=out,
+                format=ExportFormat(format.value),
+                masked=masked,
+            )
+        except (ServiceError, DatasetError, OdmError, FormatWriteError, OSError) as exc:
             fail(f"cannot export study {study}: {exc}")
+        if written.format is ExportFormat.DATASET:
+            from mindtrial.dataset import read_dataset
+
+            ds = read_dataset(out)
+            console.print(
+                f"Wrote {out}: {len(ds.participants)} participants, "
+                f"{len(ds.responses)} answers, {len(ds.toxicology)} test results"
+                + (" (arms masked)" if masked else ""),
+                highlight=False,
+            )
+            return
+        names = ", ".join(p.name for p in written.files)
         console.print(
-            f"Wrote {out}: {len(dataset.participants)} participants, "
-            f"{len(dataset.responses)} answers, {len(dataset.toxicology)} test results"
+            f"Wrote {out} ({written.format.value}): {names}; {written.participants} participants"
+            + (
+                f", {written.audit_records} audit records"
+                if written.format is ExportFormat.ODM
+                else ""
+            )
             + (" (arms masked)" if masked else ""),
             highlight=False,
         )

@@ -458,7 +458,9 @@ def _clinical(ds: StudyDataset, meta: _Meta) -> _Subjects:
         screened = _text(row["participant_id"])
         referral = str(row["referral_id"])
         subject = screened if screened is not None and screened in pids else referral
-        if subject == referral and referral in pids:
+        if subject == referral and referral in pids and screened != referral:
+            # a participant's own referral may carry the participant's id (the web app
+            # does this); only another referral with a participant's id would collide
             raise OdmError(
                 f"screening referral {referral!r} (not randomized) has the same id as a "
                 "participant; ODM SubjectKeys would collide"

@@ -412,3 +412,9 @@ def assign_cohort(request: HttpRequest, participant_id: int, payload: CohortIn) 
         raise ServiceError({"cohort_id": "No such cohort."}) from None
     enrolment.participant_assign_cohort(acting_user=user, participant=p, cohort=cohort)
     return _participant_detail(user, access_participant_by_id(user, participant_id))
+
+
+# The weekly programme's endpoints (attendance, check-ins, toxicology, adverse events).
+from mindtrial.web.api.programme import router as programme_router  # noqa: E402
+
+api.add_router("", programme_router)

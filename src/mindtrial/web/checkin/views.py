@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
-from mindtrial.web.checkin import services
+from mindtrial.web.checkin import services, throttle
 from mindtrial.web.checkin.forms import CheckInForm, field_errors, initial_from
 from mindtrial.web.checkin.models import CheckIn, ParticipantLink, Source
 from mindtrial.web.common import NotFound, ServiceError
@@ -44,9 +44,15 @@ def checkin(request: HttpRequest) -> HttpResponse:
         return _participant_checkin(request, token)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["code"]
+        client = throttle.client_address(request)
+        if not throttle.code_attempt_allowed(client=client, code=code):
+            form.add_error("code", throttle.REFUSED_MESSAGE)
+            return render(request, "checkin/code.html", {"form": form}, status=429)
         try:
-            link = services.link_from_code(form.cleaned_data["code"])
+            link = services.link_from_code(code)
         except NotFound:
+            throttle.code_attempt_failed(client=client, code=code)
             form.add_error(
                 "code", "That code did not work. Please check it, or call the study team."
             )

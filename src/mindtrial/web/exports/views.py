@@ -1,4 +1,8 @@
-"""The download page: the study dataset as a zip (masked for blinded roles)."""
+"""The download page: the study dataset and the standard formats (masked for blinded roles).
+
+``/studies/<id>/export/`` shows the page and, on POST, sends the format chosen in the form
+(the study dataset by default); ``/studies/<id>/export/<format>/`` sends that format on POST.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,42 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from mindtrial.dataset import write_dataset
 from mindtrial.web.common import ServiceError
-from mindtrial.web.exports.services import MASKED_EXPORTERS, require_exporter, study_export
+from mindtrial.web.exports.formats import (
+    FORMAT_LABELS,
+    ExportFiles,
+    ExportFormat,
+    study_export_files,
+)
+from mindtrial.web.exports.services import MASKED_EXPORTERS, require_exporter
 from mindtrial.web.studies.selectors import access_study_by_id
 from mindtrial.web.viewutils import AuthedRequest, require_role, staff_view
 
+_CONTENT_TYPES = {ExportFormat.ODM: "application/xml"}
+
+
+def _response(files: ExportFiles, name: str, folder: str) -> HttpResponse:
+    """One file as itself; several as a zip (stored, not deflated, for the binary formats)."""
+    if len(files.files) == 1 and files.format in _CONTENT_TYPES:
+        path = files.files[0]
+        response = HttpResponse(path.read_bytes(), content_type=_CONTENT_TYPES[files.format])
+        filename = path.name
+    else:
+        buffer = io.BytesIO()
+        method = (
+            zipfile.ZIP_DEFLATED if files.format is ExportFormat.DATASET else zipfile.ZIP_STORED
+        )
+        with zipfile.ZipFile(buffer, "w", method) as archive:
+            for path in files.files:
+                archive.write(path, arcname=f"{folder}/{path.name}")
+        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        filename = f"{name}.zip"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
 
 @staff_view
-def download(request: AuthedRequest, study_id: int) -> HttpResponse:
+def download(request: AuthedRequest, study_id: int, fmt: str = "") -> HttpResponse:
     study = access_study_by_id(request.user, study_id)
     require_role(request.user, MASKED_EXPORTERS)
     try:
@@ -29,19 +60,31 @@ def download(request: AuthedRequest, study_id: int) -> HttpResponse:
         may_unmask = False
     if request.method == "POST":
         masked = request.POST.get("masked") == "1" or not may_unmask
+        chosen = fmt or request.POST.get("format") or ExportFormat.DATASET
         try:
-            dataset = study_export(acting_user=request.user, study=study, masked=masked)
-        except ServiceError as exc:
-            messages.error(request, str(exc))
+            export_format = ExportFormat(chosen)
+        except ValueError:
+            messages.error(request, "Choose one of the formats listed.")
         else:
-            buffer = io.BytesIO()
             with tempfile.TemporaryDirectory() as folder:
-                written = write_dataset(dataset, Path(folder) / "dataset")
-                with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-                    for path in sorted(written.iterdir()):
-                        archive.write(path, arcname=f"study-{study.pk}/{path.name}")
-            name = f"study-{study.pk}{'-masked' if masked else ''}.zip"
-            response = HttpResponse(buffer.getvalue(), content_type="application/zip")
-            response["Content-Disposition"] = f'attachment; filename="{name}"'
-            return response
-    return render(request, "exports/download.html", {"study": study, "may_unmask": may_unmask})
+                name = f"study-{study.pk}{'-masked' if masked else ''}"
+                if export_format is not ExportFormat.DATASET:
+                    name += f"-{export_format.value}"
+                try:
+                    files = study_export_files(
+                        acting_user=request.user,
+                        study=study,
+                        folder=Path(folder) / name,
+                        format=export_format,
+                        masked=masked,
+                    )
+                except ServiceError as exc:
+                    messages.error(request, str(exc))
+                else:
+                    dataset = export_format is ExportFormat.DATASET
+                    return _response(files, name, f"study-{study.pk}" if dataset else name)
+    return render(
+        request,
+        "exports/download.html",
+        {"study": study, "may_unmask": may_unmask, "formats": list(FORMAT_LABELS.items())},
+    )
