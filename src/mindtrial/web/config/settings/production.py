@@ -13,6 +13,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from mindtrial.web.config.settings.base import *  # noqa: F403
+from mindtrial.web.config.settings.base import VAR_DIR
 
 DEBUG = False
 try:
@@ -40,4 +41,14 @@ CSRF_COOKIE_NAME = "__Host-csrftoken" if not _insecure_http else "csrftoken"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# gunicorn runs several worker processes: the participant code-entry throttle (and
+# django-axes' lock-out cache) must count across all of them, so production keeps its cache
+# in files under var/ that every worker shares, not in per-process memory.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache"),
+    }
 }
