@@ -7,8 +7,6 @@ import io
 import json
 import math
 import os
-import shutil
-import tempfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mindtrial.atomic_files import replace_folder
 from mindtrial.dataset.schema import (
     ADVERSE_EVENTS,
     ATTENDANCE,
@@ -313,24 +312,4 @@ def write_dataset(
     texts = {STUDY_FILE: json.dumps(ds.meta.to_json_dict(), indent=2) + "\n"}
     texts.update({f: _csv_text(checked.table(f)) for f in CSV_FILES})
 
-    parent = target.parent
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    backup: Path | None = None
-    try:
-        for name, text in texts.items():
-            _write_file(tmp / name, text)
-        if target.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-            os.replace(target, backup / "previous")
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if backup is not None:
-            previous = backup / "previous"
-            if previous.exists() and not target.exists():
-                os.replace(previous, target)
-            shutil.rmtree(backup, ignore_errors=True)
-        raise
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
-    return target
+    return replace_folder(target, texts)

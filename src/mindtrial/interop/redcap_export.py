@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +23,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from mindtrial.atomic_files import replace_folder
 from mindtrial.dataset import StudyDataset, follow_up_week
 from mindtrial.dataset.schema import format_number
 from mindtrial.instruments.registry import get_instrument
@@ -764,19 +762,7 @@ def write_files(folder: str | Path, texts: dict[str, str], *, overwrite: bool = 
     target = Path(folder)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists (use overwrite to replace it)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        for name, text in texts.items():
-            with (tmp / name).open("w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+    return replace_folder(target, texts)
 
 
 def design_files(design: RedcapDesign) -> dict[str, str]:

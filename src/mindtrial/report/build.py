@@ -10,10 +10,7 @@ fetched.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -24,6 +21,7 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from mindtrial.analysis.plans.types import AnalysisReport, AnalysisResult
+from mindtrial.atomic_files import replace_folder
 from mindtrial.dataset import StudyDataset
 from mindtrial.instruments import get_instrument
 from mindtrial.protocols.schema import Protocol
@@ -239,28 +237,4 @@ def write_report(bundle: ReportBundle, out_dir: str | Path, *, overwrite: bool =
         raise FileExistsError(f"{target} exists and is not a folder")
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise FileExistsError(f"{target} already exists and is not empty (use overwrite)")
-    parent = target.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    backup: Path | None = None
-    try:
-        for relative, data in bundle.files().items():
-            path = tmp / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-        if target.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-            os.replace(target, backup / "previous")
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if backup is not None and (backup / "previous").exists() and not target.exists():
-            os.replace(backup / "previous", target)
-        raise
-    finally:
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
-    return target
+    return replace_folder(target, bundle.files())
