@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
 
+import numpy as np
 import pandas as pd
 
 FORMAT_NAME: Final = "mindtrial-study-dataset"
@@ -289,6 +290,22 @@ def format_number(x: float) -> str:
     if math.isfinite(x) and x.is_integer() and abs(x) < 2**53:
         return str(int(x))
     return repr(x)
+
+
+def cell_text(value: object) -> str | None:
+    """A table cell as the text the exchange formats write (None when missing): booleans
+    as 1/0, numbers by :func:`format_number`, timestamps as ISO dates."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "1" if value else "0"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return None if np.isnan(value) else format_number(float(value))
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return str(value)
 
 
 def column_names(columns: Sequence[Column]) -> list[str]:

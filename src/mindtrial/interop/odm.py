@@ -29,7 +29,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
 import pandas as pd
 from lxml import etree
 
@@ -41,6 +40,7 @@ from mindtrial.dataset.schema import (
     SCREENING_COLUMNS,
     STAGES,
     TOX_RESULTS,
+    cell_text,
     format_number,
 )
 from mindtrial.instruments.registry import get_instrument
@@ -296,17 +296,7 @@ def _metadata(protocol: Protocol, data_weeks: Iterable[int]) -> _Meta:
 
 
 def _text(value: Any) -> str | None:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, bool | np.bool_):
-        return "1" if value else "0"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        return None if np.isnan(value) else format_number(float(value))
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    return str(value)
+    return cell_text(value)
 
 
 def _sub(parent: etree._Element, tag: str, **attrs: str) -> etree._Element:

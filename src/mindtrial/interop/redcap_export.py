@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
 import pandas as pd
 
 from mindtrial.atomic_files import replace_folder
 from mindtrial.dataset import StudyDataset, follow_up_week
-from mindtrial.dataset.schema import format_number
+from mindtrial.dataset.schema import cell_text, format_number
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.schema import Instrument, Item, ItemType
 from mindtrial.interop.redcap_mapping import (
@@ -542,17 +541,7 @@ def redcap_design(protocol: Protocol) -> RedcapDesign:
 
 
 def _text(value: Any) -> str:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return ""
-    if isinstance(value, bool | np.bool_):
-        return "1" if value else "0"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        return "" if np.isnan(value) else format_number(float(value))
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    return str(value)
+    return cell_text(value) or ""
 
 
 _Key = tuple[str, str, str, str]  # record, event, repeat instrument, repeat instance
