@@ -28,6 +28,7 @@ listed on the analysis. Randomness (imputation only) comes from ``seed``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 from collections.abc import Callable, Mapping, Sequence
@@ -316,28 +317,7 @@ def _ok_result(
     warnings = fit.warnings
     if not result.converged and not any("converge" in w.lower() for w in warnings):
         warnings = (*warnings, f"{result.model} fit did not converge")
-    if _broken(result):
-        return AnalysisResult(
-            id=id,
-            title=title,
-            kind="analysis" if kind == "analysis" else "sensitivity",
-            model=spec.model,
-            outcome=spec.outcome,
-            formula=result.formula,
-            family=spec.family if kind == "analysis" else None,
-            status="error",
-            n_participants=_n_participants(result),
-            n_observations=result.n_obs,
-            converged=False,
-            warnings=tuple(warnings),
-            error=(
-                f"the {result.model} fit did not converge (log-likelihood {result.loglik}); "
-                "its estimates are withheld"
-            ),
-            applies_to=applies_to,
-            sensitivity=sensitivity,
-        )
-    return AnalysisResult(
+    shared = AnalysisResult(
         id=id,
         title=title,
         kind="analysis" if kind == "analysis" else "sensitivity",
@@ -350,10 +330,21 @@ def _ok_result(
         n_observations=result.n_obs,
         converged=result.converged,
         warnings=tuple(warnings),
-        coefficients=_coefficients(result.coefficients),
-        summary=fit.summary,
         applies_to=applies_to,
         sensitivity=sensitivity,
+    )
+    if _broken(result):
+        return dataclasses.replace(
+            shared,
+            status="error",
+            converged=False,
+            error=(
+                f"the {result.model} fit did not converge (log-likelihood {result.loglik}); "
+                "its estimates are withheld"
+            ),
+        )
+    return dataclasses.replace(
+        shared, coefficients=_coefficients(result.coefficients), summary=fit.summary
     )
 
 
