@@ -18,16 +18,22 @@ from mindtrial.analysis.errors import AnalysisError
 from mindtrial.analysis.plans.types import AnalysisReport
 from mindtrial.analysis.runner import run_analysis
 from mindtrial.cli.common import console, fail
-from mindtrial.dataset import DatasetError, read_dataset
-from mindtrial.protocols import ProtocolError, load_protocol
-from mindtrial.report import build_report, write_report
+from mindtrial.dataset import DatasetError, StudyDataset, read_dataset
+from mindtrial.protocols import Protocol, ProtocolError, load_protocol
+from mindtrial.report import ReportBundle, build_report, write_report
 
 
-def _summary_table(report: AnalysisReport) -> Table:
-    table = Table(title="Analyses", show_lines=False)
+def summary_table(
+    report: AnalysisReport, *, title: str = "Analyses", main_only: bool = False
+) -> Table:
+    """One row per analysis: n, the between-arm contrast with CI and P, and the status.
+    ``main_only`` leaves out the sensitivity analyses (ids ``kind.analysis``)."""
+    table = Table(title=title, show_lines=False)
     for column in ("analysis", "n", "estimate (95% CI)", "P", "status"):
         table.add_column(column)
     for result in report.analyses:
+        if main_only and result.kind != "analysis":
+            continue
         summary = result.summary
         contrast = None if summary is None else summary.contrast
         if contrast is None:
@@ -40,6 +46,30 @@ def _summary_table(report: AnalysisReport) -> Table:
             result.id, str(result.n_participants), text, p, f"[{colour}]{result.status}[/]"
         )
     return table
+
+
+def analyse_with_progress(
+    dataset: StudyDataset, protocol: Protocol, *, imputations: int, seed: int
+) -> tuple[AnalysisReport, ReportBundle]:
+    """Run the plan and build the report behind a Rich progress bar (imputation is slow)."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("fitting models", total=None)
+
+        def step(label: str, done: int, total: int) -> None:
+            progress.update(task, description=label, completed=done, total=total)
+
+        report = run_analysis(
+            dataset, protocol=protocol, imputations=imputations, seed=seed, progress=step
+        )
+        progress.update(task, description="writing the report")
+        return report, build_report(dataset, protocol, report)
 
 
 def register(app: typer.Typer) -> None:
@@ -70,32 +100,17 @@ def register(app: typer.Typer) -> None:
                 protocol = load_protocol(dataset.meta.protocol_id)
         except (DatasetError, ProtocolError) as exc:
             fail(str(exc))
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("fitting models", total=None)
-
-            def step(label: str, done: int, total: int) -> None:
-                progress.update(task, description=label, completed=done, total=total)
-
-            try:
-                report = run_analysis(
-                    dataset, protocol=protocol, imputations=imputations, seed=seed, progress=step
-                )
-            except AnalysisError as exc:
-                fail(str(exc))
-            progress.update(task, description="writing the report")
-            bundle = build_report(dataset, protocol, report)
+        try:
+            report, bundle = analyse_with_progress(
+                dataset, protocol, imputations=imputations, seed=seed
+            )
+        except AnalysisError as exc:
+            fail(str(exc))
         try:
             write_report(bundle, out, overwrite=force)
         except OSError as exc:
             fail(f"cannot write {out}: {exc.strerror or exc}")
-        console.print(_summary_table(report))
+        console.print(summary_table(report))
         problems = [a for a in report.analyses if a.status == "error"]
         if problems:
             console.print(

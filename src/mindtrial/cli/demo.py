@@ -17,17 +17,16 @@ from datetime import UTC, date, time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.rule import Rule
 from rich.table import Table
 
-from mindtrial.analysis.runner import run_analysis
+from mindtrial.cli.analyze import analyse_with_progress, summary_table
 from mindtrial.cli.common import console
 from mindtrial.dataset import StudyDataset, write_dataset
 from mindtrial.design.randomization import generate_allocation_list, write_allocation_csv
 from mindtrial.design.schedules import concealed_test_days, session_datetimes
 from mindtrial.protocols import Protocol, list_protocols, load_protocol
-from mindtrial.report import build_report, write_report
+from mindtrial.report import write_report
 from mindtrial.simulate import simulate_trial
 
 DEMO_PROTOCOL = "mrocc-2025"
@@ -120,40 +119,11 @@ def _simulate(protocol: Protocol, out: Path) -> tuple[StudyDataset, Path]:
 
 def _analyse(protocol: Protocol, dataset: StudyDataset, out: Path, imputations: int) -> Path:
     console.print(Rule("3. The prespecified analysis and the report"))
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("fitting models", total=None)
-
-        def step(label: str, done: int, total: int) -> None:
-            progress.update(task, description=label, completed=done, total=total)
-
-        report = run_analysis(
-            dataset, protocol=protocol, imputations=imputations, seed=DEMO_SEED, progress=step
-        )
-        progress.update(task, description="writing the report")
-        bundle = build_report(dataset, protocol, report)
-        folder = write_report(bundle, out / "report", overwrite=True)
-    table = Table(title="main results (simulated data)")
-    for column in ("analysis", "estimate (95% CI)", "P", "status"):
-        table.add_column(column)
-    for result in report.analyses:
-        if "." in result.id:  # sensitivity analyses are in the report
-            continue
-        contrast = None if result.summary is None else result.summary.contrast
-        text = (
-            "—"
-            if contrast is None
-            else f"{contrast.estimate:.2f} ({contrast.ci_lower:.2f} to {contrast.ci_upper:.2f})"
-        )
-        p = "—" if contrast is None else f"{contrast.p_value:.3f}"
-        table.add_row(result.id, text, p, result.status)
-    console.print(table)
+    report, bundle = analyse_with_progress(
+        dataset, protocol, imputations=imputations, seed=DEMO_SEED
+    )
+    folder = write_report(bundle, out / "report", overwrite=True)
+    console.print(summary_table(report, title="main results (simulated data)", main_only=True))
     report_file = Path(folder) / "report.html"
     console.print(f"[bold]Report:[/] {report_file.resolve()}", highlight=False, soft_wrap=True)
     return report_file
