@@ -15,12 +15,15 @@ import pytest
 
 from mindtrial.design.power import t_test_sample_size
 from mindtrial.design.sample_size import (
+    Enrolment,
     SampleSizeError,
     attrition_inflate,
     design_effect,
     negative_binomial_power,
     negative_binomial_sample_size,
+    random_slope_power,
     random_slope_sample_size,
+    repeated_measures_power,
     repeated_measures_sample_size,
     survival_events,
     survival_power,
@@ -198,3 +201,39 @@ def test_random_slopes_match_longpower_edland() -> None:
     assert got == pytest.approx(207.310093300903, rel=1e-6)
     with pytest.raises(SampleSizeError, match="times must not all be equal"):
         random_slope_sample_size(delta=1, times=[2, 2], slope_variance=1, residual_variance=1)
+
+
+def test_enrolment_inflates_by_design_effect_then_attrition() -> None:
+    """M-ROCC's plan: 78.49 per arm analysable; groups of 8 with ICC 0.02 (DE 1.14); 18.75%
+    attrition (156 of 192) -> 90 per arm analysable, 111 per arm randomized."""
+    plan = Enrolment(
+        per_arm=(78.49, 78.49),
+        design_effect=design_effect(icc=0.02, mean_cluster_size=8),
+        attrition=1 - 156 / 192,
+    )
+    assert plan.analysable_per_arm == (math.ceil(78.49 * 1.14), math.ceil(78.49 * 1.14)) == (90, 90)
+    assert plan.randomized_per_arm == (111, 111)  # 90 / 0.8125 = 110.8
+    assert plan.randomized == 222
+    with pytest.raises(SampleSizeError, match="design_effect"):
+        Enrolment(per_arm=(10.0,), design_effect=0.5)
+
+
+@pytest.mark.parametrize("contrast", ["average", "slope"])
+def test_repeated_power_inverts_sample_size(contrast: str) -> None:
+    times = [0, 8, 16, 24]
+    n = repeated_measures_sample_size(delta=0.3, times=times, rho=0.4, contrast=contrast)  # type: ignore[arg-type]
+    got = repeated_measures_power(
+        n_per_arm=n,
+        delta=0.3,
+        times=times,
+        rho=0.4,
+        contrast=contrast,  # type: ignore[arg-type]
+    )
+    # Two-sided: the far tail adds a negligible amount at 80% power.
+    assert got == pytest.approx(0.8, abs=1e-6)
+    n_slope = random_slope_sample_size(
+        delta=1.5, times=times, slope_variance=2, residual_variance=9
+    )
+    assert random_slope_power(
+        n_per_arm=n_slope, delta=1.5, times=times, slope_variance=2, residual_variance=9
+    ) == pytest.approx(0.8, abs=1e-6)

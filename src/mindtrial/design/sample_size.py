@@ -291,6 +291,29 @@ def _times_spread(times: Sequence[float]) -> float:
     return spread
 
 
+def _repeated_variance(
+    times: Sequence[float], rho: float, sigma2: float, contrast: RepeatedContrast
+) -> float:
+    """Variance of one participant's summary (time-averaged response or GLS slope) under
+    exchangeable correlation; a two-arm comparison with n per arm has variance 2·this/n."""
+    if not 0 <= rho < 1:
+        raise SampleSizeError(f"rho must lie in [0, 1), got {rho!r}")
+    _positive("sigma2", sigma2)
+    if contrast == "average":
+        m = len(times)
+        if m < 1:
+            raise SampleSizeError("times: need at least one measurement time")
+        return sigma2 * (1 + (m - 1) * rho) / m
+    if contrast == "slope":
+        return sigma2 * (1 - rho) / _times_spread(times)
+    raise SampleSizeError(f"contrast must be 'average' or 'slope', got {contrast!r}")
+
+
+def _check_delta(delta: float) -> None:
+    if delta == 0 or not math.isfinite(delta):
+        raise SampleSizeError(f"delta must be a non-zero finite number, got {delta!r}")
+
+
 def repeated_measures_sample_size(
     *,
     delta: float,
@@ -310,20 +333,37 @@ def repeated_measures_sample_size(
     ``contrast="slope"``: a difference ``delta`` in rates of change,
     ``2(z_a + z_b)²·sigma2·(1 - rho) / (Σ(t - t̄)²·delta²)``.
     """
-    if not 0 <= rho < 1:
-        raise SampleSizeError(f"rho must lie in [0, 1), got {rho!r}")
-    _positive("sigma2", sigma2)
-    if delta == 0:
-        raise SampleSizeError("delta must not be 0 (no trial detects no effect)")
-    z2 = _z_sum(alpha, power, sides) ** 2
-    if contrast == "average":
-        m = len(times)
-        if m < 1:
-            raise SampleSizeError("times: need at least one measurement time")
-        return 2 * z2 * sigma2 * (1 + (m - 1) * rho) / (m * delta**2)
-    if contrast == "slope":
-        return 2 * z2 * sigma2 * (1 - rho) / (_times_spread(times) * delta**2)
-    raise SampleSizeError(f"contrast must be 'average' or 'slope', got {contrast!r}")
+    _check_delta(delta)
+    variance = _repeated_variance(times, rho, sigma2, contrast)
+    return 2 * _z_sum(alpha, power, sides) ** 2 * variance / delta**2
+
+
+def repeated_measures_power(
+    *,
+    n_per_arm: float,
+    delta: float,
+    times: Sequence[float],
+    rho: float,
+    sigma2: float = 1.0,
+    contrast: RepeatedContrast = "average",
+    alpha: float = 0.05,
+    sides: int = 2,
+) -> float:
+    """Power with ``n_per_arm`` participants per arm (the inverse of
+    :func:`repeated_measures_sample_size`)."""
+    _check_delta(delta)
+    _positive("n_per_arm", n_per_arm)
+    variance = _repeated_variance(times, rho, sigma2, contrast)
+    return _power_from_z(abs(delta) / math.sqrt(2 * variance / n_per_arm), alpha, sides)
+
+
+def _slope_variance(
+    times: Sequence[float], slope_variance: float, residual_variance: float
+) -> float:
+    if slope_variance < 0:
+        raise SampleSizeError(f"slope_variance must not be negative, got {slope_variance!r}")
+    _positive("residual_variance", residual_variance)
+    return slope_variance + residual_variance / _times_spread(times)
 
 
 def random_slope_sample_size(
@@ -340,10 +380,65 @@ def random_slope_sample_size(
     with random intercepts and slopes (Edland 2009):
     ``2(z_a + z_b)²·(slope_variance + residual_variance / Σ(t - t̄)²) / delta²``.
     """
-    if slope_variance < 0:
-        raise SampleSizeError(f"slope_variance must not be negative, got {slope_variance!r}")
-    _positive("residual_variance", residual_variance)
-    if delta == 0:
-        raise SampleSizeError("delta must not be 0 (no trial detects no effect)")
-    z2 = _z_sum(alpha, power, sides) ** 2
-    return 2 * z2 * (slope_variance + residual_variance / _times_spread(times)) / delta**2
+    _check_delta(delta)
+    variance = _slope_variance(times, slope_variance, residual_variance)
+    return 2 * _z_sum(alpha, power, sides) ** 2 * variance / delta**2
+
+
+def random_slope_power(
+    *,
+    n_per_arm: float,
+    delta: float,
+    times: Sequence[float],
+    slope_variance: float,
+    residual_variance: float,
+    alpha: float = 0.05,
+    sides: int = 2,
+) -> float:
+    """Power with ``n_per_arm`` participants per arm (the inverse of
+    :func:`random_slope_sample_size`)."""
+    _check_delta(delta)
+    _positive("n_per_arm", n_per_arm)
+    variance = _slope_variance(times, slope_variance, residual_variance)
+    return _power_from_z(abs(delta) / math.sqrt(2 * variance / n_per_arm), alpha, sides)
+
+
+# ----------------------------------------------------------------------------- enrolment
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """From the participants each arm must contribute to the analysis to the number to
+    randomize: inflate by the design effect of group treatment, then by attrition."""
+
+    per_arm: tuple[float, ...]
+    design_effect: float = 1.0
+    attrition: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.per_arm:
+            raise SampleSizeError("per_arm: need at least one arm")
+        for n in self.per_arm:
+            _positive("per_arm", n)
+        if self.design_effect < 1:
+            raise SampleSizeError(f"design_effect must be at least 1, got {self.design_effect!r}")
+        if not 0 <= self.attrition < 1:
+            raise SampleSizeError(f"attrition must lie in [0, 1), got {self.attrition!r}")
+
+    @property
+    def analysable_per_arm(self) -> tuple[int, ...]:
+        return tuple(math.ceil(n * self.design_effect - 1e-9) for n in self.per_arm)
+
+    @property
+    def analysable(self) -> int:
+        return sum(self.analysable_per_arm)
+
+    @property
+    def randomized_per_arm(self) -> tuple[int, ...]:
+        return tuple(
+            attrition_inflate(n, attrition=self.attrition) for n in self.analysable_per_arm
+        )
+
+    @property
+    def randomized(self) -> int:
+        return sum(self.randomized_per_arm)
