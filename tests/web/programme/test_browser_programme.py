@@ -192,7 +192,7 @@ def test_safety_monitor_receives_a_serious_adverse_event(live_server: Any, brows
     _shot(coord, "10-coordinator-ae-form")
     coord.click("button >> text=Report")
     coord.wait_for_selector(".messages")
-    assert "safety monitors have been alerted" in coord.content()
+    assert "1 safety monitor(s) alerted in MindTrial. E-mails: 1 sent." in coord.content()
     event = AdverseEvent.objects.get(participant=p)
     assert SafetyAlert.objects.filter(recipient=monitor, adverse_event=event).exists()
     assert mail.outbox and mail.outbox[-1].to == ["dsmb@example.org"]

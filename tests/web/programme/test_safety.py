@@ -13,7 +13,7 @@ from mindtrial.web.accounts.services import user_create
 from mindtrial.web.audit.models import AuditEvent
 from mindtrial.web.common import NotFound, ServiceError
 from mindtrial.web.programme.services import attendance_record
-from mindtrial.web.safety.models import AdverseEvent, SafetyAlert
+from mindtrial.web.safety.models import AdverseEvent, AlertEmail, SafetyAlert
 from mindtrial.web.safety.selectors import adverse_events_for, unread_alerts
 from mindtrial.web.safety.services import (
     adverse_event_import,
@@ -74,10 +74,12 @@ def test_serious_event_alerts_every_monitor_in_app_and_by_email(
         False,
     )
     assert {a.recipient for a in SafetyAlert.objects.all()} == {m1, m2}
-    assert len(mail.outbox) == 1
-    assert sorted(mail.outbox[0].to) == ["dsmb1@example.org", "dsmb2@example.org"]
+    # One message per monitor, each with its own delivery state in the outbox.
+    assert sorted(m.to[0] for m in mail.outbox) == ["dsmb1@example.org", "dsmb2@example.org"]
+    assert all(len(m.to) == 1 for m in mail.outbox)
     assert "AE00001" in mail.outbox[0].subject and p.code in mail.outbox[0].body
     assert "Fainted" not in mail.outbox[0].body  # no clinical narrative in e-mail
+    assert set(AlertEmail.objects.values_list("status", flat=True)) == {"sent"}
     assert list(unread_alerts(m1)) == list(SafetyAlert.objects.filter(recipient=m1))
     adverse_event_review(acting_user=m1, event=event, note="Unrelated; no action needed.")
     assert not unread_alerts(m1).exists() and unread_alerts(m2).exists()

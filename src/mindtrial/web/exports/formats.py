@@ -32,7 +32,7 @@ from mindtrial.interop.formats import write_parquet, write_spss, write_stata
 from mindtrial.interop.odm import AuditEntry, odm_xml
 from mindtrial.protocols import Protocol
 from mindtrial.web.audit.models import AuditEvent
-from mindtrial.web.exports.services import masked_codes, study_export
+from mindtrial.web.exports.services import LeftOut, masked_codes, study_export_checked
 from mindtrial.web.programme.calendar import study_protocol
 
 if TYPE_CHECKING:
@@ -119,6 +119,8 @@ class ExportFiles:
     masked: bool
     participants: int
     audit_records: int
+    left_out: tuple[LeftOut, ...] = ()
+    """Stored records the dataset cannot hold, left out of the files (named for the user)."""
 
 
 # --------------------------------------------------------------------------- masking
@@ -230,7 +232,8 @@ def study_export_files(
     Blinded roles may ask only for ``masked=True`` (``ServiceError`` otherwise, from
     :func:`study_export`). ``folder`` must not exist; on any error it is not left behind.
     """
-    ds = study_export(acting_user=acting_user, study=study, masked=masked)
+    checked = study_export_checked(acting_user=acting_user, study=study, masked=masked)
+    ds = checked.dataset
     protocol = masked_protocol(study) if masked else study_protocol(study)
     if format is ExportFormat.DATASET:
         written = write_dataset(ds, folder)
@@ -241,6 +244,7 @@ def study_export_files(
             masked=masked,
             participants=len(ds.participants),
             audit_records=0,
+            left_out=checked.left_out,
         )
     folder.mkdir(parents=True)
     try:
@@ -279,4 +283,5 @@ def study_export_files(
         masked=masked,
         participants=len(ds.participants),
         audit_records=len(audit),
+        left_out=checked.left_out,
     )

@@ -26,7 +26,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from mindtrial.dataset import DatasetError, StudyDataset, StudyMeta, build_dataset
-from mindtrial.dataset.schema import format_number
+from mindtrial.dataset.schema import (
+    ADVERSE_EVENTS,
+    ATTENDANCE,
+    PARTICIPANTS,
+    RESPONSES,
+    SCREENING,
+    TOXICOLOGY,
+    format_number,
+)
+from mindtrial.protocols import Protocol
 from mindtrial.web.accounts.models import BLINDED_ROLES, Role
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record
@@ -131,8 +140,127 @@ def _na(value: str) -> str | None:
     return value if value else None
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    """A stored record the study dataset cannot hold, left out of an export and named."""
+
+    file: str
+    record: str
+    """Which record, by its key (``participant P0001, week 3``), never by a row number."""
+    column: str | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}, {self.record}"
+        if self.column is not None:
+            where += f", column {self.column}"
+        return f"{where}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class CheckedExport:
+    """An export built from whatever stored records are valid, and those that were not."""
+
+    dataset: StudyDataset
+    left_out: tuple[LeftOut, ...]
+
+
+_KEY_COLUMNS = ("participant_id", "ae_id", "referral_id", "week", "onset_week", "instrument")
+_KEY_COLUMNS_LAST = ("item", "analyte")
+_MAX_PASSES = 10
+
+
+def _record_name(frame: pd.DataFrame, position: int) -> str:
+    row = frame.iloc[position]
+    parts = []
+    for column in (*_KEY_COLUMNS, *_KEY_COLUMNS_LAST):
+        if column in frame.columns and not _missing(row[column]):
+            parts.append(f"{column.replace('_id', '')} {row[column]}")
+    return ", ".join(parts) or f"record {position + 1}"
+
+
+def _tolerant_build(
+    meta: StudyMeta, frames: dict[str, pd.DataFrame], protocol: Protocol
+) -> CheckedExport:
+    """Build the dataset; a record the dataset refuses is left out and named (with the
+    records of a participant whose own row was left out), so one bad stored row never
+    stops the export. Problems with a whole file cannot be left out and raise."""
+    frames = dict(frames)
+    left_out: list[LeftOut] = []
+    for _ in range(_MAX_PASSES):
+        try:
+            dataset = build_dataset(
+                meta,
+                participants=frames[PARTICIPANTS],
+                responses=frames[RESPONSES],
+                toxicology=frames[TOXICOLOGY],
+                attendance=frames[ATTENDANCE],
+                adverse_events=frames[ADVERSE_EVENTS],
+                screening=frames[SCREENING],
+                protocol=protocol,
+            )
+        except DatasetError as exc:
+            whole = [p for p in exc.problems if p.row is None]
+            if whole:
+                raise ServiceError(
+                    "The export cannot be built: " + "; ".join(str(p) for p in whole)
+                ) from None
+            drop: dict[str, set[int]] = defaultdict(set)
+            for problem in exc.problems:
+                assert problem.row is not None
+                position = problem.row - 2  # the header is row 1
+                frame = frames[problem.file]
+                left_out.append(
+                    LeftOut(
+                        problem.file,
+                        _record_name(frame, position),
+                        problem.column,
+                        problem.message,
+                    )
+                )
+                drop[problem.file].add(position)
+            gone_participants = {
+                str(frames[PARTICIPANTS].iloc[i]["participant_id"]) for i in drop[PARTICIPANTS]
+            }
+            for file, positions in drop.items():
+                frame = frames[file]
+                frames[file] = frame.drop(index=frame.index[sorted(positions)])
+            if gone_participants:
+                for file, frame in frames.items():
+                    if file == PARTICIPANTS:
+                        continue
+                    with_them = frame["participant_id"].isin(gone_participants)
+                    for position in [i for i, hit in enumerate(with_them) if hit]:
+                        left_out.append(
+                            LeftOut(
+                                file,
+                                _record_name(frame, position),
+                                None,
+                                "its participant's row was left out",
+                            )
+                        )
+                    frames[file] = frame[~with_them]
+            continue
+        return CheckedExport(dataset=dataset, left_out=tuple(left_out))
+    raise ServiceError("The export cannot be built: too many bad records; run `mindtrial check`.")
+
+
 def study_export(*, acting_user: User | None, study: Study, masked: bool = False) -> StudyDataset:
-    """The study's records as a validated study dataset (randomized participants' data)."""
+    """The study's records as a validated study dataset (randomized participants' data);
+    records the dataset cannot hold are left out (see :func:`study_export_checked`)."""
+    return study_export_checked(acting_user=acting_user, study=study, masked=masked).dataset
+
+
+def study_data_problems(study: Study) -> tuple[LeftOut, ...]:
+    """Every stored record of ``study`` that an export would leave out (empty when clean)."""
+    return study_export_checked(acting_user=None, study=study).left_out
+
+
+def study_export_checked(
+    *, acting_user: User | None, study: Study, masked: bool = False
+) -> CheckedExport:
+    """The study's records as a validated study dataset, with the stored records that the
+    dataset cannot hold left out and named: a bad stored row never makes the export fail."""
     require_exporter(acting_user, masked=masked)
     protocol = study_protocol(study)
     codes = masked_codes(study) if masked else {}
@@ -252,9 +380,8 @@ def study_export(*, acting_user: User | None, study: Study, masked: bool = False
         source="web",
     )
     covariate_names = [c.name for c in protocol.baseline_covariates]
-    return build_dataset(
-        meta,
-        participants=_frame(
+    frames = {
+        "participants": _frame(
             participant_rows,
             [
                 "participant_id",
@@ -267,22 +394,22 @@ def study_export(*, acting_user: User | None, study: Study, masked: bool = False
                 *covariate_names,
             ],
         ),
-        responses=_frame(
+        "responses": _frame(
             [
                 dict(zip(("participant_id", "week", "instrument", "item", "value"), r, strict=True))
                 for r in responses
             ],
             ["participant_id", "week", "instrument", "item", "value"],
         ),
-        toxicology=_frame(
+        "toxicology": _frame(
             [{"participant_id": r[0], "week": r[1], "analyte": r[3], "result": r[4]} for r in tox],
             ["participant_id", "week", "analyte", "result"],
         ),
-        attendance=_frame(
+        "attendance": _frame(
             [{"participant_id": r[0], "week": r[1], "attended": r[2]} for r in attendance],
             ["participant_id", "week", "attended"],
         ),
-        adverse_events=_frame(
+        "adverse_events": _frame(
             [
                 {
                     "participant_id": pid,
@@ -309,11 +436,11 @@ def study_export(*, acting_user: User | None, study: Study, masked: bool = False
                 "outcome",
             ],
         ),
-        screening=_frame(
+        "screening": _frame(
             screening, ["referral_id", "participant_id", "referred_on", "stage", "exclusion_reason"]
         ),
-        protocol=protocol,
-    )
+    }
+    return _tolerant_build(meta, {f"{name}.csv": frame for name, frame in frames.items()}, protocol)
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
@@ -686,11 +813,15 @@ def _at(pid: str, week: int, file: str, service: Any, /, **kwargs: Any) -> None:
 
 
 __all__ = [
+    "CheckedExport",
     "DatasetError",
+    "LeftOut",
     "LoadError",
     "LoadSummary",
     "dataset_load",
     "masked_codes",
     "require_exporter",
+    "study_data_problems",
     "study_export",
+    "study_export_checked",
 ]

@@ -22,7 +22,11 @@ from mindtrial.web.exports.formats import (
     ExportFormat,
     study_export_files,
 )
-from mindtrial.web.exports.services import MASKED_EXPORTERS, require_exporter
+from mindtrial.web.exports.services import (
+    MASKED_EXPORTERS,
+    require_exporter,
+    study_export_checked,
+)
 from mindtrial.web.studies.selectors import access_study_by_id
 from mindtrial.web.viewutils import AuthedRequest, require_role, staff_view
 
@@ -82,9 +86,20 @@ def download(request: AuthedRequest, study_id: int, fmt: str = "") -> HttpRespon
                     messages.error(request, str(exc))
                 else:
                     dataset = export_format is ExportFormat.DATASET
-                    return _response(files, name, f"study-{study.pk}" if dataset else name)
+                    response = _response(files, name, f"study-{study.pk}" if dataset else name)
+                    # The page lists them before the download; the header counts them.
+                    response["X-MindTrial-Left-Out"] = str(len(files.left_out))
+                    return response
     return render(
         request,
         "exports/download.html",
-        {"study": study, "may_unmask": may_unmask, "formats": list(FORMAT_LABELS.items())},
+        {
+            "study": study,
+            "may_unmask": may_unmask,
+            "formats": list(FORMAT_LABELS.items()),
+            # Checked as this user may export it, so a blinded role sees masked records only.
+            "left_out": study_export_checked(
+                acting_user=request.user, study=study, masked=not may_unmask
+            ).left_out,
+        },
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
@@ -39,6 +40,10 @@ class AdverseEventForm(forms.Form):
                     required=False,
                 )
             self.fields[item.id] = field
+        # A new key each time the empty form is shown: resubmitting it records nothing new.
+        self.fields["submission_key"] = forms.UUIDField(
+            widget=forms.HiddenInput, initial=uuid.uuid4, required=False
+        )
 
 
 class ReviewForm(forms.Form):

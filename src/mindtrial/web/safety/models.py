@@ -36,10 +36,17 @@ class AdverseEvent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     review_note = models.TextField(blank=True, default="")
+    submission_key = models.UUIDField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The form's one-time key: submitting the same form again adds nothing",
+    )
 
     class Meta:
         constraints: ClassVar[list[Any]] = [
-            models.UniqueConstraint(fields=["participant", "code"], name="ae_code_unique")
+            models.UniqueConstraint(fields=["participant", "code"], name="ae_code_unique"),
+            models.UniqueConstraint(fields=["submission_key"], name="ae_submission_key_unique"),
         ]
         ordering: ClassVar[list[str]] = ["-reported_at", "-id"]
 
@@ -55,7 +62,6 @@ class SafetyAlert(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="safety_alerts"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    emailed = models.BooleanField(default=False)
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -63,6 +69,38 @@ class SafetyAlert(models.Model):
 
     def __str__(self) -> str:
         return f"alert {self.adverse_event_id} -> {self.recipient_id}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class AlertEmail(models.Model):
+    """The e-mail copy of one safety alert: the outbox row, written in the same transaction
+    as the adverse event and sent afterwards (with retries) by :mod:`..outbox`."""
+
+    alert = models.OneToOneField(SafetyAlert, on_delete=models.PROTECT, related_name="email")
+    address = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=200, blank=True, default="")
+    next_attempt_at = models.DateTimeField(help_text="When a pending e-mail is tried next")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes: ClassVar[list[Any]] = [
+            models.Index(fields=["status", "next_attempt_at"], name="alert_email_due")
+        ]
+
+    def __str__(self) -> str:
+        return f"e-mail for alert {self.alert_id} ({self.status})"
 
 
 class ExitKind(models.TextChoices):

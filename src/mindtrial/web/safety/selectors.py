@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
+from mindtrial.dataset.validate import Rules
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.common import NotFound, ServiceError
 from mindtrial.web.enrolment.models import Participant
 from mindtrial.web.enrolment.selectors import participants_for
+from mindtrial.web.programme.calendar import study_protocol
 from mindtrial.web.safety.models import AdverseEvent, SafetyAlert, Withdrawal
 
 if TYPE_CHECKING:
@@ -26,8 +29,26 @@ def withdrawal_of(participant: Participant) -> Withdrawal | None:
     return Withdrawal.objects.filter(participant=participant).first()
 
 
+def last_study_week(participant: Participant) -> int:
+    """The protocol's last study week (its programme or latest follow-up visit): the largest
+    week a study dataset accepts, so nothing written within it can break an export."""
+    return Rules.from_protocol(study_protocol(participant.study)).max_week
+
+
+def week_out_of_range(participant: Participant, week: int) -> str | None:
+    """Why ``week`` is not a study week of the participant's protocol (None when it is)."""
+    last = last_study_week(participant)
+    if 0 <= week <= last:
+        return None
+    return f"Week {week} is outside the study weeks 0..{last} of this protocol."
+
+
 def require_collecting(participant: Participant, week: int) -> None:
-    """Refuse data for ``week`` once the participant has left (from the withdrawal week on)."""
+    """Refuse data for a week outside the protocol's study weeks, and for ``week`` once the
+    participant has left (from the withdrawal week on)."""
+    problem = week_out_of_range(participant, week)
+    if problem is not None:
+        raise ServiceError(problem)
     withdrawal = withdrawal_of(participant)
     if withdrawal is not None and week >= withdrawal.week:
         raise ServiceError(
@@ -60,6 +81,24 @@ def access_adverse_event_by_id(user: User, ae_id: int) -> AdverseEvent:
 
 
 def unread_alerts(user: User) -> QuerySet[SafetyAlert]:
+    """The user's unread alerts, each with its e-mail's delivery state (``alert.email``)."""
     return SafetyAlert.objects.filter(recipient=user, read_at__isnull=True).select_related(
-        "adverse_event__participant"
+        "adverse_event__participant", "email"
     )
+
+
+def alert_delivery(event: AdverseEvent) -> list[SafetyAlert]:
+    """Every alert about ``event`` with its recipient and e-mail state (for the AE page;
+    the caller has already reached the event through :func:`access_adverse_event_by_id`)."""
+    return list(
+        SafetyAlert.objects.filter(adverse_event=event)
+        .select_related("recipient", "email")
+        .order_by("recipient__username")
+    )
+
+
+def adverse_event_by_submission_key(
+    participant: Participant, key: uuid.UUID
+) -> AdverseEvent | None:
+    """The event a form with this one-time key already recorded for the participant."""
+    return AdverseEvent.objects.filter(participant=participant, submission_key=key).first()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -19,8 +18,15 @@ from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.programme.access import ALL_STAFF, STAFF_WRITERS, require_writer
 from mindtrial.web.programme.calendar import week_of
-from mindtrial.web.safety.models import AdverseEvent, ExitKind, SafetyAlert, Withdrawal
-from mindtrial.web.safety.selectors import require_collecting
+from mindtrial.web.safety.models import (
+    AdverseEvent,
+    AlertEmail,
+    ExitKind,
+    SafetyAlert,
+    Withdrawal,
+)
+from mindtrial.web.safety.outbox import send_after_commit
+from mindtrial.web.safety.selectors import require_collecting, week_out_of_range
 from mindtrial.web.studies.models import Study
 
 RELATED_CODES = frozenset({"possibly", "probably", "definitely"})
@@ -45,6 +51,14 @@ def _next_code(participant: Participant) -> str:
     return f"AE{max(numbers, default=0) + 1:05d}"
 
 
+def _submitted(participant: Participant, key: uuid.UUID) -> AdverseEvent | None:
+    """The event a form with this one-time key already recorded (for this participant)."""
+    earlier = AdverseEvent.objects.filter(submission_key=key).first()
+    if earlier is not None and earlier.participant_id != participant.pk:
+        raise ServiceError("This form was already used for another participant; open a new one.")
+    return earlier
+
+
 def _require_randomized(participant: Participant) -> None:
     if participant.status != Status.RANDOMIZED:
         raise ServiceError("Only randomized participants have programme data.")
@@ -56,11 +70,19 @@ def adverse_event_report(
     participant: Participant,
     answers: Mapping[str, Any],
     today: dt.date | None = None,
+    submission_key: uuid.UUID | None = None,
 ) -> AdverseEvent:
     """Record one AE from the ``adverse_event`` form; a serious AE alerts the safety monitors
-    in the app and by e-mail (after the transaction commits)."""
+    in the app and through the e-mail outbox (sent after the transaction commits).
+
+    ``submission_key`` is the form's one-time key: a second submission of the same form
+    returns the event already recorded and adds nothing (no second AE, no second alert)."""
     require_writer(acting_user, participant, ALL_STAFF, what="adverse events")
     _require_randomized(participant)
+    if submission_key is not None:
+        earlier = _submitted(participant, submission_key)
+        if earlier is not None:
+            return earlier
     given = {k: v for k, v in answers.items() if v is not None and v != ""}
     try:
         result = score("adverse_event", given)
@@ -72,9 +94,16 @@ def adverse_event_report(
     if onset > (today or timezone.localdate()):
         raise ServiceError({"onset_date": "The onset date is in the future."})
     week = week_of(participant, onset) or 0
+    out_of_range = week_out_of_range(participant, week)
+    if out_of_range is not None:
+        raise ServiceError({"onset_date": f"The onset falls in study week {week}. {out_of_range}"})
     with transaction.atomic():
         # The study row lock serializes code numbering across the study's participants.
         Study.objects.select_for_update().get(pk=participant.study_id)
+        if submission_key is not None:  # a concurrent resubmission may have won the lock
+            earlier = _submitted(participant, submission_key)
+            if earlier is not None:
+                return earlier
         locked = Participant.objects.get(pk=participant.pk)
         relatedness = str(cleaned["relatedness"])
         event = AdverseEvent.objects.create(
@@ -91,6 +120,7 @@ def adverse_event_report(
             outcome=str(cleaned["outcome"]),
             action_taken=str(cleaned["action_taken"]),
             reported_by=acting_user,
+            submission_key=submission_key,
         )
         audit_record(
             acting_user=acting_user,
@@ -104,26 +134,29 @@ def adverse_event_report(
             },
         )
         if event.serious:
-            _alert(event, participant)
+            send_after_commit(_alert(event, participant))
     return event
 
 
-def _alert(event: AdverseEvent, participant: Participant) -> None:
-    monitors = safety_monitors(participant.study)
-    SafetyAlert.objects.bulk_create(
-        SafetyAlert(adverse_event=event, recipient=m, emailed=bool(m.email)) for m in monitors
-    )
-    addresses = [m.email for m in monitors if m.email]
-    if not addresses:
-        return
-    # No identifying data in the message: the study code and the AE code only.
+def _alert(event: AdverseEvent, participant: Participant) -> list[int]:
+    """In-app alerts for every monitor and, for those with an address, an outbox e-mail
+    (in the caller's transaction); the ids of the e-mails to send after commit."""
+    # No identifying data in the message: the study, AE and participant codes only.
     subject = f"[MindTrial] Serious adverse event {event.code} in {participant.study.name}"
     body = (
         f"A serious adverse event ({event.code}, severity {event.severity}) was reported for "
         f"participant {participant.code}. Please review it in MindTrial."
     )
-    sender = getattr(settings, "DEFAULT_FROM_EMAIL", "mindtrial@localhost")
-    transaction.on_commit(lambda: send_mail(subject, body, sender, addresses, fail_silently=False))
+    now = timezone.now()
+    emails: list[int] = []
+    for monitor in safety_monitors(participant.study):
+        alert = SafetyAlert.objects.create(adverse_event=event, recipient=monitor)
+        if monitor.email:
+            email = AlertEmail.objects.create(
+                alert=alert, address=monitor.email, subject=subject, body=body, next_attempt_at=now
+            )
+            emails.append(email.pk)
+    return emails
 
 
 def adverse_event_import(
@@ -233,8 +266,9 @@ def participant_withdraw(
         errors["kind"] = f"Choose one of {', '.join(ExitKind.values)}."
     if not reason.strip():
         errors["reason"] = "Give the reason (no names or other identifying details)."
-    if week < 0:
-        errors["week"] = "The week is 0 or later."
+    out_of_range = week_out_of_range(participant, week)
+    if out_of_range is not None:
+        errors["week"] = out_of_range
     if errors:
         raise ServiceError(errors)
     require_collecting(participant, week)  # refuses a second withdrawal

@@ -19,7 +19,9 @@ from mindtrial.web.safety.forms import AdverseEventForm, ReviewForm, WithdrawalF
 from mindtrial.web.safety.models import AdverseEvent
 from mindtrial.web.safety.selectors import (
     access_adverse_event_by_id,
+    adverse_event_by_submission_key,
     adverse_events_for,
+    alert_delivery,
     unread_alerts,
     withdrawal_of,
 )
@@ -32,15 +34,23 @@ def report(request: AuthedRequest, participant_id: int) -> HttpResponse:
     participant = access_participant_by_id(request.user, participant_id)
     form = AdverseEventForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        answers = dict(form.cleaned_data)
+        key = answers.pop("submission_key", None)
+        earlier = adverse_event_by_submission_key(participant, key) if key else None
+        if earlier is not None:
+            messages.info(request, f"This form was already recorded as {earlier.code}.")
+            return redirect("participant_detail", participant_id=participant.pk)
         try:
             event = services.adverse_event_report(
-                acting_user=request.user, participant=participant, answers=form.cleaned_data
+                acting_user=request.user,
+                participant=participant,
+                answers=answers,
+                submission_key=key,
             )
         except ServiceError as exc:
             add_service_errors(form, exc)
         else:
-            note = " The safety monitors have been alerted." if event.serious else ""
-            messages.success(request, f"Adverse event {event.code} recorded.{note}")
+            messages.success(request, f"Adverse event {event.code} recorded.{_alert_note(event)}")
             return redirect("participant_detail", participant_id=participant.pk)
     return render(
         request,
@@ -52,6 +62,19 @@ def report(request: AuthedRequest, participant_id: int) -> HttpResponse:
             "participant": participant,
         },
     )
+
+
+def _alert_note(event: AdverseEvent) -> str:
+    """What really happened to the alerts (the e-mails were tried when the event committed)."""
+    if not event.serious:
+        return ""
+    state = alert_delivery(event)
+    note = f" {len(state)} safety monitor(s) alerted in MindTrial."
+    counts = Counter(a.email.status for a in state if hasattr(a, "email"))
+    if counts:
+        note += " E-mails: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        note += "."
+    return note
 
 
 @staff_view
@@ -98,7 +121,11 @@ def event_detail(request: AuthedRequest, study_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Review of {event.code} saved.")
             return redirect(ae_url(event))
-    return render(request, "safety/detail.html", {"e": event, "form": form})
+    return render(
+        request,
+        "safety/detail.html",
+        {"e": event, "form": form, "deliveries": alert_delivery(event)},
+    )
 
 
 @staff_view

@@ -127,7 +127,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
+# No Referer at all: a page's address never leaves the browser in a request to anyone.
+SECURE_REFERRER_POLICY = "no-referrer"
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
@@ -143,6 +144,22 @@ STORAGES = {
 }
 
 NINJA_PAGINATION_PER_PAGE = 100
+
+# E-mail (safety alerts, through the outbox): the console backend unless MINDTRIAL_EMAIL_HOST
+# names an SMTP server; MINDTRIAL_EMAIL_BACKEND overrides the backend class outright.
+EMAIL_HOST = os.environ.get("MINDTRIAL_EMAIL_HOST", "").strip() or "localhost"
+EMAIL_PORT = int(os.environ.get("MINDTRIAL_EMAIL_PORT", "") or "25")
+EMAIL_HOST_USER = os.environ.get("MINDTRIAL_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("MINDTRIAL_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("MINDTRIAL_EMAIL_STARTTLS", "") == "1"
+EMAIL_USE_SSL = os.environ.get("MINDTRIAL_EMAIL_SSL", "") == "1"
+EMAIL_TIMEOUT = int(os.environ.get("MINDTRIAL_EMAIL_TIMEOUT", "") or "10")
+DEFAULT_FROM_EMAIL = os.environ.get("MINDTRIAL_EMAIL_FROM", "") or "mindtrial@localhost"
+EMAIL_BACKEND = os.environ.get("MINDTRIAL_EMAIL_BACKEND", "").strip() or (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if os.environ.get("MINDTRIAL_EMAIL_HOST", "").strip()
+    else "django.core.mail.backends.console.EmailBackend"
+)
 
 LOGGING = {
     "version": 1,
