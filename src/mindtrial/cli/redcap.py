@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mindtrial.cli.common import console, fail
+from mindtrial.csv_cells import escape_row
 from mindtrial.interop.formats import FormatWriteError, write_parquet, write_spss, write_stata
 from mindtrial.interop.redcap import RedcapFormatError, RedcapProject, kind_of, read_project
 
@@ -195,14 +196,24 @@ def _write_all(
         writer_csv.writerow(["record", "event", "instance", "field", "value", "reason", "severity"])
         for p in project.problems:
             writer_csv.writerow(
-                [p.record, p.event or "", p.instance or "", p.field, p.value, p.reason, p.severity]
+                escape_row(
+                    [
+                        p.record,
+                        p.event or "",
+                        p.instance or "",
+                        p.field,
+                        p.value,
+                        p.reason,
+                        p.severity,
+                    ]
+                )
             )
     names.append("problems.csv")
     if renamed:
         with (folder / "renamed.csv").open("w", newline="", encoding="utf-8") as handle:
             rows = csv.writer(handle)
             rows.writerow(["instrument", "redcap_name", "file_name"])
-            rows.writerows(renamed)
+            rows.writerows(escape_row(row) for row in renamed)
         names.append("renamed.csv")
     return names
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mindtrial.atomic_files import replace_folder
+from mindtrial.csv_cells import escape_formula, unescape_formula
 from mindtrial.dataset.schema import (
     ADVERSE_EVENTS,
     ATTENDANCE,
@@ -138,7 +139,8 @@ def _read_csv(folder: Path, file: str, out: list[Problem]) -> RawTable | None:
                     continue
                 if not record or all(not cell.strip() for cell in record):
                     continue  # blank line
-                records.append((reader.line_num, tuple(record)))
+                # Text a spreadsheet would run was written with a leading "'" (csv_cells).
+                records.append((reader.line_num, tuple(unescape_formula(c) for c in record)))
     except UnicodeDecodeError as exc:
         out.append(Problem(file, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
         return None
@@ -172,19 +174,24 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _frame_table(frame: pd.DataFrame) -> RawTable:
+def _frame_table(frame: pd.DataFrame, *, for_file: bool = False) -> RawTable:
+    """The frame's cells as text; ``for_file`` escapes text cells a spreadsheet would run
+    as a formula (:mod:`mindtrial.csv_cells`; numbers are never escaped)."""
     header = tuple(str(c) for c in frame.columns)
     columns = [frame.iloc[:, j].tolist() for j in range(frame.shape[1])]
-    records = tuple(
-        (i + 2, tuple(_cell_text(col[i]) for col in columns)) for i in range(frame.shape[0])
-    )
+
+    def text(value: Any) -> str:
+        cell = _cell_text(value)
+        return escape_formula(cell) if for_file and isinstance(value, str) else cell
+
+    records = tuple((i + 2, tuple(text(col[i]) for col in columns)) for i in range(frame.shape[0]))
     return RawTable(header=header, records=records)
 
 
 def _csv_text(frame: pd.DataFrame) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    table = _frame_table(frame)
+    table = _frame_table(frame, for_file=True)
     writer.writerow(table.header)
     for _, record in table.records:
         writer.writerow(record)

@@ -1,11 +1,15 @@
-"""Small pieces every app uses: the one "not found" error and the JSON-safe value helper."""
+"""Small pieces every app uses: the one "not found" error, the JSON-safe value helper and the
+strict integer reader for query parameters."""
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 from collections.abc import Mapping
 from typing import Any
+
+_ASCII_DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 class NotFound(Exception):
@@ -39,3 +43,15 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v) for v in value]
     return value
+
+
+def parse_int(text: str | None, *, low: int, high: int) -> int | None:
+    """``text`` as an integer in ``low..high``, or None: only ASCII digits are read.
+
+    ``str.isdigit`` accepts "²" and "١" (``int`` refuses the first and reads the second), and
+    ``int`` also takes signs, spaces and underscores; none of these is a week or an id in a URL.
+    """
+    if text is None or not _ASCII_DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None

@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
 from mindtrial.web.accounts.models import User
-from mindtrial.web.common import NotFound, ServiceError
+from mindtrial.web.common import NotFound, ServiceError, parse_int
 
 P = ParamSpec("P")
 
@@ -34,6 +34,21 @@ def staff_view(
             raise Http404("Not found") from None
 
     return cast(Callable[Concatenate[HttpRequest, P], HttpResponse], login_required(wrapped))
+
+
+MAX_ID = 2**63 - 1
+"""The largest primary key (a 64-bit ``BigAutoField``)."""
+MAX_WEEK = 10_000
+"""Far beyond any protocol's length: a study week in a URL is checked against this bound, then
+looked up (so no week parameter overflows a database integer)."""
+
+
+def query_int(request: HttpRequest, name: str, *, low: int = 0, high: int = MAX_ID) -> int | None:
+    """The query (or, on POST, form) parameter ``name`` as an integer in ``low..high``; None
+    when it is missing or anything but plain ASCII digits in that range (see
+    :func:`~mindtrial.web.common.parse_int`). Callers answer "not found" or ignore it."""
+    raw = request.POST.get(name) if request.method == "POST" else None
+    return parse_int(raw or request.GET.get(name), low=low, high=high)
 
 
 def require_role(user: User, roles: Iterable[str]) -> None:

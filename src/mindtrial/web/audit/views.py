@@ -9,6 +9,7 @@ from django import forms
 from django.http import HttpResponse
 from django.shortcuts import render
 
+from mindtrial.csv_cells import escape_row
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.selectors import audit_events_for_study
 from mindtrial.web.studies.selectors import access_study_by_id
@@ -52,22 +53,24 @@ def audit_export(request: AuthedRequest, study_id: int) -> HttpResponse:
     _study, _form, events = _filtered(request, study_id)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit-study-{study_id}.csv"'
-    writer = csv.writer(response)
+    writer = csv.writer(response)  # every row through escape_row: reasons are typed text
     writer.writerow(
         ["id", "acted_at", "user", "action", "object_type", "object_id", "old", "new", "reason"]
     )
     for e in events:  # type: ignore[attr-defined]
         writer.writerow(
-            [
-                e.pk,
-                e.acted_at.isoformat(),
-                e.acting_user.username if e.acting_user else "(command line)",
-                e.action,
-                e.object_type,
-                e.object_id,
-                json.dumps(e.old_values, sort_keys=True) if e.old_values is not None else "",
-                json.dumps(e.new_values, sort_keys=True) if e.new_values is not None else "",
-                e.reason,
-            ]
+            escape_row(
+                [
+                    e.pk,
+                    e.acted_at.isoformat(),
+                    e.acting_user.username if e.acting_user else "(command line)",
+                    e.action,
+                    e.object_type,
+                    e.object_id,
+                    json.dumps(e.old_values, sort_keys=True) if e.old_values is not None else "",
+                    json.dumps(e.new_values, sort_keys=True) if e.new_values is not None else "",
+                    e.reason,
+                ]
+            )
         )
     return response

@@ -20,7 +20,14 @@ from mindtrial.web.enrolment.selectors import access_participant_by_id
 from mindtrial.web.programme.access import STAFF_WRITERS
 from mindtrial.web.programme.calendar import study_protocol
 from mindtrial.web.safety.selectors import withdrawal_of
-from mindtrial.web.viewutils import AuthedRequest, add_service_errors, require_role, staff_view
+from mindtrial.web.viewutils import (
+    MAX_WEEK,
+    AuthedRequest,
+    add_service_errors,
+    query_int,
+    require_role,
+    staff_view,
+)
 
 
 class CodeForm(forms.Form):
@@ -145,11 +152,12 @@ def participant_checkins(request: AuthedRequest, participant_id: int) -> HttpRes
 def checkin_correct(request: AuthedRequest, participant_id: int) -> HttpResponse:
     participant = access_participant_by_id(request.user, participant_id)
     require_role(request.user, STAFF_WRITERS)
-    try:
-        week = int(request.GET.get("week") or request.POST.get("week") or "")
-        checkin = CheckIn.objects.get(participant=participant, week=week)
-    except (ValueError, CheckIn.DoesNotExist):
-        raise NotFound("check-in") from None
+    asked = query_int(request, "week", high=MAX_WEEK)
+    found = CheckIn.objects.filter(participant=participant)
+    checkin = found.filter(week=asked).first() if asked is not None else None
+    if checkin is None:
+        raise NotFound("check-in")
+    week = checkin.week
     if checkin.source == Source.IMPORT:
         messages.error(request, "Loaded answers are corrected in the source dataset.")
         return redirect("participant_checkins", participant_id=participant.pk)

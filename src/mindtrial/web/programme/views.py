@@ -25,7 +25,7 @@ from mindtrial.web.programme.selectors import (
     continuation_of,
     group_members,
 )
-from mindtrial.web.viewutils import AuthedRequest, add_service_errors, staff_view
+from mindtrial.web.viewutils import AuthedRequest, add_service_errors, query_int, staff_view
 
 
 @staff_view
@@ -37,9 +37,8 @@ def group_programme(request: AuthedRequest, group_id: int) -> HttpResponse:
     upcoming = next_session(cohort, now)
     sessions = cohort_sessions(cohort)
     started = [s for s in sessions if s.starts_at <= now]
-    asked = str(request.POST.get("week") or request.GET.get("week") or "")
-    week = int(asked) if asked.isdigit() and 1 <= int(asked) <= len(sessions) else 0
-    week = week or (started[-1].week if started else 1)
+    asked = query_int(request, "week", low=1, high=len(sessions))
+    week = asked or (started[-1].week if started else 1)
     members = list(group_members(request.user, group))
     if request.method == "POST":
         saved = 0

@@ -26,7 +26,13 @@ from mindtrial.web.safety.selectors import (
     withdrawal_of,
 )
 from mindtrial.web.studies.selectors import access_study_by_id
-from mindtrial.web.viewutils import AuthedRequest, add_service_errors, require_role, staff_view
+from mindtrial.web.viewutils import (
+    AuthedRequest,
+    add_service_errors,
+    query_int,
+    require_role,
+    staff_view,
+)
 
 
 @staff_view
@@ -103,10 +109,10 @@ def ae_url(event: AdverseEvent) -> str:
 @staff_view
 def event_detail(request: AuthedRequest, study_id: int) -> HttpResponse:
     study = access_study_by_id(request.user, study_id)
-    asked = request.GET.get("ae", "")
-    if not asked.isdigit():
+    asked = query_int(request, "ae", low=1)
+    if asked is None:
         raise NotFound("adverse event")
-    event = access_adverse_event_by_id(request.user, int(asked))
+    event = access_adverse_event_by_id(request.user, asked)
     if event.participant.study_id != study.pk:
         raise NotFound("adverse event")
     can_review = request.user.role == Role.SAFETY_MONITOR or request.user.is_superuser

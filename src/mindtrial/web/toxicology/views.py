@@ -17,7 +17,14 @@ from mindtrial.web.toxicology.models import ToxTest
 from mindtrial.web.toxicology.schedule import is_test_day
 from mindtrial.web.toxicology.selectors import today_test_list
 from mindtrial.web.toxicology.services import capture_storage, tox_test_record
-from mindtrial.web.viewutils import AuthedRequest, add_service_errors, require_role, staff_view
+from mindtrial.web.viewutils import (
+    MAX_WEEK,
+    AuthedRequest,
+    add_service_errors,
+    query_int,
+    require_role,
+    staff_view,
+)
 
 
 @staff_view
@@ -77,9 +84,9 @@ def tests(request: AuthedRequest, participant_id: int) -> HttpResponse:
 def capture(request: AuthedRequest, participant_id: int) -> HttpResponse:
     participant = access_participant_by_id(request.user, participant_id)
     require_role(request.user, STAFF_WRITERS)
-    week = request.GET.get("week", "")
+    week = query_int(request, "week", high=MAX_WEEK)
     found = ToxTest.objects.filter(participant=participant).exclude(capture_path="")
-    test = found.filter(week=int(week)).first() if week.isdigit() else None
+    test = found.filter(week=week).first() if week is not None else None
     if test is None:
         raise NotFound("capture")
     with capture_storage().open(test.capture_path, "rb") as handle:
