@@ -20,7 +20,7 @@ from mindtrial.interop.formats import (
 )
 from mindtrial.interop.redcap import read_project
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "redcap-samples"
+SAMPLES = Path(__file__).resolve().parent / "data"
 
 
 def _frame() -> pd.DataFrame:
@@ -102,7 +102,6 @@ def test_stata_value_labels_need_whole_numbers(tmp_path: Path) -> None:
         write_stata(frame, tmp_path / "d.dta", value_labels={"dose": {1: "low", 2: "high"}})
 
 
-@pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/redcap-samples missing")
 def test_a_redcap_table_goes_to_stata_with_its_labels(tmp_path: Path) -> None:
     d = SAMPLES / "clinical-trial-1"
     project = read_project(dictionary=d / "dictionary.csv", records=d / "data.csv")

@@ -7,15 +7,13 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from mindtrial.cli.main import app
 from mindtrial.interop.redcap import read_project
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "redcap-samples"
+SAMPLES = Path(__file__).resolve().parent / "data"
 FIXTURES = Path(__file__).resolve().parent / "redcap_fixtures"
-pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/redcap-samples missing")
 runner = CliRunner()
 
 

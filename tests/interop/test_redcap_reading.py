@@ -19,8 +19,7 @@ from mindtrial.interop.redcap import (
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "redcap_fixtures"
-SAMPLES = HERE.parents[1] / ".." / "shared" / "redcap-samples"
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/redcap-samples missing")
+SAMPLES = HERE / "data"
 
 
 def test_choices_split_on_the_first_comma_only() -> None:
@@ -63,7 +62,6 @@ def test_leading_zeros_are_kept_in_ids_and_text() -> None:
     )
 
 
-@needs_samples
 def test_every_validation_type_with_good_and_bad_values() -> None:
     project = read_project(
         dictionary=SAMPLES / "validation-types-1" / "dictionary.csv",
@@ -152,7 +150,6 @@ def _flat_to_eav(flat: Path, eav: Path, checkbox_fields: set[str]) -> None:
                 writer.writerow([record, event, col, value])
 
 
-@needs_samples
 def test_eav_records_give_the_same_tables_as_flat(tmp_path: Path) -> None:
     d = SAMPLES / "longitudinal"
     dd = read_dictionary(d / "dictionary.csv")
