@@ -319,3 +319,24 @@ def test_toxicology_panel() -> None:
     assert result.answers["fentanyl"] == "positive"
     assert result.answers["thc"] == "invalid"
     assert result.answers["opiates"] == "negative"
+
+
+def test_bpi_interference_scores_when_a_severity_item_is_missing() -> None:
+    # The BPI manual scores interference (mean of >= 4 of 7) on its own: no answer for
+    # "now" leaves severity unscored but not interference (6+7+2+4+5)/5 = 4.8.
+    answers = {"worst": 8, "least": 3, "average": 5}
+    answers |= {"mood": 6, "sleep": 7, "walking": 2, "enjoyment": 4, "relations": 5}
+    result = score("bpi_sf", answers)
+    assert result.scores == {"interference": pytest.approx(4.8, abs=1e-12)}
+    assert result.notes[0] == "severity not scored: no answer for now (all 4 items needed)"
+
+
+def test_dass21_subscales_score_independently() -> None:
+    # Depression items all answered 1 (sum 7, doubled 14); one anxiety item missing:
+    # anxiety is left out, depression and stress still score.
+    depression = ["dass_03", "dass_05", "dass_10", "dass_13", "dass_16", "dass_17", "dass_21"]
+    anxiety = ["dass_02", "dass_04", "dass_07", "dass_09", "dass_15", "dass_19"]  # no dass_20
+    stress = ["dass_01", "dass_06", "dass_08", "dass_11", "dass_12", "dass_14", "dass_18"]
+    answers = dict.fromkeys(depression, 1) | dict.fromkeys(anxiety, 2) | dict.fromkeys(stress, 0)
+    result = score("dass21", answers)
+    assert result.scores == {"depression": 14.0, "stress": 0.0}

@@ -349,6 +349,34 @@ def score(
     prorated = False
     hint = ""
     notes: list[str] = []
+    unscored: set[str] = set()
+    if missing and isinstance(rule, ScalesRule):
+        # Each scale of a multi-scale form stands on its own (the BPI manual scores
+        # interference from 4 of its 7 items whatever happened to severity; each DASS
+        # subscale is scored separately): a missing item leaves out only the scales that
+        # need it, and the form fails only when none can be scored.
+        missing_ids = {item.id for item in missing}
+        in_scales = {i for scale in rule.scales for i in scale.items}
+        for scale in rule.scales:
+            if scale.min_answered is None and missing_ids & set(scale.items):
+                unscored.add(scale.id)
+        scoreable = [
+            scale
+            for scale in rule.scales
+            if scale.id not in unscored
+            and sum(1 for i in scale.items if i in given) >= scale.needed
+        ]
+        if scoreable and not (missing_ids - in_scales):
+            for scale in rule.scales:
+                if scale.id in unscored:
+                    absent = [i for i in scale.items if i in missing_ids]
+                    notes.append(
+                        f"{scale.id} not scored: no answer for {', '.join(absent)} "
+                        f"(all {len(scale.items)} items needed)"
+                    )
+            missing = []
+        else:
+            unscored = set()
     if missing and isinstance(rule, PromisLookupRule) and prorate and rule.proration:
         answered = len(given) + len(invalid & known)
         if answered >= rule.proration.min_answered:
@@ -395,6 +423,8 @@ def score(
             bands[rule.t_score] = label
     elif isinstance(rule, ScalesRule):
         for scale in rule.scales:
+            if scale.id in unscored:
+                continue
             values = [_number(given[i]) for i in scale.items if i in given]
             if len(values) < scale.needed:
                 notes.append(
