@@ -9,11 +9,10 @@ from pathlib import Path
 
 import typer
 
-from mindtrial.cli.common import console, fail
+from mindtrial.cli.common import command_group, console, fail
 
-export_redcap_app = typer.Typer(
-    help="Lay a protocol out as a REDCap project, or write a study dataset as REDCap records.",
-    no_args_is_help=True,
+export_redcap_app = command_group(
+    "Lay a protocol out as a REDCap project, or write a study dataset as REDCap records."
 )
 
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from mindtrial.cli.common import console, fail
+from mindtrial.cli.common import command_group, console, fail
 
 if TYPE_CHECKING:
     from mindtrial.protocols import Protocol
 
-protocol_app = typer.Typer(help="List, show and validate trial protocols.", no_args_is_help=True)
+protocol_app = command_group("List, show and validate trial protocols.")
 
 
 @protocol_app.command("list")

@@ -21,7 +21,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mindtrial.cli.common import console, fail
+from mindtrial.cli.common import command_group, console, fail
 
 if TYPE_CHECKING:  # pandas and the readers load when a command runs, not at start-up
     from mindtrial.interop.redcap import Problem, RedcapProject
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pandas and the readers load when a command runs, not at sta
 PROBLEMS_SHOWN = 50
 _PROBLEM_COLUMNS = ("record", "event", "instance", "field", "value", "reason", "severity")
 
-redcap_app = typer.Typer(help="Read REDCap project exports.", no_args_is_help=True)
+redcap_app = command_group("Read REDCap project exports.")
 
 
 @redcap_app.command("inspect")
