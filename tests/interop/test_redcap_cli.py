@@ -195,3 +195,31 @@ def test_shorten_keeps_names_unique() -> None:
         "a" * 33: "a" * 30 + "_2",
         "c" * 32: "c" * 31,
     }
+
+
+def test_inspect_shows_the_first_problems_and_writes_them_all(tmp_path: Path) -> None:
+    # 120 records whose dose is not a whole number: 120 problems, 50 shown, all in the CSV
+    records = tmp_path / "data.csv"
+    lines = ["participant,site_zip,agree,dose_mg,intake_complete"]
+    lines += [f"{i:03d},02139,1,dose{i},2" for i in range(120)]
+    records.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    problems = tmp_path / "problems.csv"
+    code, out = _inspect(
+        "--dictionary",
+        str(FIXTURES / "zeros" / "dictionary.csv"),
+        "--records",
+        str(records),
+        "--problems-csv",
+        str(problems),
+    )
+    assert code == 0, out
+    assert "dose49" in out and "dose50" not in out
+    assert f"and 70 more problem(s); all are in {problems}" in out.replace("\n", "")
+    with problems.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["value"] for r in rows] == [f"dose{i}" for i in range(120)]
+    assert {r["field"] for r in rows} == {"dose_mg"}
+    code, out = _inspect(
+        "--dictionary", str(FIXTURES / "zeros" / "dictionary.csv"), "--records", str(records)
+    )
+    assert code == 0 and "--problems-csv FILE writes them all" in out.replace("\n", "")

@@ -9,18 +9,18 @@ existing output folder without ``--force``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mindtrial.analysis.errors import AnalysisError
-from mindtrial.analysis.plans.types import AnalysisReport
-from mindtrial.analysis.runner import run_analysis
 from mindtrial.cli.common import console, fail
-from mindtrial.dataset import DatasetError, StudyDataset, read_dataset
-from mindtrial.protocols import Protocol, ProtocolError, load_protocol
-from mindtrial.report import ReportBundle, build_report, write_report
+
+if TYPE_CHECKING:  # the analysis stack is imported when a command runs, not at start-up
+    from mindtrial.analysis.plans.types import AnalysisReport
+    from mindtrial.dataset import StudyDataset
+    from mindtrial.protocols import Protocol
+    from mindtrial.report import ReportBundle
 
 
 def summary_table(
@@ -52,6 +52,17 @@ def analyse_with_progress(
     dataset: StudyDataset, protocol: Protocol, *, imputations: int, seed: int
 ) -> tuple[AnalysisReport, ReportBundle]:
     """Run the plan and build the report behind a Rich progress bar (imputation is slow)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from mindtrial.analysis.runner import run_analysis
+    from mindtrial.report import build_report
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -91,6 +102,11 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     ) -> None:
         """Run the prespecified analysis plan and write the trial report."""
+        from mindtrial.analysis.errors import AnalysisError
+        from mindtrial.dataset import DatasetError, read_dataset
+        from mindtrial.protocols import ProtocolError, load_protocol
+        from mindtrial.report import write_report
+
         if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
             fail(f"{out} already exists; choose another --out or pass --force to replace it")
         try:

@@ -15,6 +15,7 @@ import secrets
 import sys
 from datetime import UTC, date, time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.rule import Rule
@@ -22,12 +23,10 @@ from rich.table import Table
 
 from mindtrial.cli.analyze import analyse_with_progress, summary_table
 from mindtrial.cli.common import console
-from mindtrial.dataset import StudyDataset, write_dataset
-from mindtrial.design.randomization import generate_allocation_list, write_allocation_csv
-from mindtrial.design.schedules import concealed_test_days, session_datetimes
-from mindtrial.protocols import Protocol, list_protocols, load_protocol
-from mindtrial.report import write_report
-from mindtrial.simulate import simulate_trial
+
+if TYPE_CHECKING:  # heavy layers load when the demo runs, not at start-up
+    from mindtrial.dataset import StudyDataset
+    from mindtrial.protocols import Protocol
 
 DEMO_PROTOCOL = "mrocc-2025"
 DEMO_SEED = 20210121  # M-ROCC's first enrolment day
@@ -35,6 +34,8 @@ CALENDAR_WEEKS_SHOWN = 9
 
 
 def _validate_protocols() -> None:
+    from mindtrial.protocols import list_protocols
+
     console.print(Rule("1. Protocols and design tools"))
     table = Table(title="shipped protocols (all valid)")
     for column in ("protocol", "arms", "assessments", "analyses"):
@@ -50,6 +51,8 @@ def _validate_protocols() -> None:
 
 
 def _allocation(protocol: Protocol, out: Path) -> None:
+    from mindtrial.design.randomization import generate_allocation_list, write_allocation_csv
+
     spec = protocol.randomization
     allocation = generate_allocation_list(
         arms=spec.ratio,
@@ -71,6 +74,8 @@ def _allocation(protocol: Protocol, out: Path) -> None:
 
 
 def _calendar(protocol: Protocol) -> None:
+    from mindtrial.design.schedules import concealed_test_days, session_datetimes
+
     start, weekday, at, tz = date(2021, 1, 21), 3, time(18, 0), "America/New_York"
     sessions = session_datetimes(
         start=start, weekday=weekday, time=at, tz=tz, n_sessions=protocol.session.n_sessions
@@ -101,6 +106,9 @@ def _calendar(protocol: Protocol) -> None:
 
 
 def _simulate(protocol: Protocol, out: Path) -> tuple[StudyDataset, Path]:
+    from mindtrial.dataset import write_dataset
+    from mindtrial.simulate import simulate_trial
+
     console.print(Rule("2. A simulated M-ROCC trial"))
     with console.status("simulating 1728 referrals → 196 randomized …"):
         dataset = simulate_trial(protocol, seed=DEMO_SEED)
@@ -118,6 +126,8 @@ def _simulate(protocol: Protocol, out: Path) -> tuple[StudyDataset, Path]:
 
 
 def _analyse(protocol: Protocol, dataset: StudyDataset, out: Path, imputations: int) -> Path:
+    from mindtrial.report import write_report
+
     console.print(Rule("3. The prespecified analysis and the report"))
     report, bundle = analyse_with_progress(
         dataset, protocol, imputations=imputations, seed=DEMO_SEED
@@ -174,6 +184,8 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, "--port", min=1, max=65535),
     ) -> None:
         """Simulate M-ROCC, analyse it, write the report and serve it in the web app."""
+        from mindtrial.protocols import load_protocol
+
         out.mkdir(parents=True, exist_ok=True)
         protocol = load_protocol(DEMO_PROTOCOL)
         _validate_protocols()

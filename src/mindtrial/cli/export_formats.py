@@ -9,21 +9,10 @@ from pathlib import Path
 
 import typer
 
-from mindtrial.cli.common import console, fail
-from mindtrial.dataset import DatasetError, read_dataset, write_dataset
-from mindtrial.interop.odm import OdmError, read_odm, write_odm
-from mindtrial.interop.redcap_export import (
-    RedcapExportError,
-    design_files,
-    redcap_design,
-    redcap_records_csv,
-    write_files,
-)
-from mindtrial.protocols import ProtocolError, load_protocol
+from mindtrial.cli.common import command_group, console, fail
 
-export_redcap_app = typer.Typer(
-    help="Lay a protocol out as a REDCap project, or write a study dataset as REDCap records.",
-    no_args_is_help=True,
+export_redcap_app = command_group(
+    "Lay a protocol out as a REDCap project, or write a study dataset as REDCap records."
 )
 
 
@@ -35,6 +24,9 @@ def design_command(
 ) -> None:
     """Write dictionary.csv, event.csv, arm.csv, instrument_event_mapping.csv,
     repeating_instruments.csv and mapping.yaml for building the REDCap project."""
+    from mindtrial.interop.redcap_export import design_files, redcap_design, write_files
+    from mindtrial.protocols import ProtocolError, load_protocol
+
     try:
         design = redcap_design(load_protocol(protocol))
         write_files(out, design_files(design), overwrite=overwrite)
@@ -54,6 +46,14 @@ def records_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
 ) -> None:
     """Write a study dataset as a flat REDCap import CSV for the protocol's design."""
+    from mindtrial.dataset import DatasetError, read_dataset
+    from mindtrial.interop.redcap_export import (
+        RedcapExportError,
+        redcap_design,
+        redcap_records_csv,
+    )
+    from mindtrial.protocols import ProtocolError, load_protocol
+
     if out.exists() and not overwrite:
         fail(f"{out} already exists (pass --overwrite to replace it)")
     try:
@@ -77,6 +77,10 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
     ) -> None:
         """Write a study dataset as CDISC ODM 1.3.2 XML."""
+        from mindtrial.dataset import DatasetError, read_dataset
+        from mindtrial.interop.odm import OdmError, write_odm
+        from mindtrial.protocols import ProtocolError
+
         try:
             write_odm(read_dataset(dataset), out, overwrite=overwrite)
         except (DatasetError, ProtocolError, OdmError, FileExistsError) as exc:
@@ -90,6 +94,10 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
     ) -> None:
         """Read CDISC ODM 1.3.2 XML (as export-odm writes it) back into a study dataset."""
+        from mindtrial.dataset import DatasetError, write_dataset
+        from mindtrial.interop.odm import OdmError, read_odm
+        from mindtrial.protocols import ProtocolError
+
         try:
             write_dataset(read_odm(odm), out, overwrite=overwrite)
         except (DatasetError, ProtocolError, OdmError, FileExistsError) as exc:

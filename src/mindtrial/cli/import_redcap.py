@@ -7,24 +7,19 @@ nothing is written).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from mindtrial.cli.common import console, fail
-from mindtrial.dataset import DatasetError, write_dataset
-from mindtrial.interop.redcap import RedcapFormatError, read_project
-from mindtrial.interop.redcap_mapping import (
-    MappingError,
-    RedcapImportError,
-    RedcapMapping,
-    import_redcap,
-    load_mapping,
-    shipped_mapping,
-)
-from mindtrial.protocols import ProtocolError, load_protocol
+
+if TYPE_CHECKING:
+    from mindtrial.interop.redcap_mapping import RedcapMapping
 
 
 def _mapping(spec: str) -> RedcapMapping:
+    from mindtrial.interop.redcap_mapping import load_mapping, shipped_mapping
+
     path = Path(spec)
     if path.exists() or spec.endswith((".yaml", ".yml")):
         return load_mapping(path)
@@ -46,6 +41,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Convert a REDCap export into a study dataset with a mapping file. On any problem
         nothing is written and every problem is listed."""
+        from mindtrial.dataset import DatasetError, write_dataset
+        from mindtrial.interop.redcap import RedcapFormatError, read_project
+        from mindtrial.interop.redcap_mapping import (
+            MappingError,
+            RedcapImportError,
+            import_redcap,
+        )
+        from mindtrial.protocols import ProtocolError, load_protocol
+
         if out.exists() and not overwrite:
             fail(f"{out} already exists (pass --overwrite to replace it)")
         try:

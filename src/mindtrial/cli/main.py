@@ -21,7 +21,8 @@ app = typer.Typer(
     name="mindtrial",
     help="Run and evaluate live-online group mindfulness trials for opioid use disorder.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    # Click's plain help: Typer's Rich help loads Markdown and Pygments (~0.5 s at start-up)
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     add_completion=False,
 )

@@ -5,21 +5,17 @@ from __future__ import annotations
 import enum
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mindtrial.cli.common import console, err_console, fail
-from mindtrial.design.power import (
-    AnalyticResult,
-    PowerError,
-    SimulationPowerResult,
-    analytic,
-    simulation_power,
-)
-from mindtrial.protocols import Protocol, ProtocolError, load_protocol
-from mindtrial.simulate import Scenario, ScenarioError, load_scenario
+
+if TYPE_CHECKING:  # the simulator and the estimators load when the command runs
+    from mindtrial.design.power import AnalyticResult, SimulationPowerResult
+    from mindtrial.protocols import Protocol
+    from mindtrial.simulate import Scenario
 
 
 class Method(enum.StrEnum):
@@ -128,6 +124,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         """Power or sample size, analytic (t test, two proportions) or by simulating the trial."""
+        from mindtrial.design.power import PowerError, analytic
+        from mindtrial.protocols import ProtocolError, load_protocol
+
         try:
             protocol = load_protocol(protocol_id)
         except ProtocolError as exc:
@@ -159,6 +158,17 @@ def register(app: typer.Typer) -> None:
             else:
                 console.print(_analytic_table(result, protocol, solved=not sizes))
             return
+
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        from mindtrial.design.power import simulation_power
+        from mindtrial.simulate import ScenarioError, load_scenario
 
         scenario: Scenario | None = None
         try:

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from mindtrial.cli.common import console, fail
-from mindtrial.protocols import (
-    Protocol,
-    ProtocolError,
-    list_protocols,
-    load_protocol,
-    load_protocol_file,
-)
+from mindtrial.cli.common import command_group, console, fail
 
-protocol_app = typer.Typer(help="List, show and validate trial protocols.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from mindtrial.protocols import Protocol
+
+protocol_app = command_group("List, show and validate trial protocols.")
 
 
 @protocol_app.command("list")
 def list_command() -> None:
     """List the protocols shipped with MindTrial."""
+    from mindtrial.protocols import list_protocols
+
     table = Table(title="Shipped protocols")
     table.add_column("id", no_wrap=True)
     for column in ("version", "trial", "arms", "sessions", "randomized"):
@@ -84,6 +83,8 @@ def show_command(
     as_json: bool = typer.Option(False, "--json", help="Print the whole protocol as JSON."),
 ) -> None:
     """Show a protocol: arms, curricula, schedule and analysis plan."""
+    from mindtrial.protocols import ProtocolError, load_protocol
+
     try:
         protocol = load_protocol(protocol_id)
     except ProtocolError as exc:
@@ -99,6 +100,8 @@ def validate_command(
     files: list[Path] = typer.Argument(..., metavar="FILE...", help="Protocol YAML files."),
 ) -> None:
     """Validate protocol files against the schema; exit 1 naming every problem."""
+    from mindtrial.protocols import ProtocolError, load_protocol_file
+
     failed = False
     for file in files:
         try:

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from mindtrial.cli.common import console, fail
-from mindtrial.design.randomization import (
-    AllocationList,
-    AllocationListError,
-    generate_allocation_list,
-    redcap_arm_codes,
-    write_allocation_csv,
-    write_redcap_allocation_csv,
-)
-from mindtrial.protocols import Protocol, ProtocolError, load_protocol
+
+if TYPE_CHECKING:
+    from mindtrial.design.randomization import AllocationList
+    from mindtrial.protocols import Protocol
 
 
 class ListFormat(enum.StrEnum):
@@ -63,6 +59,8 @@ def _check_strata_against_protocol(protocol: Protocol, strata: dict[str, list[st
 
 
 def _summary(allocation: AllocationList, protocol: Protocol, out: Path, fmt: ListFormat) -> None:
+    from mindtrial.design.randomization import redcap_arm_codes
+
     labels = {arm.id: arm.label for arm in protocol.arms}
     table = Table(title=f"Allocation list for {protocol.id} ({len(allocation.entries)} entries)")
     table.add_column("stratum")
@@ -133,6 +131,14 @@ def register(app: typer.Typer) -> None:
 
         Keep the file away from recruiting staff (allocation concealment).
         """
+        from mindtrial.design.randomization import (
+            AllocationListError,
+            generate_allocation_list,
+            write_allocation_csv,
+            write_redcap_allocation_csv,
+        )
+        from mindtrial.protocols import ProtocolError, load_protocol
+
         try:
             protocol = load_protocol(protocol_id)
         except ProtocolError as exc:

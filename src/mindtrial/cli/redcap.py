@@ -10,21 +10,28 @@ import csv
 import json
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mindtrial.cli.common import console, fail
+from mindtrial.cli.common import command_group, console, fail
 from mindtrial.csv_cells import escape_row
-from mindtrial.interop.formats import FormatWriteError, write_parquet, write_spss, write_stata
-from mindtrial.interop.redcap import RedcapFormatError, RedcapProject, kind_of, read_project
 
-redcap_app = typer.Typer(help="Read REDCap project exports.", no_args_is_help=True)
+if TYPE_CHECKING:  # pandas and the readers load when a command runs, not at start-up
+    from mindtrial.interop.redcap import Problem, RedcapProject
+
+#: Rows of the problems table printed in the terminal; the rest go to --problems-csv.
+PROBLEMS_SHOWN = 50
+_PROBLEM_COLUMNS = ("record", "event", "instance", "field", "value", "reason", "severity")
+
+redcap_app = command_group("Read REDCap project exports.")
 
 
 @redcap_app.command("inspect")
@@ -37,9 +44,17 @@ def inspect_command(
         None, "--project-xml", help="REDCap project XML (CDISC ODM 1.3.1)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    problems_csv: Path | None = typer.Option(
+        None,
+        "--problems-csv",
+        help=f"Write every problem to this CSV file (the terminal shows the first "
+        f"{PROBLEMS_SHOWN}).",
+    ),
 ) -> None:
     """Print what a REDCap export holds: records, events, arms, instruments, field types and
-    every value that does not fit its field."""
+    the values that do not fit their field (all of them with --problems-csv)."""
+    from mindtrial.interop.redcap import RedcapFormatError, read_project
+
     if dictionary is None and project_xml is None:
         fail("give --dictionary DD.csv or --project-xml PROJECT.xml (or both)")
     try:
@@ -52,15 +67,41 @@ def inspect_command(
         )
     except RedcapFormatError as exc:
         fail(str(exc))
+    if problems_csv is not None:
+        try:
+            _write_problems_csv(project.problems, problems_csv)
+        except OSError as exc:
+            fail(f"cannot write {problems_csv}: {exc.strerror or exc}")
     if as_json:
-        console.print(
-            json.dumps(project.summary(), ensure_ascii=False, indent=2),
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+        # one write of the whole text: Rich's console would lay out every line of a large export
+        sys.stdout.write(json.dumps(project.summary(), ensure_ascii=False, indent=2) + "\n")
         return
-    _print_project(project)
+    _print_project(project, problems_csv=problems_csv)
+
+
+def _problem_rows(problems: Sequence[Problem]) -> list[list[str]]:
+    return [
+        [
+            p.record,
+            p.event or "",
+            "" if p.instance is None else str(p.instance),
+            p.field,
+            p.value,
+            p.reason,
+            p.severity,
+        ]
+        for p in problems
+    ]
+
+
+def _write_problems_csv(problems: Sequence[Problem], path: Path) -> None:
+    """Every problem as CSV, written to a temporary file and renamed over ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        rows = csv.writer(handle)
+        rows.writerow(_PROBLEM_COLUMNS)
+        rows.writerows(escape_row(row) for row in _problem_rows(problems))
+    tmp.replace(path)
 
 
 class ExportFormat(StrEnum):
@@ -91,6 +132,9 @@ def export_command(
 ) -> None:
     """Write each instrument's typed table to Stata, SPSS or Parquet (labels kept), plus
     problems.csv. All files are written or none."""
+    from mindtrial.interop.formats import FormatWriteError
+    from mindtrial.interop.redcap import RedcapFormatError, read_project
+
     if dictionary is None and project_xml is None:
         fail("give --dictionary DD.csv or --project-xml PROJECT.xml (or both)")
     try:
@@ -150,6 +194,15 @@ def shorten(names: list[str], *, labelled: frozenset[str] = frozenset()) -> dict
 def _write_all(
     project: RedcapProject, to: ExportFormat, folder: Path, *, short_names: bool
 ) -> list[str]:
+    import pandas as pd
+
+    from mindtrial.interop.formats import (
+        FormatWriteError,
+        write_parquet,
+        write_spss,
+        write_stata,
+    )
+
     names: list[str] = []
     renamed: list[tuple[str, str, str]] = []
     for instrument in project.tables:
@@ -193,21 +246,8 @@ def _write_all(
         names.append(name)
     with (folder / "problems.csv").open("w", newline="", encoding="utf-8") as handle:
         writer_csv = csv.writer(handle)
-        writer_csv.writerow(["record", "event", "instance", "field", "value", "reason", "severity"])
-        for p in project.problems:
-            writer_csv.writerow(
-                escape_row(
-                    [
-                        p.record,
-                        p.event or "",
-                        p.instance or "",
-                        p.field,
-                        p.value,
-                        p.reason,
-                        p.severity,
-                    ]
-                )
-            )
+        writer_csv.writerow(_PROBLEM_COLUMNS)
+        writer_csv.writerows(escape_row(row) for row in _problem_rows(project.problems))
     names.append("problems.csv")
     if renamed:
         with (folder / "renamed.csv").open("w", newline="", encoding="utf-8") as handle:
@@ -218,7 +258,9 @@ def _write_all(
     return names
 
 
-def _print_project(project: RedcapProject) -> None:
+def _print_project(project: RedcapProject, *, problems_csv: Path | None) -> None:
+    from mindtrial.interop.redcap import kind_of
+
     title = f" {escape(project.title)}" if project.title else ""
     console.print(
         f"[bold]REDCap project{title}[/]: {len(project.records)} records, "
@@ -266,7 +308,7 @@ def _print_project(project: RedcapProject) -> None:
         console.print("[green]no problems found[/]")
         return
     probs = Table("record", "event", "instance", "field", "value", "problem", title="Problems")
-    for p in project.problems:
+    for p in project.problems[:PROBLEMS_SHOWN]:
         probs.add_row(
             escape(p.record),
             escape(p.event or ""),
@@ -276,6 +318,14 @@ def _print_project(project: RedcapProject) -> None:
             escape(p.reason + (" (kept)" if p.severity == "warning" else "")),
         )
     console.print(probs)
+    hidden = len(project.problems) - PROBLEMS_SHOWN
+    if hidden > 0:
+        where = (
+            f"all are in {problems_csv}"
+            if problems_csv is not None
+            else "--problems-csv FILE writes them all"
+        )
+        console.print(f"… and {hidden} more problem(s); {where}", highlight=False, markup=False)
     errors = sum(p.severity == "error" for p in project.problems)
     console.print(
         f"[yellow]{errors} value(s) do not fit their field and are missing in the tables; "

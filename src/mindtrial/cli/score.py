@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from mindtrial.cli.common import console, fail
-from mindtrial.instruments import (
-    Answer,
-    Instrument,
-    ScoreResult,
-    ScoringError,
-    describe_expected,
-    get_instrument,
-    list_instruments,
-    score,
-)
+
+if TYPE_CHECKING:  # the instrument registry (pydantic, YAML) loads when the command runs
+    from mindtrial.instruments import Answer, Instrument, ScoreResult
 
 
 def _parse_pairs(pairs: list[str]) -> dict[str, str]:
@@ -36,6 +29,8 @@ def _parse_pairs(pairs: list[str]) -> dict[str, str]:
 
 
 def _show_list() -> None:
+    from mindtrial.instruments import get_instrument, list_instruments
+
     table = Table(title="Instruments")
     table.add_column("id", style="bold")
     table.add_column("name")
@@ -53,6 +48,8 @@ def _show_list() -> None:
 
 
 def _show_items(instrument: Instrument) -> None:
+    from mindtrial.instruments import describe_expected
+
     table = Table(title=f"{instrument.name} ({instrument.id}) — {instrument.recall_period or ''}")
     table.add_column("item", style="bold")
     table.add_column("text")
@@ -132,6 +129,8 @@ def register(app: typer.Typer) -> None:
 
         Exit codes: 0 scored, 1 unknown instrument or a bad, missing or unknown answer.
         """
+        from mindtrial.instruments import ScoringError, get_instrument, score
+
         if list_all:
             _show_list()
             return

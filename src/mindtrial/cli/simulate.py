@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from mindtrial.cli.common import console, fail
-from mindtrial.dataset import DatasetError, StudyDataset, write_dataset
-from mindtrial.protocols import Protocol, ProtocolError, load_protocol
-from mindtrial.simulate import Scenario, ScenarioError, load_scenario, simulate_trial
+
+if TYPE_CHECKING:  # the simulator loads when the command runs, not at start-up
+    from mindtrial.dataset import StudyDataset
+    from mindtrial.protocols import Protocol
+    from mindtrial.simulate import Scenario
 
 
 def summary_table(ds: StudyDataset, protocol: Protocol) -> Table:
@@ -68,6 +71,10 @@ def register(app: typer.Typer) -> None:
         Writes a complete study dataset (item-level answers, toxicology per analyte,
         attendance, adverse events, screening funnel) to --out. Exit code 1 on bad input.
         """
+        from mindtrial.dataset import DatasetError, write_dataset
+        from mindtrial.protocols import ProtocolError, load_protocol
+        from mindtrial.simulate import ScenarioError, load_scenario, simulate_trial
+
         try:
             protocol = load_protocol(protocol_id)
         except ProtocolError as exc:

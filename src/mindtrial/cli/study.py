@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from mindtrial.cli.common import console, fail
+from mindtrial.cli.common import command_group, console, fail
 
 
 def register(app: typer.Typer) -> None:
-    study_app = typer.Typer(help="Create and list studies.", no_args_is_help=True)
+    study_app = command_group("Create and list studies.")
     app.add_typer(study_app, name="study")
 
     @study_app.command("create")

@@ -6,11 +6,11 @@ import sys
 
 import typer
 
-from mindtrial.cli.common import console, fail
+from mindtrial.cli.common import command_group, console, fail
 
 
 def register(app: typer.Typer) -> None:
-    user_app = typer.Typer(help="Staff accounts and API tokens.", no_args_is_help=True)
+    user_app = command_group("Staff accounts and API tokens.")
     app.add_typer(user_app, name="user")
 
     @user_app.command("add")

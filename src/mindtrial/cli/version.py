@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
@@ -14,6 +13,8 @@ _LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels", "pydantic", "django")
 
 def library_versions() -> dict[str, str]:
     """Versions of Python and the libraries whose numbers end up in reports."""
+    from importlib.metadata import PackageNotFoundError, version
+
     found = {"python": platform.python_version(), "mindtrial": version("mindtrial")}
     for name in _LIBRARIES:
         try:
