@@ -1,4 +1,5 @@
-"""`mindtrial user add|token`: staff accounts and API tokens, through the audited services."""
+"""`mindtrial user add|token`: staff accounts (with role, access and e-mail address) and API
+tokens, through the audited services; the administrators' Users page changes them later."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def register(app: typer.Typer) -> None:
         site: str | None = typer.Option(
             None, "--site", help="Limit the access to this site code (needs --study)."
         ),
+        email: str = typer.Option(
+            "", "--email", help="E-mail address (safety monitors receive SAE alerts there)."
+        ),
         password_stdin: bool = typer.Option(
             False, "--password-stdin", help="Read the password from standard input."
         ),
@@ -51,7 +55,11 @@ def register(app: typer.Typer) -> None:
         try:
             with transaction.atomic():
                 user = user_create(
-                    acting_user=None, username=username, password=password, role=role
+                    acting_user=None,
+                    username=username,
+                    password=password,
+                    role=role,
+                    email=email,
                 )
                 if study is not None:
                     found = Study.objects.filter(pk=study).first()

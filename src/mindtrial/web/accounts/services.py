@@ -1,4 +1,5 @@
-"""Staff accounts: creation with a role, and API tokens (stored hashed, shown once)."""
+"""Staff accounts: creation with a role, the administrator's changes (role, e-mail,
+active), each user's own password, and API tokens (stored hashed, shown once)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import secrets
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
 from mindtrial.web.accounts.models import ApiToken, Role, User
@@ -40,6 +42,10 @@ def user_create(
         errors["username"] = "A username is required."
     elif User.objects.filter(username=username).exists():
         errors["username"] = f"The username '{username}' is taken."
+    email = email.strip()
+    email_problem = _email_problem(email)
+    if email_problem is not None:
+        errors["email"] = email_problem
     candidate = User(username=username, email=email, role=role)
     try:
         validate_password(password, user=candidate)
@@ -59,9 +65,98 @@ def user_create(
             acting_user=acting_user,
             action=AuditAction.CREATE,
             target=user,
-            new={"username": username, "role": role},
+            new={"username": username, "role": role, "email": email},
         )
     return user
+
+
+def _email_problem(email: str) -> str | None:
+    if not email:
+        return None
+    try:
+        validate_email(email)
+    except ValidationError:
+        return f"'{email}' is not an e-mail address."
+    return None
+
+
+def user_update(
+    *,
+    acting_user: User | None,
+    user: User,
+    role: str | None = None,
+    email: str | None = None,
+    is_active: bool | None = None,
+) -> User:
+    """An administrator sets another account's role, e-mail address or active state
+    (``None`` = unchanged); audited old → new. Administrators cannot demote or deactivate
+    themselves, so a study is never left without one by accident."""
+    _require_admin(acting_user)
+    errors: dict[str, str] = {}
+    if role is not None and role not in Role.values:
+        errors["role"] = f"Unknown role '{role}'; choose one of {', '.join(Role.values)}."
+    if email is not None:
+        email = email.strip()
+        problem = _email_problem(email)
+        if problem is not None:
+            errors["email"] = problem
+    if acting_user is not None and acting_user.pk == user.pk:
+        if is_active is False:
+            errors["is_active"] = "You cannot deactivate your own account."
+        if role is not None and role != Role.ADMINISTRATOR and user.role == Role.ADMINISTRATOR:
+            errors["role"] = "You cannot take the administrator role from yourself."
+    if errors:
+        raise ServiceError(errors)
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        old = {"role": locked.role, "email": locked.email, "is_active": locked.is_active}
+        if role is not None:
+            locked.role = role
+            locked.is_staff = role == Role.ADMINISTRATOR or locked.is_superuser
+        if email is not None:
+            locked.email = email
+        if is_active is not None:
+            locked.is_active = is_active
+        new = {"role": locked.role, "email": locked.email, "is_active": locked.is_active}
+        changed = [k for k in new if new[k] != old[k]]
+        if not changed:
+            return locked
+        locked.save(update_fields=["role", "email", "is_active", "is_staff"])
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.UPDATE,
+            target=locked,
+            old={"username": locked.username} | {k: old[k] for k in changed},
+            new={"username": locked.username} | {k: new[k] for k in changed},
+        )
+    return locked
+
+
+def user_password_change(*, acting_user: User, current_password: str, new_password: str) -> User:
+    """A signed-in user changes their own password (the current one is asked again);
+    audited without either password."""
+    errors: dict[str, str] = {}
+    if not acting_user.check_password(current_password):
+        errors["current_password"] = "That is not your current password."
+    else:
+        try:
+            validate_password(new_password, user=acting_user)
+        except ValidationError as exc:
+            errors["new_password"] = " ".join(exc.messages)
+        if current_password == new_password:
+            errors["new_password"] = "Choose a password different from the current one."
+    if errors:
+        raise ServiceError(errors)
+    with transaction.atomic():
+        acting_user.set_password(new_password)
+        acting_user.save(update_fields=["password"])
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.UPDATE,
+            target=acting_user,
+            new={"username": acting_user.username, "password": "changed"},
+        )
+    return acting_user
 
 
 def _digest(token: str) -> str:
