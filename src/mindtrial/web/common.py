@@ -1,11 +1,12 @@
-"""Small pieces every app uses: the one "not found" error, the JSON-safe value helper and the
-strict integer reader for query parameters."""
+"""Small pieces every app uses: the one "not found" error, the JSON-safe value helper, the
+strict integer reader for query parameters and local dates."""
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
 import re
+import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,3 +56,20 @@ def parse_int(text: str | None, *, low: int, high: int) -> int | None:
         return None
     value = int(text)
     return value if low <= value <= high else None
+
+
+LATEST_UTC_OFFSET = dt.timedelta(hours=14)
+"""The easternmost civil time zone (Pacific/Kiritimati, UTC+14)."""
+
+
+def local_date(tz_name: str, now: dt.datetime | None = None) -> dt.date:
+    """The date in time zone ``tz_name`` at ``now`` (aware; the current time by default)."""
+    moment = now if now is not None else dt.datetime.now(dt.UTC)
+    return moment.astimezone(zoneinfo.ZoneInfo(tz_name)).date()
+
+
+def latest_today(now: dt.datetime | None = None) -> dt.date:
+    """The latest calendar date anywhere at ``now``: a date after it is in the future for
+    every site, whatever its time zone."""
+    moment = now if now is not None else dt.datetime.now(dt.UTC)
+    return (moment.astimezone(dt.UTC) + LATEST_UTC_OFFSET).date()

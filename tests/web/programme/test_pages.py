@@ -16,6 +16,7 @@ from mindtrial.web.accounts.services import user_create
 from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.checkin.services import participant_link_issue
 from mindtrial.web.checkin.views import checkin_url
+from mindtrial.web.common import local_date
 from mindtrial.web.programme.models import Attendance
 from mindtrial.web.safety.models import SafetyAlert
 from mindtrial.web.toxicology.models import ToxTest
@@ -120,7 +121,7 @@ def test_participant_checkin_over_http_and_a_resubmit_does_not_duplicate() -> No
 
 
 def test_coordinator_records_todays_test_with_capture(tmp_path: Path) -> None:
-    today = timezone.localdate()
+    today = local_date("America/New_York")  # where the factories' cohorts meet
     world = World(n=6, start=today - dt.timedelta(weeks=4))  # tests fall on today's weekday
     due = [p for p in world.participants if today in _all_test_days(p)]
     client = _client(world.coordinator)

@@ -24,7 +24,7 @@ from mindtrial.web.checkin.models import CheckIn, ParticipantLink, Source
 from mindtrial.web.common import NotFound, ServiceError
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
-from mindtrial.web.programme.calendar import study_protocol, week_of
+from mindtrial.web.programme.calendar import participant_today, study_protocol, week_of
 from mindtrial.web.safety.selectors import require_collecting
 
 if TYPE_CHECKING:
@@ -57,7 +57,8 @@ def due_instruments(protocol: Protocol, week: int) -> list[str]:
 
 
 def current_week(participant: Participant, today: dt.date | None = None) -> int | None:
-    return week_of(participant, today or timezone.localdate())
+    """The study week the participant is in today (in their cohort's time zone)."""
+    return week_of(participant, today or participant_today(participant))
 
 
 # --------------------------------------------------------------------------- links

@@ -4,8 +4,9 @@ An 8-character code from a 32-letter alphabet has 32**8 (about 10**12) values, b
 unthrottled form would still let a script try codes without end. Failed attempts are counted
 in Django's cache, in a fixed window, both
 
-* per client address (``REMOTE_ADDR``; behind a reverse proxy the proxy must set it, since a
-  client-supplied ``X-Forwarded-For`` cannot be trusted), and
+* per client address (:func:`mindtrial.web.client_address.client_ip`: ``REMOTE_ADDR``, or
+  behind a proxy listed in ``MINDTRIAL_TRUSTED_PROXIES`` the address it forwards; an IPv6
+  client counts by its /64 network, which one household or phone usually holds whole), and
 * per code tried (so one code cannot be hammered from many addresses).
 
 Once either count reaches its limit, the form refuses every attempt from that address (or for
@@ -27,12 +28,15 @@ the log line written on a refusal names neither.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+
+from mindtrial.web.client_address import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +83,15 @@ def normalise_code(code: str) -> str:
 
 
 def client_address(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR") or "unknown")
+    """The throttle's client key: the real client address (an IPv6 one as its /64)."""
+    text = client_ip(request)
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return text
 
 
 def _keys(client: str, code: str) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.checkin.services import due_instruments
 from mindtrial.web.enrolment.models import BaselineAssessment, Participant, Randomization, Status
 from mindtrial.web.enrolment.selectors import participants_for
-from mindtrial.web.programme.calendar import study_protocol, week_of
+from mindtrial.web.programme.calendar import participant_today, study_protocol, week_of
 from mindtrial.web.programme.models import Attendance, AttendanceStatus
 from mindtrial.web.safety.models import AdverseEvent, Withdrawal
 from mindtrial.web.toxicology.models import ToxTest
@@ -146,8 +146,13 @@ class Completeness:
     overdue: list[Participant]
 
 
-def completeness(user: User, study: Study, *, today: dt.date) -> Completeness:
-    """Check-ins received / expected per week so far (pooled), and who is overdue."""
+def completeness(
+    user: User, study: Study, *, now: dt.datetime | None = None, today: dt.date | None = None
+) -> Completeness:
+    """Check-ins received / expected per week so far (pooled), and who is overdue.
+
+    Each participant's current week is taken on their own today (their cohort's time zone at
+    ``now``, the current time by default); ``today`` instead names one date for everyone."""
     protocol = study_protocol(study)
     randomized = list(participants_for(user, study).filter(status=Status.RANDOMIZED))
     withdrawn = dict(
@@ -160,17 +165,17 @@ def completeness(user: User, study: Study, *, today: dt.date) -> Completeness:
     received: Counter[int] = Counter()
     overdue: list[Participant] = []
     for p in randomized:
-        now = week_of(p, today)
-        if not now:
+        current = week_of(p, today if today is not None else participant_today(p, now))
+        if not current:
             continue
-        for week in range(1, min(now - 1, protocol.weeks) + 1):
+        for week in range(1, min(current - 1, protocol.weeks) + 1):
             if p.pk in withdrawn and week >= withdrawn[p.pk]:
                 break
             if not due_instruments(protocol, week):
                 continue
             expected[week] += 1
             received[week] += (p.pk, week) in done
-        last = now - 1
+        last = current - 1
         if (
             1 <= last <= protocol.weeks
             and (p.pk not in withdrawn or last < withdrawn[p.pk])

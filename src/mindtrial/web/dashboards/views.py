@@ -31,9 +31,9 @@ COORDINATING = frozenset({Role.ADMINISTRATOR, Role.COORDINATOR, Role.DATA_MANAGE
 def dashboard(request: AuthedRequest, study_id: int) -> HttpResponse:
     user = request.user
     study = access_study_by_id(user, study_id)
-    today = timezone.localdate()
-    context: dict[str, Any] = {"study": study, "today": today}
-    data = completeness(user, study, today=today)
+    now = timezone.now()
+    context: dict[str, Any] = {"study": study, "now": now}
+    data = completeness(user, study, now=now)
     context["completeness"] = data
     context["completeness_chart"] = charts.bars(
         data.percent, label="check-ins received per week, percent"
@@ -69,6 +69,6 @@ def dashboard(request: AuthedRequest, study_id: int) -> HttpResponse:
         context["view"] = (
             "coordinator" if user.is_superuser or user.role in COORDINATING else "pooled"
         )
-        context["tests_today"] = today_test_list(user, study, today=today)
+        context["tests_today"] = today_test_list(user, study, now=now)
         context["funnel"] = funnel_counts(user, study)
     return render(request, "dashboards/dashboard.html", context)

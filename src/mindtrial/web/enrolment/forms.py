@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 
 from mindtrial.design.eligibility import Criterion
 from mindtrial.instruments.schema import Instrument, Item, ItemType
@@ -28,7 +27,6 @@ class ReferForm(forms.Form):
     def __init__(self, *args: Any, sites: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["site"].queryset = sites  # type: ignore[attr-defined]
-        self.fields["referral_date"].initial = timezone.localdate()
 
 
 def _condition_field(condition: Criterion) -> forms.Field:
@@ -65,7 +63,6 @@ class ConsentForm(forms.Form):
     def __init__(self, *args: Any, staff: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["obtained_by"].queryset = staff  # type: ignore[attr-defined]
-        self.fields["consent_date"].initial = timezone.localdate()
 
 
 def _item_field(item: Item) -> forms.Field:

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from mindtrial.design.eligibility import EligibilityInputError, evaluate_eligibility
 from mindtrial.design.randomization import stratum_key
@@ -15,7 +14,7 @@ from mindtrial.instruments.scoring import ScoringError, score
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record
-from mindtrial.web.common import Forbidden, ServiceError
+from mindtrial.web.common import Forbidden, ServiceError, latest_today
 from mindtrial.web.enrolment.models import (
     BaselineAssessment,
     Consent,
@@ -88,7 +87,7 @@ def participant_refer(
         errors["site"] = "That site belongs to another study."
     if referral_source not in ReferralSource.values:
         errors["referral_source"] = f"Choose one of {', '.join(ReferralSource.values)}."
-    if referral_date > timezone.localdate():
+    if referral_date > latest_today():
         errors["referral_date"] = "The referral date is in the future."
     if errors:
         raise ServiceError(errors)
@@ -186,7 +185,7 @@ def participant_consent(
     errors = {}
     if not form_version.strip():
         errors["form_version"] = "Give the version of the consent form signed."
-    if consent_date > timezone.localdate():
+    if consent_date > latest_today():
         errors["consent_date"] = "The consent date is in the future."
     elif consent_date < participant.referral_date:
         errors["consent_date"] = "The consent date is before the referral."

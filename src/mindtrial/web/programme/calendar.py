@@ -2,6 +2,11 @@
 
 Week 1 starts on the cohort's start date (the first session); a participant not yet in a
 cohort counts weeks from the day they were randomized. Week 0 is baseline.
+
+"Today" is always a *local* date: a participant's today is the date in their cohort's time
+zone (:func:`participant_today`), so an 18:00 New York session is still "today" at 20:00
+New York, when the UTC date has moved on (``mindtrial.web.common.local_date`` and, for
+"not in the future" checks on records not yet tied to a cohort, ``latest_today``).
 """
 
 from __future__ import annotations
@@ -10,8 +15,11 @@ import datetime as dt
 import functools
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from mindtrial.design.schedules import session_datetimes
 from mindtrial.protocols import Protocol
+from mindtrial.web.common import local_date
 from mindtrial.web.enrolment.models import Participant, Randomization
 from mindtrial.web.studies.models import Cohort, Study
 from mindtrial.web.studies.protocol_access import load_protocol
@@ -25,6 +33,23 @@ def _protocol(protocol_id: str) -> Protocol:
 def study_protocol(study: Study) -> Protocol:
     """The (cached) protocol a study was created from."""
     return _protocol(study.protocol_id)
+
+
+def participant_time_zone(participant: Participant) -> str:
+    """The participant's cohort's time zone; before a cohort, the study's (when all its
+    cohorts share one), else ``settings.TIME_ZONE``."""
+    if participant.cohort_id is not None:
+        assert participant.cohort is not None
+        return participant.cohort.timezone
+    zones = set(
+        Cohort.objects.filter(study_id=participant.study_id).values_list("timezone", flat=True)
+    )
+    return zones.pop() if len(zones) == 1 else str(settings.TIME_ZONE)
+
+
+def participant_today(participant: Participant, now: dt.datetime | None = None) -> dt.date:
+    """Today's date where the participant's group meets (see :func:`participant_time_zone`)."""
+    return local_date(participant_time_zone(participant), now)
 
 
 @dataclass(frozen=True)
@@ -67,6 +92,7 @@ def participant_start(participant: Participant) -> dt.date | None:
     randomization = Randomization.objects.filter(participant=participant).first()
     if randomization is None:
         return None
+    # The UTC date, as the study dataset's ``randomized_on`` (imports store midnight UTC).
     return randomization.randomized_at.date()
 
 

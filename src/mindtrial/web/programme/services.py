@@ -6,7 +6,6 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.utils import timezone
 
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
@@ -14,7 +13,7 @@ from mindtrial.web.audit.services import audit_record
 from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant, Randomization, Status
 from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
-from mindtrial.web.programme.calendar import study_protocol
+from mindtrial.web.programme.calendar import participant_today, study_protocol
 from mindtrial.web.programme.models import Attendance, AttendanceStatus, ContinuationDecision
 from mindtrial.web.safety.selectors import require_collecting
 
@@ -115,7 +114,7 @@ def continuation_record(
     if ContinuationDecision.objects.filter(participant=participant).exists():
         raise ServiceError("The continuation choice is recorded already.")
     require_collecting(participant, arm.continuation_choice.after_week)
-    day = decided_on or timezone.localdate()
+    day = decided_on or participant_today(participant)
     with transaction.atomic():
         decision = ContinuationDecision.objects.create(
             participant=participant, continues=continues, decided_on=day, recorded_by=acting_user

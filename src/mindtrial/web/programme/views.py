@@ -16,6 +16,7 @@ from mindtrial.web.programme.calendar import (
     cohort_sessions,
     curriculum_week,
     next_session,
+    participant_today,
     study_protocol,
 )
 from mindtrial.web.programme.models import Attendance, AttendanceStatus
@@ -115,7 +116,9 @@ def continuation(request: AuthedRequest, participant_id: int) -> HttpResponse:
         or not Randomization.objects.filter(participant=participant).exists()
     ):
         return redirect("participant_detail", participant_id=participant.pk)
-    form = ContinuationForm(request.POST or None, initial={"decided_on": timezone.localdate()})
+    form = ContinuationForm(
+        request.POST or None, initial={"decided_on": participant_today(participant)}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.continuation_record(

@@ -17,7 +17,7 @@ from mindtrial.web.audit.services import audit_record
 from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.programme.access import ALL_STAFF, STAFF_WRITERS, require_writer
-from mindtrial.web.programme.calendar import week_of
+from mindtrial.web.programme.calendar import participant_today, week_of
 from mindtrial.web.safety.models import (
     AdverseEvent,
     AlertEmail,
@@ -91,7 +91,7 @@ def adverse_event_report(
     cleaned = result.answers
     onset = cleaned["onset_date"]
     assert isinstance(onset, dt.date)
-    if onset > (today or timezone.localdate()):
+    if onset > (today or participant_today(participant)):
         raise ServiceError({"onset_date": "The onset date is in the future."})
     week = week_of(participant, onset) or 0
     out_of_range = week_out_of_range(participant, week)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.enrolment.selectors import participants_for
+from mindtrial.web.programme.calendar import participant_today
 from mindtrial.web.safety.models import Withdrawal
 from mindtrial.web.toxicology.models import ToxTest
 from mindtrial.web.toxicology.schedule import is_test_day
@@ -21,10 +22,17 @@ if TYPE_CHECKING:
 class DueTest:
     participant: Participant
     recorded: ToxTest | None
+    day: dt.date
+    """The test day: today where the participant's group meets."""
 
 
-def today_test_list(user: User, study: Study, *, today: dt.date) -> list[DueTest]:
-    """Participants (at the user's sites, still in the study) whose test day is ``today``."""
+def today_test_list(
+    user: User, study: Study, *, now: dt.datetime | None = None, today: dt.date | None = None
+) -> list[DueTest]:
+    """Participants (at the user's sites, still in the study) whose test day is today.
+
+    Each participant's today is the date in their cohort's time zone at ``now`` (the
+    current time by default); ``today`` instead names one date for everyone."""
     if user.is_blinded:
         return []
     gone = set(
@@ -32,9 +40,10 @@ def today_test_list(user: User, study: Study, *, today: dt.date) -> list[DueTest
     )
     due: list[DueTest] = []
     candidates = participants_for(user, study).filter(status=Status.RANDOMIZED)
-    for participant in candidates:
-        if participant.pk in gone or not is_test_day(participant, today, today=today):
+    for participant in candidates.select_related("cohort"):
+        day = today if today is not None else participant_today(participant, now)
+        if participant.pk in gone or not is_test_day(participant, day, today=day):
             continue
-        recorded = ToxTest.objects.filter(participant=participant, test_date=today).first()
-        due.append(DueTest(participant=participant, recorded=recorded))
+        recorded = ToxTest.objects.filter(participant=participant, test_date=day).first()
+        due.append(DueTest(participant=participant, recorded=recorded, day=day))
     return due

@@ -12,14 +12,13 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.db import transaction
-from django.utils import timezone
 
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record
 from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
-from mindtrial.web.programme.calendar import study_protocol, week_of
+from mindtrial.web.programme.calendar import participant_today, study_protocol, week_of
 from mindtrial.web.safety.selectors import require_collecting
 from mindtrial.web.toxicology.models import TestStatus, ToxTest
 from mindtrial.web.toxicology.schedule import is_test_day
@@ -113,7 +112,7 @@ def tox_test_record(
     protocol = study_protocol(participant.study)
     if protocol.toxicology is None:
         raise ServiceError("This protocol has no toxicology tests.")
-    today = today or timezone.localdate()
+    today = today or participant_today(participant)
     if not is_test_day(participant, test_date, today=today):
         raise ServiceError({"test_date": "This is not one of the participant's test days."})
     week = week_of(participant, test_date) or 0

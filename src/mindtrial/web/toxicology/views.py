@@ -10,7 +10,7 @@ from django.utils import timezone
 from mindtrial.web.common import NotFound, ServiceError
 from mindtrial.web.enrolment.selectors import access_participant_by_id
 from mindtrial.web.programme.access import STAFF_WRITERS
-from mindtrial.web.programme.calendar import study_protocol
+from mindtrial.web.programme.calendar import participant_today, study_protocol
 from mindtrial.web.studies.selectors import access_study_by_id
 from mindtrial.web.toxicology.forms import TestResultForm
 from mindtrial.web.toxicology.models import ToxTest
@@ -31,11 +31,11 @@ from mindtrial.web.viewutils import (
 def today(request: AuthedRequest, study_id: int) -> HttpResponse:
     study = access_study_by_id(request.user, study_id)
     require_role(request.user, STAFF_WRITERS)
-    day = timezone.localdate()
+    now = timezone.now()
     return render(
         request,
         "toxicology/today.html",
-        {"study": study, "day": day, "due": today_test_list(request.user, study, today=day)},
+        {"study": study, "now": now, "due": today_test_list(request.user, study, now=now)},
     )
 
 
@@ -43,7 +43,7 @@ def today(request: AuthedRequest, study_id: int) -> HttpResponse:
 def record(request: AuthedRequest, participant_id: int) -> HttpResponse:
     participant = access_participant_by_id(request.user, participant_id)
     require_role(request.user, STAFF_WRITERS)
-    day = timezone.localdate()
+    day = participant_today(participant)
     protocol = study_protocol(participant.study)
     panel = list(protocol.toxicology.panel) if protocol.toxicology else []
     if not panel or not is_test_day(participant, day, today=day):
@@ -60,6 +60,7 @@ def record(request: AuthedRequest, participant_id: int) -> HttpResponse:
                 results=form.results(),
                 reason=form.cleaned_data["reason"],
                 capture=upload.read() if upload else None,
+                today=day,
             )
         except ServiceError as exc:
             add_service_errors(

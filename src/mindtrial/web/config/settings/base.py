@@ -114,12 +114,20 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# Behind a reverse proxy: the proxies whose X-Forwarded-For is believed (addresses or CIDR
+# networks, comma-separated in the environment). The login lock-out and the check-in code
+# throttle then key on the real client, not on the proxy (see web/client_address.py).
+MINDTRIAL_TRUSTED_PROXIES = [
+    p.strip() for p in os.environ.get("MINDTRIAL_TRUSTED_PROXIES", "").split(",") if p.strip()
+]
+
 # Lock-out after repeated failures (django-axes): 5 failures per username+IP, 30 minutes.
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = 0.5  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "mindtrial.web.client_address.client_ip"
 
 # Sessions expire after 8 hours and when the browser closes.
 SESSION_COOKIE_AGE = 8 * 60 * 60
