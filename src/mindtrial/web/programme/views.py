@@ -29,7 +29,7 @@ from mindtrial.web.viewutils import AuthedRequest, add_service_errors, staff_vie
 
 
 @staff_view
-def group_programme(request: AuthedRequest, group_id: int) -> HttpResponse:
+def group_programme(request: AuthedRequest, group_id: str) -> HttpResponse:
     group = access_group_for_programme(request.user, group_id)
     cohort = group.cohort
     protocol = study_protocol(cohort.study)
