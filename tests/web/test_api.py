@@ -84,7 +84,7 @@ def test_whole_enrolment_path_over_the_api() -> None:
     assert (
         again.status_code == 422 and "already been randomized" in again.json()["detail"][0]["msg"]
     )
-    assigned = _post(api, f"/api/participants/{pid}/cohort", {"cohort_id": cohort.pk}).json()
+    assigned = _post(api, f"/api/participants/{pid}/cohort", {"cohort_id": cohort.public_id}).json()
     assert assigned["cohort"] == cohort.number and assigned["group"].startswith(
         f"G-{cohort.number}"
     )

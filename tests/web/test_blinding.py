@@ -70,8 +70,8 @@ def trial() -> dict[str, Any]:
     values = {
         "study_id": [str(study.pk)],
         "participant_id": [str(p.pk) for p in participants],
-        "group_id": [str(g.pk) for g in Group.objects.filter(cohort=cohort)],
-        "cohort_id": [str(cohort.pk)],
+        "group_id": [g.public_id for g in Group.objects.filter(cohort=cohort)],
+        "cohort_id": [cohort.public_id],
         "instrument": ["ocs", "promis_anxiety_8a", "covariates"],
         # ninja's OpenAPI/docs routes have no parameters; anything else must be added here.
     }

@@ -125,7 +125,7 @@ def test_facilitator_takes_attendance(live_server: Any, browser: Any) -> None:
         (p for p in world.participants if p.group_id == group.pk), key=lambda p: p.code
     )
     page = _sign_in(browser, live_server.url, "fac", phone=True)
-    page.goto(f"{live_server.url}/groups/{group.pk}/programme/")
+    page.goto(f"{live_server.url}/groups/{group.public_id}/programme/")
     _shot(page, "07-facilitator-group")
     page.select_option("select[name=week]", "3")
     page.wait_for_url("**week=3")

@@ -28,7 +28,7 @@ from .factories import World, make_facilitator
 from .records import PANEL, add_programme_records, ae_answers
 
 pytestmark = pytest.mark.django_db
-MY_PREFIXES = ("weekly/", "studies/<int:study_id>/weekly", "groups/<int:group_id>/programme",
+MY_PREFIXES = ("weekly/", "studies/<int:study_id>/weekly", "groups/<slug:group_id>/programme",
                "c/", "studies/<int:study_id>/tests", "participants/<int:participant_id>/tests",
                "participants/<int:participant_id>/link", "participants/<int:participant_id>/checkins",
                "participants/<int:participant_id>/adverse", "participants/<int:participant_id>/withdraw",
@@ -58,7 +58,7 @@ def test_blinded_roles_see_no_arm_on_any_programme_page(role: str, tmp_path: Pat
     values = {
         "study_id": [str(world.study.pk)],
         "participant_id": [str(p.pk) for p in world.participants],
-        "group_id": [str(g.pk) for g in world.cohort.groups.all()],
+        "group_id": [g.public_id for g in world.cohort.groups.all()],
     }
     routes = [r for r, _ in all_routes() if r.startswith(MY_PREFIXES)]
     assert len(routes) >= 18
@@ -153,15 +153,15 @@ def test_facilitator_takes_attendance_in_one_post() -> None:
     facilitator = make_facilitator(world.study, group)
     members = [p for p in world.participants if p.group_id == group.pk]
     client = _client(facilitator)
-    page = client.get(f"/groups/{group.pk}/programme/")
+    page = client.get(f"/groups/{group.public_id}/programme/")
     assert page.status_code == 200 and "https://video.example.org/room-1" in page.content.decode()
     statuses = ["present", "absent", "excused", "present"]
     data = {"week": "2"} | {f"p{p.pk}": s for p, s in zip(members, statuses, strict=False)}
-    assert client.post(f"/groups/{group.pk}/programme/", data).status_code == 302
+    assert client.post(f"/groups/{group.public_id}/programme/", data).status_code == 302
     saved = dict(Attendance.objects.filter(week=2).values_list("participant_id", "status"))
     assert saved == {p.pk: s for p, s in zip(members, statuses, strict=False)}
     other = world.cohort.groups.exclude(pk=group.pk).get()
-    assert client.get(f"/groups/{other.pk}/programme/").status_code == 404
+    assert client.get(f"/groups/{other.public_id}/programme/").status_code == 404
 
 
 def test_sae_report_reaches_the_safety_monitor(django_capture_on_commit_callbacks: Any) -> None:

@@ -9,10 +9,11 @@ field for bad payloads (nothing is changed); 403 when the role may not write.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Schema, Status
+from ninja import Field, NinjaAPI, Schema, Status
 from ninja.security import HttpBearer, django_auth
 
 from mindtrial.web.accounts.models import User
@@ -23,18 +24,18 @@ from mindtrial.web.enrolment.models import BaselineAssessment, Participant
 from mindtrial.web.enrolment.selectors import (
     access_participant_by_id,
     funnel_counts,
-    participant_arm,
+    participant_view,
     participants_for,
 )
 from mindtrial.web.studies import services as study_services
-from mindtrial.web.studies.models import Cohort
 from mindtrial.web.studies.selectors import (
-    access_cohort_by_id,
+    access_cohort_by_public_id,
     access_site_by_id,
     access_study_by_id,
-    group_label,
+    cohort_views,
     sites_for,
     studies_for_user,
+    study_view,
 )
 
 
@@ -95,14 +96,16 @@ class SiteOut(Schema):
 
 
 class GroupOut(Schema):
-    id: int
+    id: str = Field(description="Random public id (never the arm, order or database key).")
     code: str
     label: str
-    meeting_link: str
+    arm: str | None = Field(None, description="Empty for blinded roles.")
+    meeting_link: str | None = Field(None, description="Empty for blinded roles.")
+    facilitators: list[str] | None = Field(None, description="Empty for blinded roles.")
 
 
 class CohortOut(Schema):
-    id: int
+    id: str = Field(description="Random public id.")
     number: int
     start_date: dt.date
     weekday: int
@@ -131,8 +134,10 @@ class ParticipantOut(Schema):
     status_reason: str
     referral_source: str
     referral_date: dt.date
-    cohort: int | None
-    group: str | None
+    cohort: int | None = Field(description="The cohort's number.")
+    cohort_id: str | None = Field(None, description="The cohort's public id.")
+    group: str | None = Field(description="The group's label (its neutral code if blinded).")
+    group_id: str | None = Field(None, description="The group's public id.")
     arm: str | None = None
 
 
@@ -178,7 +183,7 @@ class BaselineIn(Schema):
 
 
 class CohortIn(Schema):
-    cohort_id: int
+    cohort_id: str = Field(description="The cohort's public id (``id`` in the study's cohorts).")
 
 
 class StudyIn(Schema):
@@ -199,29 +204,11 @@ class NewCohortIn(Schema):
 
 
 def _study_out(user: User, study: Any) -> dict[str, Any]:
-    unblinded = not user.is_blinded
-    return {
-        "id": study.pk,
-        "name": study.name,
-        "protocol_id": study.protocol_id if unblinded else None,
-        "arms": list(study.arms) if unblinded else None,
-    }
+    return asdict(study_view(user, study))
 
 
 def _participant_out(user: User, p: Participant) -> dict[str, Any]:
-    arm = participant_arm(user, p)
-    return {
-        "id": p.pk,
-        "code": p.code,
-        "site": p.site.code,
-        "status": p.status,
-        "status_reason": p.status_reason,
-        "referral_source": p.referral_source,
-        "referral_date": p.referral_date,
-        "cohort": p.cohort.number if p.cohort else None,
-        "group": group_label(user, p.group) if p.group else None,
-        "arm": arm[0] if arm else None,
-    }
+    return asdict(participant_view(user, p))
 
 
 def _participant_detail(user: User, p: Participant) -> dict[str, Any]:
@@ -259,26 +246,7 @@ def get_study(request: HttpRequest, study_id: int) -> dict[str, Any]:
         {"status": s, "label": lbl, "count": n} for s, lbl, n in funnel_counts(user, study)
     ]
     out["sites"] = list(sites_for(user, study).values("id", "code", "name"))
-    out["cohorts"] = [
-        {
-            "id": c.pk,
-            "number": c.number,
-            "start_date": c.start_date,
-            "weekday": c.weekday,
-            "meeting_time": c.meeting_time,
-            "timezone": c.timezone,
-            "groups": [
-                {
-                    "id": g.pk,
-                    "code": g.code,
-                    "label": group_label(user, g),
-                    "meeting_link": g.meeting_link,
-                }
-                for g in c.groups.all()
-            ],
-        }
-        for c in Cohort.objects.filter(study=study).prefetch_related("groups")
-    ]
+    out["cohorts"] = [asdict(c) for c in cohort_views(user, study)]
     return out
 
 
@@ -407,7 +375,7 @@ def assign_cohort(request: HttpRequest, participant_id: int, payload: CohortIn) 
     user = _user(request)
     p = access_participant_by_id(user, participant_id)
     try:
-        cohort = access_cohort_by_id(user, payload.cohort_id)
+        cohort = access_cohort_by_public_id(user, payload.cohort_id)
     except NotFound:
         raise ServiceError({"cohort_id": "No such cohort."}) from None
     enrolment.participant_assign_cohort(acting_user=user, participant=p, cohort=cohort)

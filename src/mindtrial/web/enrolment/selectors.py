@@ -1,14 +1,17 @@
-"""Reading participants: site-scoped, and arm-free for blinded roles."""
+"""Reading participants: site-scoped, arm-free for blinded roles, and one projection
+(:func:`participant_view`) that pages and the API both render."""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.db.models import Count, QuerySet
 
 from mindtrial.web.common import NotFound
 from mindtrial.web.enrolment.models import FUNNEL_ORDER, Participant, Randomization
-from mindtrial.web.studies.selectors import site_ids_for, studies_for_user
+from mindtrial.web.studies.selectors import group_label, site_ids_for, studies_for_user
 
 if TYPE_CHECKING:
     from mindtrial.web.accounts.models import User
@@ -46,6 +49,54 @@ def participant_arm(user: User, participant: Participant) -> tuple[str, str] | N
         return None
     arm_id = randomization.entry.arm_id
     return arm_id, participant.study.arm_label(arm_id)
+
+
+@dataclass(frozen=True)
+class ParticipantView:
+    """A participant as one user may see them (no arm for blinded roles)."""
+
+    id: int
+    code: str
+    site: str
+    site_name: str
+    status: str
+    status_label: str
+    status_reason: str
+    referral_source: str
+    referral_source_label: str
+    referral_date: dt.date
+    cohort: int | None
+    """The cohort's number."""
+    cohort_id: str | None
+    """The cohort's public id."""
+    group: str | None
+    """The group's label (its neutral code for blinded roles)."""
+    group_id: str | None
+    """The group's public id."""
+    arm: str | None
+    arm_label: str | None
+
+
+def participant_view(user: User, p: Participant) -> ParticipantView:
+    arm = participant_arm(user, p)
+    return ParticipantView(
+        id=p.pk,
+        code=p.code,
+        site=p.site.code,
+        site_name=p.site.name,
+        status=p.status,
+        status_label=p.get_status_display(),
+        status_reason=p.status_reason,
+        referral_source=p.referral_source,
+        referral_source_label=p.get_referral_source_display(),
+        referral_date=p.referral_date,
+        cohort=p.cohort.number if p.cohort else None,
+        cohort_id=p.cohort.public_id if p.cohort else None,
+        group=group_label(user, p.group) if p.group else None,
+        group_id=p.group.public_id if p.group else None,
+        arm=arm[0] if arm else None,
+        arm_label=arm[1] if arm else None,
+    )
 
 
 def funnel_counts(user: User, study: Study) -> list[tuple[str, str, int]]:

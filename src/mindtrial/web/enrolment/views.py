@@ -24,12 +24,12 @@ from mindtrial.web.enrolment.forms import (
 from mindtrial.web.enrolment.models import BaselineAssessment, Participant, Status
 from mindtrial.web.enrolment.selectors import (
     access_participant_by_id,
-    participant_arm,
+    participant_view,
     participants_for,
 )
 from mindtrial.web.studies.models import Cohort
 from mindtrial.web.studies.protocol_access import get_instrument, load_protocol
-from mindtrial.web.studies.selectors import access_study_by_id, group_label, sites_for
+from mindtrial.web.studies.selectors import access_study_by_id, sites_for
 from mindtrial.web.viewutils import AuthedRequest, add_service_errors, require_role, staff_view
 
 WRITERS = services.ENROLMENT_WRITERS
@@ -57,7 +57,7 @@ def participant_list(request: AuthedRequest, study_id: int) -> HttpResponse:
     status = request.GET.get("status", "")
     if status in Status.values:
         participants = participants.filter(status=status)
-    rows = [(p, group_label(request.user, p.group) if p.group else "") for p in participants]
+    rows = [participant_view(request.user, p) for p in participants.order_by("code")]
     return render(
         request,
         "enrolment/list.html",
@@ -103,19 +103,15 @@ def participant_detail(request: AuthedRequest, participant_id: int) -> HttpRespo
     recorded = {b.instrument: b for b in BaselineAssessment.objects.filter(participant=participant)}
     steps = services.baseline_steps(participant)
     baseline = [(step, recorded.get(step)) for step in steps]
-    arm = participant_arm(request.user, participant)
     return render(
         request,
         "enrolment/detail.html",
         {
             "p": participant,
+            "view": participant_view(request.user, participant),
             "screening": screening,
             "consent": consent,
             "baseline": baseline,
-            "arm_label": arm[1] if arm else None,
-            "group_label": group_label(request.user, participant.group)
-            if participant.group
-            else "",
             "can_write": request.user.role in WRITERS or request.user.is_superuser,
             "Status": Status,
             "show_next": participant.status

@@ -15,7 +15,7 @@ from mindtrial.web.programme.access import facilitates
 from mindtrial.web.programme.calendar import study_protocol
 from mindtrial.web.programme.models import Attendance, AttendanceStatus, ContinuationDecision
 from mindtrial.web.studies.models import Group
-from mindtrial.web.studies.selectors import access_group_by_id
+from mindtrial.web.studies.selectors import access_group_by_public_id
 
 if TYPE_CHECKING:
     from mindtrial.web.accounts.models import User
@@ -45,11 +45,11 @@ def adherence(participant: Participant) -> Adherence:
     )
 
 
-def access_group_for_programme(user: User, group_id: int) -> Group:
+def access_group_for_programme(user: User, public_id: str) -> Group:
     """A group whose programme the user may see: its facilitators and unblinded staff.
 
     Blinded roles never reach a group's programme (its curriculum names the arm)."""
-    group = access_group_by_id(user, group_id)
+    group = access_group_by_public_id(user, public_id)
     if user.is_blinded:
         raise NotFound("group")
     if user.role == Role.FACILITATOR and not facilitates(user, group):

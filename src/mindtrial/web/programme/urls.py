@@ -12,7 +12,7 @@ urlpatterns = [
         views.participant_programme,
         name="participant_programme",
     ),
-    path("groups/<int:group_id>/programme/", views.group_programme, name="group_programme"),
+    path("groups/<slug:group_id>/programme/", views.group_programme, name="group_programme"),
     path(
         "participants/<int:participant_id>/continuation/",
         views.continuation,

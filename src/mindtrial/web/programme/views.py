@@ -30,7 +30,7 @@ from mindtrial.web.viewutils import AuthedRequest, add_service_errors, query_int
 
 
 @staff_view
-def group_programme(request: AuthedRequest, group_id: int) -> HttpResponse:
+def group_programme(request: AuthedRequest, group_id: str) -> HttpResponse:
     group = access_group_for_programme(request.user, group_id)
     cohort = group.cohort
     protocol = study_protocol(cohort.study)

@@ -7,10 +7,20 @@ through :mod:`mindtrial.web.enrolment.selectors`, which hides it from blinded ro
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
+
+PUBLIC_ID_BYTES = 8
+"""Random bytes of a public id (16 hex characters)."""
+
+
+def new_public_id() -> str:
+    """An opaque id for URLs, pages and the API: random, so it says nothing of the arm,
+    the creation order or the primary key."""
+    return secrets.token_hex(PUBLIC_ID_BYTES)
 
 
 class Study(models.Model):
@@ -95,6 +105,7 @@ class Cohort(models.Model):
     """Participants who start together; every arm's group meets on the same day and time."""
 
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="cohorts")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     number = models.PositiveIntegerField()
     start_date = models.DateField()
     weekday = models.IntegerField(choices=Weekday.choices)
@@ -112,9 +123,12 @@ class Cohort(models.Model):
 
 
 class Group(models.Model):
-    """One arm's group in a cohort. ``code`` (e.g. ``G-3A``) is all blinded roles ever see."""
+    """One arm's group in a cohort. ``code`` (e.g. ``G-3A``, a random letter) and
+    ``public_id`` (random) are all blinded roles ever see; the primary key never leaves
+    the database (a cohort's groups are created in random order, but it is not needed)."""
 
     cohort = models.ForeignKey(Cohort, on_delete=models.PROTECT, related_name="groups")
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     arm_id = models.CharField(max_length=64)
     code = models.CharField(max_length=16)
     meeting_link = models.URLField(blank=True, default="")

@@ -312,7 +312,11 @@ def cohort_create(
                 "timezone": timezone,
             },
         )
-        for arm_id, letter in zip(study.arm_ids, _neutral_letters(len(study.arm_ids)), strict=True):
+        # Arms in random order (not the protocol's), so neither the primary keys nor the
+        # creation order of a cohort's groups follow the arms; codes and public ids are random.
+        arm_ids = list(study.arm_ids)
+        secrets.SystemRandom().shuffle(arm_ids)
+        for arm_id, letter in zip(arm_ids, _neutral_letters(len(arm_ids)), strict=True):
             group = Group.objects.create(cohort=cohort, arm_id=arm_id, code=f"G-{number}{letter}")
             audit_record(
                 acting_user=acting_user,

@@ -12,5 +12,5 @@ urlpatterns = [
     path("studies/<int:study_id>/cohorts/new/", views.cohort_create, name="cohort_create"),
     path("studies/<int:study_id>/allocation/", views.allocation, name="allocation"),
     path("studies/<int:study_id>/access/", views.access, name="access"),
-    path("groups/<int:group_id>/", views.group_detail, name="group_detail"),
+    path("groups/<slug:group_id>/", views.group_detail, name="group_detail"),
 ]

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from mindtrial.design.randomization import redcap_arm_codes
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.common import ServiceError
-from mindtrial.web.enrolment.selectors import funnel_counts
+from mindtrial.web.enrolment.selectors import funnel_counts, participant_view, participants_for
 from mindtrial.web.studies import services
 from mindtrial.web.studies.forms import (
     AccessForm,
@@ -20,13 +20,15 @@ from mindtrial.web.studies.forms import (
     SiteForm,
     StudyCreateForm,
 )
-from mindtrial.web.studies.models import AllocationEntry, Cohort, Group, StudyAccess
+from mindtrial.web.studies.models import AllocationEntry, Group, StudyAccess
 from mindtrial.web.studies.selectors import (
-    access_group_by_id,
+    access_group_by_public_id,
     access_study_by_id,
-    group_label,
+    cohort_views,
+    group_view,
     sites_for,
     studies_for_user,
+    study_view,
 )
 from mindtrial.web.viewutils import AuthedRequest, add_service_errors, require_role, staff_view
 
@@ -63,18 +65,15 @@ def study_create(request: AuthedRequest) -> HttpResponse:
 @staff_view
 def study_detail(request: AuthedRequest, study_id: int) -> HttpResponse:
     study = access_study_by_id(request.user, study_id)
-    cohorts = []
-    for cohort in Cohort.objects.filter(study=study).prefetch_related("groups"):
-        groups = [(g, group_label(request.user, g)) for g in cohort.groups.all()]
-        cohorts.append((cohort, groups))
     return render(
         request,
         "studies/detail.html",
         {
             "study": study,
+            "view": study_view(request.user, study),
             "funnel": funnel_counts(request.user, study),
             "sites": sites_for(request.user, study),
-            "cohorts": cohorts,
+            "cohorts": cohort_views(request.user, study),
             "is_admin": request.user.is_administrator,
         },
     )
@@ -121,8 +120,8 @@ def cohort_create(request: AuthedRequest, study_id: int) -> HttpResponse:
 
 
 @staff_view
-def group_detail(request: AuthedRequest, group_id: int) -> HttpResponse:
-    group: Group = access_group_by_id(request.user, group_id)
+def group_detail(request: AuthedRequest, group_id: str) -> HttpResponse:
+    group: Group = access_group_by_public_id(request.user, group_id)
     form = None
     if request.user.is_administrator:
         form = GroupForm(
@@ -141,18 +140,16 @@ def group_detail(request: AuthedRequest, group_id: int) -> HttpResponse:
                 add_service_errors(form, exc)
             else:
                 messages.success(request, "Group saved.")
-                return redirect("group_detail", group_id=group.pk)
-    members = group.participant_set.filter(
-        site__in=sites_for(request.user, group.cohort.study)
-    ).order_by("code")
+                return redirect("group_detail", group_id=group.public_id)
+    members = participants_for(request.user, group.cohort.study).filter(group=group)
     return render(
         request,
         "studies/group.html",
         {
-            "group": group,
-            "label": group_label(request.user, group),
+            "group": group_view(request.user, group),
+            "cohort": group.cohort,
             "form": form,
-            "members": members,
+            "members": [participant_view(request.user, p) for p in members.order_by("code")],
         },
     )
 
