@@ -41,7 +41,8 @@ def test_every_page_sends_the_policy_and_has_no_inline_script_or_style(tmp_path:
     values = {
         "study_id": [str(world.study.pk)],
         "participant_id": [str(world.participants[0].pk)],
-        "group_id": [str(world.cohort.groups.order_by("pk").first().pk)],  # type: ignore[union-attr]
+        "group_id": [world.cohort.groups.order_by("pk").first().public_id],  # type: ignore[union-attr]
+        "user_id": [str(admin.pk)],
         "instrument": ["ocs"],
     }
     paths = ["/accounts/login/"]
