@@ -385,11 +385,18 @@ MORE_CASES: dict[str, tuple[dict[str, str], list[tuple[str, int | None, str | No
     ),
     "newer format version": (
         {
-            "study.json": '{"format": "mindtrial-study-dataset", "format_version": 2, '
+            "study.json": '{"format": "mindtrial-study-dataset", "format_version": 3, '
             '"protocol_id": "mrocc-2025", "protocol_version": "1.0", '
             '"exported_at": "2026-11-22T12:00:00+00:00"}'
         },
-        [("study.json", None, "format_version", "this MindTrial reads format version 1, found 2")],
+        [
+            (
+                "study.json",
+                None,
+                "format_version",
+                "this MindTrial reads format versions 1 and 2, found 3",
+            )
+        ],
     ),
     "more masked codes than arms": (
         {

@@ -26,6 +26,10 @@ def test_build_gives_documented_dtypes_and_canonical_values() -> None:
         "randomized_on": "datetime64[ns]",
         "withdrawn_week": "Int64",
         "withdrawal_reason": "string",
+        "race": "string",
+        "ethnicity": "string",
+        "language": "string",
+        "treatment_exit_week": "Int64",
         "bup_dose_mg": "float64",
         "cocaine_use_baseline": "boolean",
         "income_category": "string",
@@ -61,12 +65,16 @@ def test_round_trip_write_then_read_is_equal(tmp_path: Path) -> None:
         "attendance",
         "adverse_events",
         "screening",
+        "ema",
+        "medications",
     ):
         pd.testing.assert_frame_equal(getattr(again, name), getattr(ds, name))
-    # The folder holds exactly the seven documented files and nothing else.
+    # The folder holds exactly the nine documented files of format 2 and nothing else.
     assert sorted(f.name for f in target.iterdir()) == [
         "adverse_events.csv",
         "attendance.csv",
+        "ema.csv",
+        "medications.csv",
         "participants.csv",
         "responses.csv",
         "screening.csv",
@@ -77,7 +85,13 @@ def test_round_trip_write_then_read_is_equal(tmp_path: Path) -> None:
     assert meta["protocol_id"] == "mrocc-2025"
     assert meta["exported_at"] == "2026-11-22T12:00:00+00:00"
     lines = (target / "participants.csv").read_text().splitlines()
-    assert lines[1] == "007,mrocc,virtual,c01,2021-01-21,,,16,1,<10k,female,41"
+    assert lines[0] == (
+        "participant_id,arm,site,cohort,randomized_on,withdrawn_week,withdrawal_reason,"
+        "race,ethnicity,language,treatment_exit_week,"
+        "bup_dose_mg,cocaine_use_baseline,income_category,sex,age"
+    )
+    assert lines[1] == "007,mrocc,virtual,c01,2021-01-21,,,,,,,16,1,<10k,female,41"
+    assert meta["format_version"] == 2
 
 
 def test_read_hand_written_folder(tmp_path: Path) -> None:
@@ -95,6 +109,7 @@ def test_read_hand_written_folder(tmp_path: Path) -> None:
         protocol_id="mrocc-2025",
         protocol_version="1.0",
         exported_at=META.exported_at,
+        format_version=1,  # the folder is format version 1 and still read
     )
     assert ds.responses["week"].tolist() == [0, 5]
     assert ds.responses["value"].tolist() == [7.0, 1.0]

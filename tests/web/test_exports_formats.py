@@ -178,6 +178,7 @@ def test_stata_and_spss_read_back_with_labels(
     tables = _read_back(_post(manager, s, fmt, masked="0").content, suffix, tmp_path)
     assert set(tables) == {
         "participants", "responses", "toxicology", "attendance", "adverse_events", "screening",
+        "ema", "medications",
     }  # fmt: skip
     for name, (frame, _) in tables.items():
         assert len(frame) == len(reference.table(f"{name}.csv")), name

@@ -19,17 +19,22 @@ from mindtrial.dataset.schema import (
     ADVERSE_EVENTS,
     ATTENDANCE,
     CSV_FILES,
+    EMA,
     FORMAT_NAME,
-    FORMAT_VERSION,
+    MEDICATIONS,
+    PARTICIPANT_OPTIONAL_COLUMNS,
     PARTICIPANTS,
+    READABLE_VERSIONS,
     RESPONSES,
     SCREENING,
     STUDY_FILE,
     TOXICOLOGY,
+    V1_CSV_FILES,
     DatasetError,
     Problem,
     StudyDataset,
     StudyMeta,
+    csv_files,
     format_number,
 )
 from mindtrial.dataset.validate import RawTable, Rules, empty_frame, validate_tables
@@ -67,10 +72,11 @@ def _parse_meta(data: object, out: list[Problem]) -> StudyMeta | None:
     if "format" in data and data["format"] != FORMAT_NAME:
         bad("format", f"expected {FORMAT_NAME!r}, found {data['format']!r}")
     version = data.get("format_version")
-    if "format_version" in data and version != FORMAT_VERSION:
+    if "format_version" in data and (isinstance(version, bool) or version not in READABLE_VERSIONS):
+        readable = " and ".join(str(v) for v in READABLE_VERSIONS)
         bad(
             "format_version",
-            f"this MindTrial reads format version {FORMAT_VERSION}, found {version!r}",
+            f"this MindTrial reads format versions {readable}, found {version!r}",
         )
     for key in ("protocol_id", "protocol_version"):
         if key in data and (not isinstance(data[key], str) or not data[key]):
@@ -98,6 +104,7 @@ def _parse_meta(data: object, out: list[Problem]) -> StudyMeta | None:
         exported_at=exported,
         arms_masked=bool(masked),
         source=data.get("source"),
+        format_version=int(data["format_version"]),
     )
 
 
@@ -216,7 +223,13 @@ def read_dataset(
         )
     problems: list[Problem] = []
     meta = _read_meta(folder, problems)
-    tables = {file: _read_csv(folder, file, problems) for file in CSV_FILES}
+    if meta is not None:
+        files = csv_files(meta.format_version)
+    else:  # report only files that exist beyond version 1's
+        files = V1_CSV_FILES + tuple(
+            f for f in CSV_FILES[len(V1_CSV_FILES) :] if (folder / f).exists()
+        )
+    tables = {file: _read_csv(folder, file, problems) for file in files}
     if meta is None:
         raise DatasetError(problems, where=str(folder))
     try:
@@ -241,6 +254,8 @@ def build_dataset(
     attendance: pd.DataFrame | None = None,
     adverse_events: pd.DataFrame | None = None,
     screening: pd.DataFrame | None = None,
+    ema: pd.DataFrame | None = None,
+    medications: pd.DataFrame | None = None,
     protocol: Protocol | str | Path | None = None,
 ) -> StudyDataset:
     """Validate DataFrames as a study dataset and give them the documented dtypes.
@@ -259,6 +274,8 @@ def build_dataset(
         ATTENDANCE: attendance,
         ADVERSE_EVENTS: adverse_events,
         SCREENING: screening,
+        EMA: ema,
+        MEDICATIONS: medications,
     }
     tables: dict[str, RawTable | None] = {}
     for file, frame in given.items():
@@ -310,6 +327,10 @@ def write_dataset(
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists (pass overwrite=True to replace it)")
     texts = {STUDY_FILE: json.dumps(ds.meta.to_json_dict(), indent=2) + "\n"}
-    texts.update({f: _csv_text(checked.table(f)) for f in CSV_FILES})
+    for file in csv_files(ds.meta.format_version):
+        frame = checked.table(file)
+        if file == PARTICIPANTS and ds.meta.format_version == 1:
+            frame = frame.drop(columns=[c.name for c in PARTICIPANT_OPTIONAL_COLUMNS])
+        texts[file] = _csv_text(frame)
 
     return replace_folder(target, texts)

@@ -1,6 +1,6 @@
 """The study dataset: its files, columns and in-memory form.
 
-A study dataset is a folder of one JSON file and seven CSV files (see
+A study dataset is a folder of one JSON file and eight CSV files (six in format version 1; see
 ``docs/study-dataset.md``). In memory it is a :class:`StudyDataset`: the metadata of
 ``study.json`` plus one pandas DataFrame per CSV file, with fixed column names and
 dtypes:
@@ -15,6 +15,7 @@ number     ``float64`` (missing: NaN)  a decimal number; blank = missing
 bool       ``bool``                    ``1``/``0`` (``true``/``false`` also read)
 bool?      ``boolean`` (missing: NA)   same, blank = missing
 date       ``datetime64[ns]``          ``YYYY-MM-DD``
+datetime   ``datetime64[ns, UTC]``     ISO 8601 with a time-zone offset
 =========  ==========================  =============================================
 
 ``participant_id`` is always a string (``"007"`` stays ``"007"``).
@@ -32,9 +33,11 @@ import numpy as np
 import pandas as pd
 
 FORMAT_NAME: Final = "mindtrial-study-dataset"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
+"""The version written; :data:`READABLE_VERSIONS` are read."""
+READABLE_VERSIONS: Final = (1, 2)
 
-ColumnKind = Literal["string", "int", "number", "bool", "date", "category"]
+ColumnKind = Literal["string", "int", "number", "bool", "date", "datetime", "category"]
 
 STAGES: Final = ("referred", "screened", "eligible", "consented", "baseline", "randomized")
 """Screening stages in order; ``screening.csv`` records the furthest one reached."""
@@ -48,8 +51,10 @@ TOXICOLOGY: Final = "toxicology.csv"
 ATTENDANCE: Final = "attendance.csv"
 ADVERSE_EVENTS: Final = "adverse_events.csv"
 SCREENING: Final = "screening.csv"
+EMA: Final = "ema.csv"
+MEDICATIONS: Final = "medications.csv"
 
-CSV_FILES: Final = (
+V1_CSV_FILES: Final = (
     PARTICIPANTS,
     RESPONSES,
     TOXICOLOGY,
@@ -57,6 +62,27 @@ CSV_FILES: Final = (
     ADVERSE_EVENTS,
     SCREENING,
 )
+"""The CSV files of format version 1."""
+CSV_FILES: Final = (*V1_CSV_FILES, EMA, MEDICATIONS)
+"""The CSV files of the current format (version 2)."""
+
+
+def csv_files(format_version: int) -> tuple[str, ...]:
+    """The CSV files a dataset of ``format_version`` has."""
+    return V1_CSV_FILES if format_version == 1 else CSV_FILES
+
+
+RACES: Final = (
+    "american_indian_or_alaska_native",
+    "asian",
+    "black_or_african_american",
+    "native_hawaiian_or_pacific_islander",
+    "white",
+    "more_than_one_race",
+    "unknown",
+)
+ETHNICITIES: Final = ("hispanic_or_latino", "not_hispanic_or_latino", "unknown")
+LANGUAGES: Final = ("english", "spanish", "other")
 
 
 @dataclass(frozen=True)
@@ -85,6 +111,8 @@ class Column:
             return "float64"
         if self.kind == "bool":
             return "boolean" if self.nullable else "bool"
+        if self.kind == "datetime":
+            return "datetime64[ns, UTC]"
         return "datetime64[ns]"
 
 
@@ -98,6 +126,13 @@ PARTICIPANT_COLUMNS: Final = (
     Column("withdrawn_week", "int", nullable=True),
     Column("withdrawal_reason", "string", nullable=True),
 )
+PARTICIPANT_OPTIONAL_COLUMNS: Final = (
+    Column("race", "category", nullable=True, required=False, levels=RACES),
+    Column("ethnicity", "category", nullable=True, required=False, levels=ETHNICITIES),
+    Column("language", "category", nullable=True, required=False, levels=LANGUAGES),
+    Column("treatment_exit_week", "int", nullable=True, required=False),
+)
+"""Format-2 columns of participants.csv that a file may leave out (always in memory)."""
 RESPONSE_COLUMNS: Final = (
     Column("participant_id", "string"),
     Column("week", "int"),
@@ -136,6 +171,22 @@ SCREENING_COLUMNS: Final = (
     Column("exclusion_reason", "string", nullable=True),
 )
 
+EMA_COLUMNS: Final = (
+    Column("participant_id", "string"),
+    Column("week", "int"),
+    Column("prompted_at", "datetime"),
+    Column("answered", "bool"),
+)
+"""Fixed columns of ema.csv; one number column per EMA item of the protocol follows."""
+MEDICATION_COLUMNS: Final = (
+    Column("participant_id", "string"),
+    Column("week", "int"),
+    Column("drug", "string"),
+    Column("daily_dose", "number"),
+    Column("days_scheduled", "int", nullable=True),
+    Column("days_taken", "int", nullable=True),
+)
+
 FIXED_COLUMNS: Final[dict[str, tuple[Column, ...]]] = {
     PARTICIPANTS: PARTICIPANT_COLUMNS,
     RESPONSES: RESPONSE_COLUMNS,
@@ -143,6 +194,8 @@ FIXED_COLUMNS: Final[dict[str, tuple[Column, ...]]] = {
     ATTENDANCE: ATTENDANCE_COLUMNS,
     ADVERSE_EVENTS: ADVERSE_EVENT_COLUMNS,
     SCREENING: SCREENING_COLUMNS,
+    EMA: EMA_COLUMNS,
+    MEDICATIONS: MEDICATION_COLUMNS,
 }
 
 
@@ -243,8 +296,12 @@ class StudyDataset:
     attendance: pd.DataFrame
     adverse_events: pd.DataFrame
     screening: pd.DataFrame
+    ema: pd.DataFrame = field(default_factory=lambda: empty_table(EMA_COLUMNS))
+    medications: pd.DataFrame = field(default_factory=lambda: empty_table(MEDICATION_COLUMNS))
     covariates: tuple[str, ...] = field(default=())
     """Names of the protocol's baseline covariates (extra columns of ``participants``)."""
+    ema_items: tuple[str, ...] = field(default=())
+    """Names of the protocol's EMA item columns (extra columns of ``ema``)."""
 
     def table(self, file: str) -> pd.DataFrame:
         """The frame for a CSV file name such as ``"responses.csv"``."""
@@ -255,6 +312,8 @@ class StudyDataset:
             ATTENDANCE: self.attendance,
             ADVERSE_EVENTS: self.adverse_events,
             SCREENING: self.screening,
+            EMA: self.ema,
+            MEDICATIONS: self.medications,
         }
         try:
             return frames[file]
@@ -266,7 +325,11 @@ class StudyDataset:
 
         Row order carries no meaning in the format (a REDCap or ODM round trip may list
         rows in another order), so rows are compared as sorted by every column."""
-        if self.meta != other.meta or self.covariates != other.covariates:
+        if (
+            self.meta != other.meta
+            or self.covariates != other.covariates
+            or self.ema_items != other.ema_items
+        ):
             return False
         for name in CSV_FILES:
             a, b = self.table(name), other.table(name)
@@ -275,6 +338,11 @@ class StudyDataset:
             if not _in_canonical_order(a).equals(_in_canonical_order(b)):
                 return False
         return True
+
+
+def empty_table(columns: Sequence[Column]) -> pd.DataFrame:
+    """A frame with no rows and the columns and dtypes of ``columns``."""
+    return pd.DataFrame({c.name: pd.Series([], dtype=c.dtype) for c in columns})
 
 
 def _in_canonical_order(frame: pd.DataFrame) -> pd.DataFrame:

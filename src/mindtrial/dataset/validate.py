@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Final
 
 import pandas as pd
@@ -21,8 +21,12 @@ from mindtrial.dataset.schema import (
     ADVERSE_EVENTS,
     ATTENDANCE,
     CSV_FILES,
+    EMA,
+    EMA_COLUMNS,
     FIXED_COLUMNS,
+    MEDICATIONS,
     PARTICIPANT_COLUMNS,
+    PARTICIPANT_OPTIONAL_COLUMNS,
     PARTICIPANTS,
     RESPONSES,
     SCREENING,
@@ -31,8 +35,10 @@ from mindtrial.dataset.schema import (
     Problem,
     StudyDataset,
     StudyMeta,
+    csv_files,
     format_number,
 )
+from mindtrial.instruments import mme
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.schema import Instrument, ItemType
 from mindtrial.instruments.scoring import Answer, ScoringError, validate_answer
@@ -73,12 +79,25 @@ class Rules:
     session_weeks: int
     instruments: tuple[str, ...]
     panel: tuple[str, ...]
+    ema_items: tuple[tuple[str, str], ...] = ()
+    """(instrument id, item id) of each EMA item column, in protocol order."""
+    arms_without_groups: tuple[str, ...] = ()
 
     @classmethod
     def from_protocol(cls, protocol: Protocol) -> Rules:
         covariates = tuple(
             _covariate_column(c.name, c.type, c.levels) for c in protocol.baseline_covariates
         )
+        ema_items: dict[str, tuple[str, str]] = {}
+        for assessment in protocol.assessments:
+            if assessment.mode != "ema":
+                continue
+            try:
+                instrument = get_instrument(assessment.instrument)
+            except KeyError:
+                continue  # the protocol loader reports unknown instruments
+            for item_id in instrument.item_ids:
+                ema_items.setdefault(item_id, (instrument.id, item_id))
         weeks = [protocol.weeks]
         weeks += [w for a in protocol.assessments for w in a.weeks]
         months = list(protocol.follow_up_months) + [
@@ -96,11 +115,17 @@ class Rules:
             session_weeks=protocol.session.n_sessions,
             instruments=instruments,
             panel=panel,
+            ema_items=tuple(ema_items.values()),
+            arms_without_groups=tuple(a.id for a in protocol.arms if not a.group_sessions),
         )
 
     def columns(self, file: str) -> tuple[Column, ...]:
+        """The columns of ``file`` as held in memory (format version 2)."""
         if file == PARTICIPANTS:
-            return PARTICIPANT_COLUMNS + self.covariates
+            return PARTICIPANT_COLUMNS + PARTICIPANT_OPTIONAL_COLUMNS + self.covariates
+        if file == EMA:
+            items = tuple(Column(item, "number", nullable=True) for _, item in self.ema_items)
+            return EMA_COLUMNS + items
         return FIXED_COLUMNS[file]
 
 
@@ -145,10 +170,22 @@ def _parse_cell(text: str, column: Column) -> tuple[Any, str | None]:
         if low in _FALSE:
             return False, None
         return None, f"{text!r} is not a yes/no value; expected 1 or 0"
+    if kind == "datetime":
+        return _parse_datetime(text)
     try:
         return date.fromisoformat(text), None
     except ValueError:
         return None, f"{text!r} is not a date; expected YYYY-MM-DD"
+
+
+def _parse_datetime(text: str) -> tuple[Any, str | None]:
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        return None, f"{text!r} is not a date-time; expected e.g. 2026-03-02T14:05:00-07:00"
+    if stamp.tzinfo is None:
+        return None, f"{text!r} has no time-zone offset (write e.g. 2026-03-02T14:05:00-07:00)"
+    return pd.Timestamp(stamp).tz_convert("UTC"), None
 
 
 @dataclass
@@ -391,14 +428,15 @@ def _check_participants(out: _Collector, parsed: Parsed, rules: Rules, meta: Stu
                     "arm",
                     f"unknown arm {arm!r}; expected one of {', '.join(rules.arm_ids)}",
                 )
-    for i, week in enumerate(parsed.values["withdrawn_week"]):
-        if week is not None and not 0 <= week <= rules.max_week:
-            out.add(
-                PARTICIPANTS,
-                parsed.rows[i],
-                "withdrawn_week",
-                f"week {week} is outside the study weeks 0..{rules.max_week}",
-            )
+    for column in ("withdrawn_week", "treatment_exit_week"):
+        for i, week in enumerate(parsed.values[column]):
+            if week is not None and not 0 <= week <= rules.max_week:
+                out.add(
+                    PARTICIPANTS,
+                    parsed.rows[i],
+                    column,
+                    f"week {week} is outside the study weeks 0..{rules.max_week}",
+                )
 
 
 def _check_covariate_ranges(out: _Collector, parsed: Parsed, protocol: Protocol) -> None:
@@ -496,6 +534,132 @@ def _check_screening(out: _Collector, parsed: Parsed, participants: set[str] | N
             )
 
 
+def _check_ema(out: _Collector, parsed: Parsed, rules: Rules) -> None:
+    """Missed prompts carry no answers; answers are checked through the instruments module."""
+    answers: dict[tuple[str, str, float], str | None] = {}
+    for i, row in enumerate(parsed.rows):
+        answered = parsed.values["answered"][i]
+        for instrument_id, item_id in rules.ema_items:
+            value = parsed.values[item_id][i]
+            if value is None:
+                continue
+            if answered is False:
+                out.add(
+                    EMA,
+                    row,
+                    item_id,
+                    "the prompt was not answered (answered is 0) but has an answer; leave the "
+                    "cell blank or set answered to 1",
+                )
+                parsed.ok[i] = False
+                continue
+            key = (instrument_id, item_id, value)
+            if key not in answers:
+                answers[key] = _answer_error(instrument_id, item_id, value)
+            error = answers[key]
+            if error is not None:
+                out.add(EMA, row, item_id, error)
+                parsed.ok[i] = False
+    _check_duplicates(out, EMA, parsed, ["participant_id", "prompted_at"], "prompt")
+
+
+_KNOWN_DRUGS: Final = (*mme.DRUGS, "buprenorphine")
+
+
+def _check_medications(out: _Collector, parsed: Parsed) -> None:
+    values = parsed.values
+    for i, row in enumerate(parsed.rows):
+        drug, dose = values["drug"][i], values["daily_dose"][i]
+        if drug is not None and drug not in _KNOWN_DRUGS:
+            out.add(
+                MEDICATIONS,
+                row,
+                "drug",
+                f"unknown drug {drug!r}; expected one of {', '.join(_KNOWN_DRUGS)} (the MME "
+                "calculator's drug ids)",
+            )
+            parsed.ok[i] = False
+        if dose is not None and dose < 0:
+            out.add(
+                MEDICATIONS,
+                row,
+                "daily_dose",
+                f"{format_number(dose)} is negative; expected a daily dose of 0 or more",
+            )
+            parsed.ok[i] = False
+        scheduled, taken = values["days_scheduled"][i], values["days_taken"][i]
+        for column, days in (("days_scheduled", scheduled), ("days_taken", taken)):
+            if days is not None and not 0 <= days <= 7:
+                out.add(MEDICATIONS, row, column, f"{days} is outside 0..7 days of a week")
+                parsed.ok[i] = False
+        if (scheduled is None) != (taken is None):
+            blank = "days_taken" if taken is None else "days_scheduled"
+            out.add(
+                MEDICATIONS,
+                row,
+                blank,
+                "value is missing: days_scheduled and days_taken are given together or not at all",
+            )
+            parsed.ok[i] = False
+        elif scheduled is not None and taken is not None and taken > scheduled:
+            out.add(
+                MEDICATIONS,
+                row,
+                "days_taken",
+                f"{taken} doses taken but only {scheduled} scheduled that week",
+            )
+            parsed.ok[i] = False
+    key = ["participant_id", "week", "drug"]
+    _check_duplicates(out, MEDICATIONS, parsed, key, "medication record")
+
+
+def _check_attendance_arms(
+    out: _Collector, parsed: Parsed, arm_of: dict[str, str], rules: Rules
+) -> None:
+    """Arms whose protocol has no group sessions cannot attend any."""
+    if not rules.arms_without_groups:
+        return
+    for i, pid in enumerate(parsed.values["participant_id"]):
+        arm = arm_of.get(pid) if pid is not None else None
+        if arm in rules.arms_without_groups:
+            out.add(
+                ATTENDANCE,
+                parsed.rows[i],
+                "participant_id",
+                f"participant {pid!r} is in arm {arm!r}, which has no group sessions in the "
+                "protocol; its participants have no attendance records",
+            )
+            parsed.ok[i] = False
+
+
+def _check_version_1(out: _Collector, parsed: dict[str, Parsed | None]) -> None:
+    """A format-1 dataset has no EMA prompts, no medication list and no format-2 columns."""
+    for file in (EMA, MEDICATIONS):
+        table = parsed.get(file)
+        if table is not None and len(table):
+            out.add(
+                file,
+                None,
+                None,
+                f"format version 1 has no {file}; set format_version to 2 to keep these records",
+            )
+    part = parsed.get(PARTICIPANTS)
+    if part is None:
+        return
+    for column in PARTICIPANT_OPTIONAL_COLUMNS:
+        rows = [
+            r for r, v in zip(part.rows, part.values[column.name], strict=True) if v is not None
+        ]
+        if rows:
+            out.add(
+                PARTICIPANTS,
+                rows[0],
+                column.name,
+                f"column {column.name!r} needs format version 2 ({len(rows)} non-blank values); "
+                "set format_version to 2",
+            )
+
+
 # --------------------------------------------------------------------------- frames
 
 
@@ -511,6 +675,9 @@ def _series(values: list[Any], column: Column) -> pd.Series:  # type: ignore[typ
         )
     if kind == "bool":
         return pd.Series(values, dtype="boolean" if column.nullable else "bool", name=column.name)
+    if kind == "datetime":
+        moments = [pd.NaT if v is None else v for v in values]
+        return pd.Series(moments, dtype="datetime64[ns, UTC]", name=column.name)
     stamps = [pd.NaT if v is None else pd.Timestamp(v) for v in values]
     return pd.Series(stamps, dtype="datetime64[ns]", name=column.name)
 
@@ -556,10 +723,15 @@ def validate_tables(
             f"dataset was made under version {meta.protocol_version!r} of {rules.protocol_id}; "
             f"the protocol given is version {rules.protocol_version!r}",
         )
+    files = csv_files(meta.format_version)
     parsed: dict[str, Parsed | None] = {}
     for file in CSV_FILES:
         raw = tables.get(file)
+        if raw is None and file not in files:
+            raw = RawTable(header=tuple(c.name for c in rules.columns(file)), records=())
         parsed[file] = None if raw is None else _parse_table(file, raw, rules.columns(file), out)
+    if meta.format_version == 1:
+        _check_version_1(out, parsed)
 
     part = parsed[PARTICIPANTS]
     known: set[str] | None = None
@@ -567,12 +739,16 @@ def validate_tables(
         _check_participants(out, part, rules, meta)
         _check_covariate_ranges(out, part, protocol)
         known = {p for p in part.values["participant_id"] if p is not None}
+        ids, arms = part.values["participant_id"], part.values["arm"]
+        arm_of = {} if meta.arms_masked else dict(zip(ids, arms, strict=True))
 
     week_checks: dict[str, tuple[str, int, int, str]] = {
         RESPONSES: ("week", 0, rules.max_week, "the study weeks"),
         TOXICOLOGY: ("week", 0, rules.max_week, "the study weeks"),
         ATTENDANCE: ("week", 1, rules.session_weeks, "the session weeks"),
         ADVERSE_EVENTS: ("onset_week", 0, rules.max_week, "the study weeks"),
+        EMA: ("week", 0, rules.max_week, "the study weeks"),
+        MEDICATIONS: ("week", 0, rules.max_week, "the study weeks"),
     }
     for file, (column, low, high, what) in week_checks.items():
         table = parsed[file]
@@ -593,12 +769,20 @@ def validate_tables(
     if attendance is not None:
         key = ["participant_id", "week"]
         _check_duplicates(out, ATTENDANCE, attendance, key, "attendance record")
+        if part is not None:
+            _check_attendance_arms(out, attendance, arm_of, rules)
     adverse_events = parsed[ADVERSE_EVENTS]
     if adverse_events is not None:
         _check_adverse_events(out, adverse_events)
     screening = parsed[SCREENING]
     if screening is not None:
         _check_screening(out, screening, known)
+    ema = parsed[EMA]
+    if ema is not None:
+        _check_ema(out, ema, rules)
+    medications = parsed[MEDICATIONS]
+    if medications is not None:
+        _check_medications(out, medications)
 
     if out.problems:
         order = {name: i for i, name in enumerate(("study.json", *CSV_FILES))}
@@ -615,6 +799,9 @@ def validate_tables(
         attendance=frames[ATTENDANCE],
         adverse_events=frames[ADVERSE_EVENTS],
         screening=frames[SCREENING],
+        ema=frames[EMA],
+        medications=frames[MEDICATIONS],
         covariates=tuple(c.name for c in rules.covariates),
+        ema_items=tuple(item for _, item in rules.ema_items),
     )
     return dataset, []

@@ -76,6 +76,9 @@ class Arm(_Model):
     curriculum: list[CurriculumPhase]
     continuation_choice: ContinuationChoice | None = None
     home_practice: bool = False
+    group_sessions: bool = True
+    """False for an arm that attends no group sessions (e.g. usual care): it has no
+    attendance records and the simulator gives it none."""
 
     @model_validator(mode="after")
     def _choice_names_a_phase(self) -> Arm:

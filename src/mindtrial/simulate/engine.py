@@ -15,14 +15,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mindtrial.dataset import StudyDataset, StudyMeta, follow_up_week
+from mindtrial.dataset import Column, StudyDataset, StudyMeta, follow_up_week
 from mindtrial.dataset.schema import (
     ADVERSE_EVENTS,
     ATTENDANCE,
+    EMA_COLUMNS,
     FIXED_COLUMNS,
+    MEDICATION_COLUMNS,
+    MEDICATIONS,
     RESPONSES,
     SCREENING,
     TOXICOLOGY,
+    empty_table,
 )
 from mindtrial.design.randomization import generate_allocation_list
 from mindtrial.instruments.registry import get_instrument
@@ -39,6 +43,13 @@ from mindtrial.simulate._math import (
     truncated_normal_parameters,
 )
 from mindtrial.simulate._periods import period_intercept
+from mindtrial.simulate._records import (
+    People,
+    days_per_use_week,
+    ema_prompts,
+    observed_dosing,
+    opioid_lists,
+)
 from mindtrial.simulate._scores import draw_latent, score_target
 from mindtrial.simulate.scenario import (
     CovariateSpec,
@@ -63,6 +74,11 @@ _STREAMS = (
     "events",
     "adverse_events",
     "generic",
+    # Added with format version 2 (appended, so the streams above keep their draws).
+    "demographics",
+    "days",
+    "ema",
+    "medications",
 )
 # dmi_interview: the Drug Misuse Index interview belongs to the misuse model (helper "sim").
 _SKIPPED_INSTRUMENTS = frozenset({"adverse_event", "dmi_interview"})
@@ -136,6 +152,10 @@ def _conform(frame: pd.DataFrame, file: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _ema_columns(items: tuple[str, ...]) -> list[Column]:
+    return [Column(item, "number", nullable=True) for item in dict.fromkeys(items)]
+
+
 def _assessment_weeks(protocol: Protocol, instrument: str) -> list[int]:
     weeks: set[int] = set()
     for a in protocol.assessments:
@@ -186,6 +206,9 @@ class _Trial:
         self.background_users: dict[str, BoolArray] = {}
         self.methadone_p: FloatArray | None = None
         self.events_use: BoolArray | None = None
+        self.use_days: IntArray | None = None
+        self.reported: BoolArray | None = None
+        self.treatment_exit: IntArray | None = None
         self.use: dict[str, BoolArray] = {}
 
     # ------------------------------------------------------------------ people
@@ -290,6 +313,10 @@ class _Trial:
         )
         arm_pos = {a: i for i, a in enumerate(self.arms)}
         self.arm_index = np.array([arm_pos[e.arm] for e in alloc.entries], dtype=np.int64)
+        if sc.arm_sizes is not None:  # fixed arm sizes (e.g. the published 129/121), shuffled
+            counts = _largest_remainder(n, dict(sc.arm_sizes))
+            fixed = np.repeat(np.arange(len(self.arms)), [counts[a] for a in self.arms])
+            self.arm_index = self.rng["demographics"].permutation(fixed).astype(np.int64)
         self.cohort = np.array([f"C{k // sc.cohort_size + 1:03d}" for k in range(n)], dtype=object)
 
     def retention(self) -> None:
@@ -312,7 +339,11 @@ class _Trial:
         rng = self.rng["attendance"]
         spec = self.scenario.attendance
         n_sessions = self.protocol.session.n_sessions
-        means = np.array([spec.mean[a] for a in self.arms])[self.arm_index]
+        grouped = np.array([self.protocol.arm(a).group_sessions for a in self.arms])
+        means = np.array(
+            [spec.mean[a] if self.protocol.arm(a).group_sessions else 0.0 for a in self.arms]
+        )[self.arm_index]
+        self.in_groups = grouped[self.arm_index]
         z = rng.standard_normal(self.n) * spec.person_sd
         p = np.where(
             means <= 0,
@@ -534,12 +565,79 @@ class _Trial:
             if self.events_use is not None:
                 for item in item_of.values():
                     if item in items and week >= 1:
-                        ev = self.scenario.events
-                        assert ev is not None
-                        values[:, items.index(item)] = self.events_use[pidx, week] & (
-                            rng.random(pidx.size) < ev.report_sensitivity
+                        assert self.reported is not None
+                        values[:, items.index(item)] = (
+                            self.events_use[pidx, week] & self.reported[pidx, week]
                         )
             self._add(pidx, week, instrument_id, items, values)
+
+    def drug_use_days(self, instrument: Instrument) -> None:
+        """Self-reported days of any drug use in each week (0 when the use is not reported)."""
+        weeks = _assessment_weeks(self.protocol, instrument.id)
+        item = instrument.item_ids[0]
+        for week in weeks:
+            pidx = np.flatnonzero(self.done[:, week])
+            if self.use_days is None or self.reported is None:
+                days = np.zeros(pidx.size)
+            else:
+                days = np.where(self.reported[pidx, week], self.use_days[pidx, week], 0)
+            self._add(
+                pidx, week, instrument.id, [item], np.asarray(days, dtype=np.float64)[:, None]
+            )
+
+    def people(self) -> People:
+        return People(
+            ids=self.ids,
+            arm_index=self.arm_index,
+            arms=tuple(self.arms),
+            randomized_day=self.randomized_day,
+            last_week=self.last_week,
+            start=self.scenario.recruitment_start,
+        )
+
+    def ema(self) -> pd.DataFrame:
+        """Timestamped EMA prompts (ema.csv) for the protocol's ``mode: ema`` assessments."""
+        items = tuple(
+            item.id
+            for a in self.protocol.assessments
+            if a.mode == "ema"
+            for item in get_instrument(a.instrument).items
+        )
+        columns = list(EMA_COLUMNS) + _ema_columns(items)
+        spec = self.scenario.ema
+        assessments = [a for a in self.protocol.assessments if a.mode == "ema"]
+        if spec is None or not assessments:
+            return empty_table(columns)
+        instruments = [(get_instrument(a.instrument), a.prompts_per_day or 1) for a in assessments]
+        weeks = sorted(
+            {w for a in assessments for w in _assessment_weeks(self.protocol, a.instrument)}
+        )
+        frame = ema_prompts(self.people(), spec, instruments, weeks, self.rng["ema"])
+        if frame.empty:
+            return empty_table(columns)
+        return frame[[c.name for c in columns]]
+
+    def medications(self) -> pd.DataFrame:
+        """The medication list (MME over time) and the observed dosing record."""
+        rng = self.rng["medications"]
+        frames = []
+        spec = self.scenario.medications
+        if spec is not None:
+            baseline = np.asarray(self.covariates[spec.baseline_covariate], dtype=np.float64)
+            frame, total = opioid_lists(self.people(), spec, baseline, self.protocol.weeks, rng)
+            self.covariates[spec.baseline_covariate] = np.round(total, 2)
+            frames.append(frame)
+        dosing = self.scenario.observed_dosing
+        if dosing is not None and self.methadone_p is not None:
+            dose = np.asarray(self.covariates[dosing.dose_covariate], dtype=np.float64)
+            frames.append(
+                observed_dosing(self.people(), dosing, dose, self.methadone_p, self.last_week, rng)
+            )
+        frames = [f for f in frames if not f.empty]
+        if not frames:
+            return empty_table(MEDICATION_COLUMNS)
+        out = pd.concat(frames, ignore_index=True)
+        return out.sort_values(["participant_id", "week", "drug"], kind="mergesort")
 
     # ------------------------------------------------------------------ toxicology
 
@@ -719,6 +817,7 @@ class _Trial:
         earlier = leaves & (leave - 1 < self.last_week)
         self.last_week = np.where(earlier, leave - 1, self.last_week)
         self.reason = np.where(earlier, "left methadone treatment", self.reason)
+        self.treatment_exit = np.where(earlier, leave, -1)
         a = np.array(
             [
                 solve_intercept(spec.adherence_percent[arm] / 100.0, sd=spec.adherence_person_sd)
@@ -728,6 +827,13 @@ class _Trial:
         self.methadone_p = expit(
             a[self.arm_index] + spec.adherence_person_sd * rng.standard_normal(self.n)
         )
+        # Days of use in each use week, and whether the week's use is self-reported.
+        days_rng = self.rng["days"]
+        mean_days = days_per_use_week(spec, tuple(self.arms), self.final_week)
+        m = np.array([mean_days[a] for a in self.arms])[self.arm_index]
+        days = 1 + days_rng.binomial(6, np.clip((m - 1) / 6, 0, 1)[:, None], size=use.shape)
+        self.use_days = np.where(use, days, 0).astype(np.int64)
+        self.reported = days_rng.random(use.shape) < spec.report_sensitivity
 
     # ------------------------------------------------------------------ AEs
 
@@ -780,17 +886,33 @@ class _Trial:
         reason_text = np.array(self.reason, dtype=object)
         reason_text[~withdrawn] = None
         reason = pd.array(reason_text, dtype="string")
+        rng = self.rng["demographics"]
+        sc = self.scenario
+        site = _choice(rng, sc.sites, self.n) if sc.sites else np.full(self.n, None, dtype=object)
+        cohort = self.cohort.copy()
+        cohort[~self.in_groups] = None
+        exit_week = pd.array([pd.NA] * self.n, dtype="Int64")
+        if self.treatment_exit is not None:
+            exit_week = pd.array(
+                [int(w) if w >= 0 else pd.NA for w in self.treatment_exit], dtype="Int64"
+            )
         frame = pd.DataFrame(
             {
                 "participant_id": pd.array(self.ids, dtype="string"),
                 "arm": pd.array(np.array(self.arms, dtype=object)[self.arm_index], dtype="string"),
-                "site": pd.array([pd.NA] * self.n, dtype="string"),
-                "cohort": pd.array(self.cohort, dtype="string"),
+                "site": pd.array(site, dtype="string"),
+                "cohort": pd.array(cohort, dtype="string"),
                 "randomized_on": randomized_on,
                 "withdrawn_week": withdrawn_week,
                 "withdrawal_reason": reason,
             }
         )
+        demo = sc.demographics
+        for column in ("race", "ethnicity", "language"):
+            table = getattr(demo, column) if demo is not None else {}
+            drawn = _choice(rng, table, self.n) if table else np.full(self.n, None, dtype=object)
+            frame[column] = pd.array(drawn, dtype="string")
+        frame["treatment_exit_week"] = exit_week
         for cov in self.protocol.baseline_covariates:
             values = self.covariates.get(cov.name)
             if values is None:
@@ -848,19 +970,26 @@ class _Trial:
         self.substances()
         self.misuse_model()
         self.self_report()
+        ema_instruments = {a.instrument for a in self.protocol.assessments if a.mode == "ema"}
         for instrument_id in sorted(self.instruments):
             if instrument_id == "substance_use_7d":
                 continue
+            if instrument_id in ema_instruments and self.scenario.ema is not None:
+                continue  # prompts go to ema.csv
             try:
                 instrument = get_instrument(instrument_id)
             except KeyError:
                 continue  # an instrument not shipped yet: nothing to simulate
             if instrument_id == "home_practice":
                 self.home_practice(instrument)
+            elif instrument_id == "drug_use_days":
+                self.drug_use_days(instrument)
             else:
                 self.generic(instrument, self.covered.get(instrument_id, set()))
         toxicology = self.toxicology()
         adverse = self.adverse_events()
+        ema = self.ema()
+        medications = self.medications()
         participants = self.participants()
         last_day = int(self.randomized_day.max()) + 7 * self.final_week + 1
         exported = datetime.combine(
@@ -881,7 +1010,10 @@ class _Trial:
             attendance=_conform(attendance, ATTENDANCE),
             adverse_events=_conform(adverse, ADVERSE_EVENTS),
             screening=_conform(self.screening(), SCREENING),
+            ema=ema.reset_index(drop=True),
+            medications=_conform(medications, MEDICATIONS),
             covariates=tuple(c.name for c in self.protocol.baseline_covariates),
+            ema_items=tuple(str(c) for c in ema.columns[len(EMA_COLUMNS) :]),
         )
 
 

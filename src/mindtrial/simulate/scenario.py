@@ -1,11 +1,13 @@
-"""Scenarios: every rate, effect and attrition knob of a simulated trial.
+"""Scenarios: every rate, effect and attrition knob of a simulated trial, as data.
 
-:func:`default_scenario` builds a protocol's scenario from the protocol file itself: the
-published flow, sample and results (``protocol.published``) are the calibration targets,
-so the numbers are not typed twice. What the papers do not report (dose distributions,
-survey completion, random-effect spreads, …) is a documented assumption here and in
-``docs/simulation.md``. :func:`load_scenario` reads a YAML file whose keys override the
-default scenario of the protocol, at any depth (``substances.opioids.percent.mrocc: 8``).
+Each shipped protocol has a scenario file ``simulate/scenarios/<protocol id>.yaml`` that
+holds every number of its simulated trial; published results are not typed there again but
+referenced (``{published: results.primary.arms}``) and read from the protocol file, so a
+fourth trial is a protocol file plus a scenario file. :func:`default_scenario` loads the
+shipped file (a protocol without one gets the generic parts only: sample, retention,
+attendance, adverse events, with no treatment effects). :func:`load_scenario` reads a YAML
+file whose keys override the default scenario at any depth
+(``substances.opioids.percent.mrocc: 8``). Errors name the file and the field path.
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from datetime import date
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mindtrial.dataset import follow_up_week
-from mindtrial.protocols.schema import Protocol, PublishedResult
+from mindtrial.dataset.schema import ETHNICITIES, LANGUAGES, RACES
+from mindtrial.instruments import mme
+from mindtrial.instruments.registry import get_instrument
+from mindtrial.protocols.schema import Protocol
 
 Probability = float
 
@@ -233,7 +239,10 @@ class EventSpec(_Knobs):
     arm and hazard ratio ``return_hr[arm]`` (grouped proportional hazards,
     1 - (1 - h)^HR); after it, each week is a use week with ``use_after_return``.
     Treatment dropout: the same with ``dropout_hazard`` and ``dropout_hr``. Methadone
-    adherence: the share of urine tests positive for methadone, ``adherence_percent[arm]``.
+    adherence: the share of scheduled doses taken (and of urine tests positive for methadone),
+    ``adherence_percent[arm]``. Days of use in a use week: 1 + Binomial(6, (m - 1)/6) with
+    mean m; the reference arm's m is ``days_per_use_week`` and each other arm's is solved so
+    that its ratio of mean days per follow-up week to the reference is ``days_ratio[arm]``.
     """
 
     return_hazard: Probability = Field(0.08, ge=0, le=1)
@@ -251,6 +260,81 @@ class EventSpec(_Knobs):
     dropout_hr: dict[str, float]
     adherence_percent: dict[str, float]
     adherence_person_sd: float = Field(1.0, ge=0)
+    days_per_use_week: float = Field(3.5, ge=1, le=7)
+    days_ratio: dict[str, float] = {}
+
+
+class DemographicsSpec(_Knobs):
+    """Race, ethnicity and preferred language (level -> probability; levels of the dataset)."""
+
+    race: dict[str, Probability] = {}
+    ethnicity: dict[str, Probability] = {}
+    language: dict[str, Probability] = {}
+
+
+class EmaItemSpec(_Knobs):
+    """One EMA item: a person-week mean that changes by arm, and prompt-level noise.
+
+    Person-week mean = ``baseline_mean[arm]`` + ``change[arm]``·min(1, week/``tau``) +
+    person intercept (SD ``intercept_sd``); each answered prompt is that mean plus noise
+    (SD ``residual_sd``), rounded and clipped to the item's range.
+    """
+
+    baseline_mean: dict[str, float]
+    change: dict[str, float]
+    intercept_sd: float = Field(ge=0)
+    residual_sd: float = Field(ge=0)
+    tau: float = Field(8.0, gt=0)
+
+
+class EmaSpec(_Knobs):
+    """Random EMA prompts (the protocol's ``prompts_per_day``) on ``days_per_burst`` days of
+    each EMA week, at uniform times between ``first_hour`` and ``last_hour`` local time
+    (UTC offset ``utc_offset_hours``); a prompt is answered with probability
+    expit(logit(``response_rate``) + ``response_person_sd``·Z)."""
+
+    days_per_burst: int = Field(7, ge=1, le=7)
+    first_hour: int = Field(9, ge=0, le=23)
+    last_hour: int = Field(21, ge=1, le=24)
+    utc_offset_hours: float = Field(0.0, ge=-12, le=14)
+    response_rate: Probability = Field(0.7, gt=0, lt=1)
+    response_person_sd: float = Field(0.8, ge=0)
+    items: dict[str, EmaItemSpec] = {}
+
+    @model_validator(mode="after")
+    def _hours(self) -> EmaSpec:
+        if self.last_hour <= self.first_hour:
+            raise ValueError("last_hour must be after first_hour")
+        return self
+
+
+class MedicationSpec(_Knobs):
+    """A prescribed-opioid list at ``weeks`` (MME over time).
+
+    Each participant has a main opioid drawn from ``opioids`` (drug -> probability; drug ids
+    of the MME calculator) and, with probability ``second_opioid``, a second one carrying
+    30% of the MME. The baseline total is drawn from covariate ``baseline_covariate`` and
+    the covariate is then set to the MME of the rounded baseline list. The dose changes by
+    ``change_percent[arm]`` by the end of treatment (then stays), times a person factor
+    exp(``person_sd``·Z).
+    """
+
+    weeks: list[int] = Field(min_length=1)
+    opioids: dict[str, Probability] = Field(min_length=1)
+    second_opioid: Probability = Field(0.3, ge=0, le=1)
+    baseline_covariate: str
+    change_percent: dict[str, float]
+    person_sd: float = Field(0.15, ge=0)
+
+
+class ObservedDosingSpec(_Knobs):
+    """Weekly observed dosing of the treatment medication while in treatment: ``drug`` at the
+    dose of covariate ``dose_covariate``, ``days_per_week`` doses scheduled, doses taken
+    Binomial(scheduled, p) with the person's adherence p (``events.adherence_percent``)."""
+
+    drug: str
+    dose_covariate: str
+    days_per_week: int = Field(7, ge=1, le=7)
 
 
 class AdverseEventSpec(_Knobs):
@@ -270,7 +354,12 @@ class Scenario(_Knobs):
     description: str = ""
     sex: dict[str, Probability]
     age: CovariateSpec
+    arm_sizes: dict[str, float] | None = None
+    """Relative arm sizes (e.g. the published 129/121), scaled to n; None = the protocol's
+    block randomization."""
     covariates: dict[str, CovariateSpec] = {}
+    sites: dict[str, Probability] = {}
+    demographics: DemographicsSpec | None = None
     funnel: FunnelSpec | None = None
     recruitment_start: date
     recruitment_end: date
@@ -283,6 +372,9 @@ class Scenario(_Knobs):
     trajectories: dict[str, TrajectorySpec] = {}
     misuse: MisuseSpec | None = None
     events: EventSpec | None = None
+    ema: EmaSpec | None = None
+    medications: MedicationSpec | None = None
+    observed_dosing: ObservedDosingSpec | None = None
     home_practice_days: Probability = Field(0.5, ge=0, le=1)
     adverse_events: AdverseEventSpec
 
@@ -316,372 +408,199 @@ def _validate(data: Mapping[str, Any], *, source: str) -> Scenario:
         raise ScenarioError(f"{source}: invalid scenario:\n" + "\n".join(lines)) from None
 
 
+# --------------------------------------------------------------------------- references
+
+_REFERENCE_KEYS = frozenset({"published", "protocol", "divide_by", "scale", "add"})
+
+
+def _lookup(protocol: Protocol, path: str, *, root: str) -> Any:
+    """The protocol value at ``path`` (``published`` paths start at ``protocol.published``)."""
+    parts = path.split(".")
+    value: Any = protocol.published if root == "published" else protocol
+    walked: list[str] = [root]
+    for i, part in enumerate(parts):
+        if root == "published" and i == 1 and walked[-1] == "results":
+            found = next((r for r in protocol.published.results if r.id == part), None)
+            if found is None:
+                known = ", ".join(r.id for r in protocol.published.results) or "none"
+                raise ScenarioError(
+                    f"{root}: {path}: the protocol has no published result {part!r} "
+                    f"(its results: {known})"
+                )
+            value = found
+        elif isinstance(value, Mapping):
+            if part not in value:
+                raise ScenarioError(f"{root}: {path}: {'.'.join(walked)} has no key {part!r}")
+            value = value[part]
+        elif isinstance(value, BaseModel) and part in type(value).model_fields:
+            value = getattr(value, part)
+        else:
+            raise ScenarioError(f"{root}: {path}: {'.'.join(walked)} has no field {part!r}")
+        walked.append(part)
+    if value is None:
+        raise ScenarioError(f"{root}: {path}: the protocol gives no value there")
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="python")
+    return value
+
+
+def _arith(value: Any, divisor: float, scale: float, add: float, where: str) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _arith(v, divisor, scale, add, where) for k, v in value.items()}
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        if divisor == 1 and scale == 1 and add == 0:
+            return value
+        raise ScenarioError(f"{where}: arithmetic on a value that is not a number: {value!r}")
+    if divisor == 1 and scale == 1 and add == 0:
+        return value
+    return value / divisor * scale + add
+
+
+def _resolve(node: Any, protocol: Protocol, where: str) -> Any:
+    """``node`` with every ``{published: PATH}`` / ``{protocol: PATH}`` replaced by its value."""
+    if isinstance(node, Mapping) and ("published" in node or "protocol" in node):
+        unknown = sorted(set(map(str, node)) - _REFERENCE_KEYS)
+        if unknown or ("published" in node) == ("protocol" in node):
+            raise ScenarioError(
+                f"{where}: a reference is {{published: PATH}} or {{protocol: PATH}} with "
+                f"optional divide_by, scale and add; found keys {', '.join(map(str, node))}"
+            )
+        root = "published" if "published" in node else "protocol"
+        try:
+            value = _lookup(protocol, str(node[root]), root=root)
+            divisor = 1.0
+            if "divide_by" in node:
+                divisor = float(_lookup(protocol, str(node["divide_by"]), root="published"))
+        except ScenarioError as exc:
+            raise ScenarioError(f"{where}: {exc}") from None
+        except (TypeError, ValueError):
+            raise ScenarioError(f"{where}: divide_by is not a number") from None
+        if divisor == 0:
+            raise ScenarioError(f"{where}: divide_by {node['divide_by']} is zero")
+        scale, add = node.get("scale", 1.0), node.get("add", 0.0)
+        if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (scale, add)):
+            raise ScenarioError(f"{where}: scale and add must be numbers")
+        return _arith(value, divisor, float(scale), float(add), where)
+    if isinstance(node, Mapping):
+        return {
+            k: _resolve(v, protocol, f"{where}.{k}" if where else str(k)) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_resolve(v, protocol, f"{where}[{i}]") for i, v in enumerate(node)]
+    return node
+
+
 # --------------------------------------------------------------------------- defaults
 
-
-def _result(protocol: Protocol, result_id: str) -> PublishedResult | None:
-    for result in protocol.published.results:
-        if result.id == result_id:
-            return result
-    return None
+_SHIPPED: Final = "mindtrial.simulate.scenarios"
 
 
-def _sex(protocol: Protocol) -> dict[str, float]:
+def _generic(protocol: Protocol) -> dict[str, Any]:
+    """The parts every protocol has, from its published sample and flow (no effects)."""
     sample = protocol.published.sample
     female = sample.female_fraction if sample.female_fraction is not None else 0.5
     nonbinary = sample.nonbinary_fraction or 0.0
     male = sample.male_fraction if sample.male_fraction is not None else 1.0 - female - nonbinary
-    levels = {"female": female, "male": male, "nonbinary": nonbinary}
-    return {k: v / sum(levels.values()) for k, v in levels.items() if v > 0}
-
-
-def _age(protocol: Protocol) -> CovariateSpec:
-    sample = protocol.published.sample
+    sex = {k: v for k, v in {"female": female, "male": male, "nonbinary": nonbinary}.items() if v}
     limits = next((c for c in protocol.baseline_covariates if c.name == "age"), None)
-    return CovariateSpec(
-        kind="normal",
-        mean=sample.age_mean if sample.age_mean is not None else 45.0,
-        sd=sample.age_sd if sample.age_sd is not None else 12.0,
-        minimum=(limits.minimum if limits and limits.minimum is not None else 18.0),
-        maximum=(limits.maximum if limits and limits.maximum is not None else 85.0),
-        round_to=1.0,
-    )
-
-
-def _retention_anchor(protocol: Protocol) -> float:
     flow = protocol.published.flow
-    if flow.completed_final is not None:
-        return flow.completed_final / flow.randomized
-    return 0.75
-
-
-def _mrocc(protocol: Protocol, base: dict[str, Any]) -> dict[str, Any]:
+    final = flow.completed_final / flow.randomized if flow.completed_final is not None else 0.75
     arms = protocol.arm_ids
-    intervention, control = arms[0], arms[1]
-    flow = protocol.published.flow
-    final = _retention_anchor(protocol)  # 116/196 = 0.59 complete week 24
-    # Published: 59% complete week 24 and more M-ROCC dropout in weeks 8-16. Week-8 and
-    # week-16 anchors are assumptions that keep both arms at the published 59% by week 24.
-    base["retention"] = {
-        "survival": {
-            intervention: {8: 0.80, 16: 0.63, 24: final},
-            control: {8: 0.80, 16: 0.72, 24: final},
-        }
-    }
-    cont = _result(protocol, "continuation")
-    cont_p = {"female": 0.529, "male": 0.413}
-    if cont is not None and "women_continued" in cont.extra:
-        cont_p = {
-            "female": cont.extra["women_continued"] / 100,
-            "male": cont.extra["men_continued"] / 100,
-        }
-    base["attendance"] = {
-        "mean": {intervention: 0.80, control: 0.80},
-        "person_sd": 1.2,
-        "continuation": {"probability": cont_p, "default": sum(cont_p.values()) / len(cont_p)},
-    }
-    base["funnel"] = {
-        "per_randomized": flow.randomized,
-        "referred": flow.referred or flow.randomized,
-        "consented": flow.consented or flow.randomized,
-        "excluded_after_consent": flow.excluded_after_consent or 0,
-        "baseline_incomplete": flow.baseline_incomplete or 0,
-        "screen_fail_reasons": [
-            "PROMIS anxiety T at or below 55 and no recent substance use",
-            "buprenorphine dose not stable for more than 4 weeks",
-            "age outside 18-70",
-            "could not be reached",
-        ],
-        "exclusion_reasons": [
-            c.description for c in protocol.eligibility if getattr(c, "kind", "") == "exclusion"
-        ]
-        or ["met an exclusion criterion"],
-    }
-    # Covariates: distributions are not published; plausible values for a US buprenorphine
-    # population (doses in 2 mg steps around 16 mg, some cocaine use, low incomes).
-    base["covariates"] = {
-        "bup_dose_mg": {
-            "kind": "discrete",
-            "values": {4: 0.04, 8: 0.14, 12: 0.16, 16: 0.38, 20: 0.12, 24: 0.14, 32: 0.02},
-        },
-        "cocaine_use_baseline": {"kind": "bernoulli", "p": 0.15},
-        "income_category": {
-            "kind": "choice",
-            "levels": {"<10k": 0.35, "10k-30k": 0.35, ">30k": 0.30},
-        },
-    }
-    substances: dict[str, Any] = {}
-    analyte_weights = {
-        "opioids": {"fentanyl": 0.55, "opiates": 0.25, "oxycodone": 0.15, "methadone": 0.05},
-    }
-    for spec in protocol.analysis.analyses:
-        if spec.model != "gee_logistic" or protocol.toxicology is None:
-            continue
-        if spec.outcome not in protocol.toxicology.substances:
-            continue
-        result = _result(protocol, spec.id)
-        if result is None or not result.arms:
-            continue
-        substance: dict[str, Any] = {"percent": dict(result.arms)}
-        substance["analytes"] = analyte_weights.get(
-            spec.outcome, dict.fromkeys(protocol.toxicology.substances[spec.outcome], 1.0)
-        )
-        if spec.outcome == "cocaine":
-            substance["covariate_log_odds"] = {"cocaine_use_baseline": 2.0}
-        if spec.outcome == "opioids":
-            substance["correlated_with"] = "ocs.mean"
-            substance["correlation"] = 0.4
-        substances[spec.outcome] = substance
-    base["substances"] = substances
-    base["background"] = {
-        "users": {"thc": 0.30, "methamphetamine": 0.06, "alcohol": 0.35},
-        "analyte_of": {"thc": ["thc"], "methamphetamine": ["methamphetamine", "amphetamine"]},
-    }
-    trajectories: dict[str, Any] = {}
-    anxiety = _result(protocol, "anxiety")
-    if anxiety is not None and anxiety.arms:
-        # Baseline T 58 (SD 7.5 between people, 4 within) is an assumption; the change targets
-        # are the published within-arm changes in the baseline T > 55 subgroup.
-        trajectories["promis_anxiety_8a.t_score"] = {
-            "baseline_mean": dict.fromkeys(arms, 58.0),
-            "change": dict(anxiety.arms),
-            "intercept_sd": 6.5,
-            "slope_sd": 5.0,
-            "residual_sd": 4.0,
-            "subgroup_min": protocol.outcomes.anxiety_subgroup_min_t,
-        }
-    craving = _result(protocol, "craving")
-    if craving is not None and craving.arms:
-        # The published change and percent change imply baseline means of 2.3/0.67 = 3.43
-        # and 1.3/0.44 = 2.95: a chance imbalance. Randomized arms share one baseline in
-        # expectation, so both arms start at the average (3.19); the absolute changes (and
-        # so the between-arm difference the analysis estimates, -1.0) are the published ones.
-        implied = []
-        for arm in arms:
-            pct = craving.extra.get(f"percent_{arm}")
-            if pct:
-                implied.append(craving.arms[arm] / (pct / 100.0))
-        baseline = dict.fromkeys(arms, sum(implied) / len(implied) if implied else 3.2)
-        trajectories["ocs.mean"] = {
-            "baseline_mean": baseline,
-            "change": dict(craving.arms),
-            "intercept_sd": 1.8,
-            "slope_sd": 1.2,
-            "residual_sd": 1.0,
-        }
-    base["trajectories"] = trajectories
-    # "One mild intervention-related adverse event": few events, rarely related.
-    base["adverse_events"] = {
-        "rate": {intervention: 0.25, control: 0.25},
-        "related": {intervention: 0.02, control: 0.0},
-    }
-    return base
-
-
-def _more_ltot(protocol: Protocol, base: dict[str, Any]) -> dict[str, Any]:
-    arms = protocol.arm_ids
-    intervention, control = arms[0], arms[1]
-    misuse = _result(protocol, "misuse")
-    last_week = follow_up_week(max(protocol.follow_up_months or [9]))
-    weeks = [protocol.weeks] + [follow_up_week(m) for m in protocol.follow_up_months]
-    final = {intervention: 45.0, control: 24.4}
-    retained = {intervention: 0.62, control: 0.645}
-    if misuse is not None:
-        final = {arm: misuse.arms.get(arm, final[arm]) for arm in arms}
-        by_arm = protocol.published.flow.randomized_by_arm
-        for arm in arms:
-            # Assessed at 9 months / randomized: 80/129 and 78/121.
-            if f"{arm}_n" in misuse.extra and by_arm.get(arm):
-                retained[arm] = misuse.extra[f"{arm}_n"] / by_arm[arm]
-    # Only the 9-month figures are published; earlier time points rise toward them (the
-    # between-arm odds ratio grows from ~1.7 to ~2.5, averaging the published 2.06).
-    start = {intervention: 30.0, control: 20.0}
-    not_misusing: dict[str, dict[int, float]] = {}
-    for arm in arms:
-        span = max(len(weeks) - 1, 1)
-        not_misusing[arm] = {
-            w: start[arm] + (final[arm] - start[arm]) * k / span for k, w in enumerate(weeks)
-        }
-    base["misuse"] = {"not_misusing_percent": not_misusing}
-    base["retention"] = {
-        "survival": {
-            arm: {protocol.weeks: 1 - (1 - retained[arm]) * 0.4, last_week: retained[arm]}
-            for arm in arms
-        }
-    }
-    # 203 of 250 reached the minimum dose (4 of 8 sessions): mean attendance 0.72, SD 1.2.
-    base["attendance"] = {"mean": dict.fromkeys(arms, 0.72), "person_sd": 1.2}
-    base["covariates"] = {
-        "baseline_mme": {
+    return {
+        "protocol_id": protocol.id,
+        "description": f"Generic scenario of {protocol.source.citation} (no treatment effects)",
+        "sex": sex,
+        "age": {
             "kind": "normal",
-            "mean": 90.0,
-            "sd": 60.0,
-            "minimum": 5.0,
-            "maximum": 600.0,
+            "mean": sample.age_mean if sample.age_mean is not None else 45.0,
+            "sd": sample.age_sd if sample.age_sd is not None else 12.0,
+            "minimum": limits.minimum if limits and limits.minimum is not None else 18.0,
+            "maximum": limits.maximum if limits and limits.maximum is not None else 85.0,
             "round_to": 1.0,
         },
-    }
-    severity = _result(protocol, "pain_severity")
-    interference = _result(protocol, "pain_interference")
-    sev_effect = severity.difference if severity and severity.difference is not None else 0.49
-    int_effect = (
-        interference.difference if interference and interference.difference is not None else 1.07
-    )
-    # Published effects are reductions in MORE relative to supportive therapy; the control
-    # arm's own change is an assumption.
-    base["trajectories"] = {
-        "bpi_sf.severity": {
-            "baseline_mean": dict.fromkeys(arms, 5.5),
-            "change": {control: -0.4, intervention: -0.4 - sev_effect},
-            "intercept_sd": 1.4,
-            "slope_sd": 0.8,
-            "residual_sd": 1.0,
-            "shape": "plateau",
-            "tau": float(protocol.weeks),
-        },
-        "bpi_sf.interference": {
-            "baseline_mean": dict.fromkeys(arms, 6.0),
-            "change": {control: -0.5, intervention: -0.5 - int_effect},
-            "intercept_sd": 1.8,
-            "slope_sd": 1.0,
-            "residual_sd": 1.2,
-            "shape": "plateau",
-            "tau": float(protocol.weeks),
-        },
-        "dass21.depression": {
-            "baseline_mean": dict.fromkeys(arms, 14.0),
-            "change": {control: -1.5, intervention: -3.0},
-            "intercept_sd": 7.0,
-            "slope_sd": 3.0,
-            "residual_sd": 4.0,
-            "shape": "plateau",
-            "tau": float(protocol.weeks),
-        },
-    }
-    base["adverse_events"] = {"rate": dict.fromkeys(arms, 0.2)}
-    return base
-
-
-def _more_mmt(protocol: Protocol, base: dict[str, Any]) -> dict[str, Any]:
-    arms = protocol.arm_ids
-    intervention, control = arms[0], arms[1]
-
-    def ratio(result_id: str, default: float) -> float:
-        result = _result(protocol, result_id)
-        return result.ratio if result is not None and result.ratio is not None else default
-
-    adherence = _result(protocol, "methadone_adherence")
-    base["events"] = {
-        "return_hr": {intervention: ratio("return_to_use", 0.58), control: 1.0},
-        "dropout_hr": {intervention: ratio("treatment_dropout", 0.41), control: 1.0},
-        "adherence_percent": dict(adherence.arms)
-        if adherence
-        else {intervention: 95.5, control: 83.6},
-    }
-    # Loss to follow-up other than leaving treatment is rare; treatment dropout is drawn by
-    # the event model and also ends follow-up.
-    base["retention"] = {"survival": {arm: {protocol.weeks: 0.97} for arm in arms}}
-    base["attendance"] = {"mean": {intervention: 0.72, control: 0.72}, "person_sd": 1.2}
-    base["covariates"] = {
-        "methadone_dose_mg": {
-            "kind": "normal",
-            "mean": 95.0,
-            "sd": 35.0,
-            "minimum": 10.0,
-            "maximum": 300.0,
-            "round_to": 5.0,
-        },
-    }
-    base["trajectories"] = {
-        "phq9.total": {
-            "baseline_mean": dict.fromkeys(arms, 12.0),
-            "change": {control: -1.0, intervention: -3.0},
-            "intercept_sd": 4.5,
-            "slope_sd": 2.5,
-            "residual_sd": 2.5,
-            "shape": "plateau",
-            "tau": 8.0,
-        },
-        "dass21.anxiety": {
-            "baseline_mean": dict.fromkeys(arms, 12.0),
-            "change": {control: -1.5, intervention: -1.5},
-            "intercept_sd": 6.0,
-            "slope_sd": 3.0,
-            "residual_sd": 4.0,
-            "shape": "plateau",
-            "tau": 8.0,
-        },
-        "bpi_sf.severity": {
-            "baseline_mean": dict.fromkeys(arms, 6.0),
-            "change": {control: -0.3, intervention: -0.8},
-            "intercept_sd": 1.4,
-            "slope_sd": 0.8,
-            "residual_sd": 1.0,
-            "shape": "plateau",
-            "tau": 8.0,
-        },
-    }
-    base["adverse_events"] = {"rate": dict.fromkeys(arms, 0.2)}
-    return base
-
-
-_DATES: dict[str, tuple[date, date]] = {
-    "mrocc-2025": (date(2021, 1, 21), date(2023, 2, 15)),
-    "more-ltot-2022": (date(2016, 1, 4), date(2020, 1, 31)),
-    "more-mmt-2024": (date(2020, 8, 3), date(2022, 2, 28)),
-}
-
-
-def default_scenario(protocol: Protocol) -> Scenario:
-    """The scenario calibrated to ``protocol``'s published trial.
-
-    Known protocols (``mrocc-2025``, ``more-ltot-2022``, ``more-mmt-2024``) get their
-    outcome models; any other protocol gets the generic parts (sample, retention,
-    attendance, adverse events) with no treatment effects.
-    """
-    start, end = _DATES.get(protocol.id, (date(2024, 1, 1), date(2025, 12, 31)))
-    arms = protocol.arm_ids
-    base: dict[str, Any] = {
-        "protocol_id": protocol.id,
-        "description": f"Calibrated to {protocol.source.citation}",
-        "sex": _sex(protocol),
-        "age": _age(protocol).model_dump(),
-        "recruitment_start": start,
-        "recruitment_end": end,
+        "recruitment_start": date(2024, 1, 1),
+        "recruitment_end": date(2025, 12, 31),
         "cohort_size": min(2 * protocol.session.group_size_max, 24),
-        "retention": {
-            "survival": {arm: {protocol.weeks: _retention_anchor(protocol)} for arm in arms}
-        },
+        "retention": {"survival": {arm: {protocol.weeks: final} for arm in arms}},
         "attendance": {"mean": dict.fromkeys(arms, 0.75)},
         "adverse_events": {"rate": dict.fromkeys(arms, 0.2)},
     }
-    builders = {"mrocc-2025": _mrocc, "more-ltot-2022": _more_ltot, "more-mmt-2024": _more_mmt}
-    if protocol.id in builders:
-        base = builders[protocol.id](protocol, base)
-    return _validate(base, source=f"default scenario of {protocol.id}")
+
+
+def scenario_from_mapping(raw: Mapping[str, Any], protocol: Protocol, *, source: str) -> Scenario:
+    """Validate a scenario mapping (references resolved against ``protocol``)."""
+    try:
+        resolved = _resolve(raw, protocol, "")
+    except ScenarioError as exc:
+        raise ScenarioError(f"{source}: invalid scenario:\n  - {exc}") from None
+    return _validate(resolved, source=source)
+
+
+def _read_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{source}: not valid YAML: {exc}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{source}: expected a mapping of scenario knobs at the top level")
+    return raw
+
+
+def shipped_scenario_file(protocol_id: str) -> Traversable | None:
+    """The shipped scenario file of a protocol, or None."""
+    resource = resources.files(_SHIPPED) / f"{protocol_id}.yaml"
+    return resource if resource.is_file() else None
+
+
+def default_scenario(protocol: Protocol) -> Scenario:
+    """``protocol``'s shipped scenario (``simulate/scenarios/<id>.yaml``), calibrated to its
+    published trial; a protocol without one gets the generic parts with no effects."""
+    resource = shipped_scenario_file(protocol.id)
+    if resource is None:
+        return _validate(_generic(protocol), source=f"generic scenario of {protocol.id}")
+    source = f"scenarios/{protocol.id}.yaml"
+    raw = _read_yaml(resource.read_text(encoding="utf-8"), source)
+    _check_protocol_id(raw, protocol, source)
+    return scenario_from_mapping(raw, protocol, source=source)
+
+
+def _check_protocol_id(raw: Mapping[str, Any], protocol: Protocol, source: str) -> None:
+    if raw.get("protocol_id", protocol.id) != protocol.id:
+        raise ScenarioError(
+            f"{source}: protocol_id: the scenario is for {raw['protocol_id']!r}, "
+            f"not {protocol.id!r}"
+        )
 
 
 def load_scenario(path: str | Path, protocol: Protocol) -> Scenario:
     """``protocol``'s default scenario with the YAML file at ``path`` merged over it."""
     file = Path(path)
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError(f"{file}: scenario file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{file}: cannot read the scenario file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{file}: not valid YAML: {exc}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ScenarioError(f"{file}: expected a mapping of scenario knobs at the top level")
-    if raw.get("protocol_id", protocol.id) != protocol.id:
-        raise ScenarioError(
-            f"{file}: protocol_id: the scenario is for {raw['protocol_id']!r}, not {protocol.id!r}"
-        )
-    merged = _deep_merge(default_scenario(protocol).model_dump(mode="python"), raw)
+    raw = _read_yaml(text, str(file))
+    _check_protocol_id(raw, protocol, str(file))
+    try:
+        resolved = _resolve(raw, protocol, "")
+    except ScenarioError as exc:
+        raise ScenarioError(f"{file}: invalid scenario:\n  - {exc}") from None
+    merged = _deep_merge(default_scenario(protocol).model_dump(mode="python"), resolved)
     return _validate(merged, source=str(file))
+
+
+_DEMOGRAPHIC_LEVELS: Final = {"race": RACES, "ethnicity": ETHNICITIES, "language": LANGUAGES}
+
+
+def _instrument_items(instrument_id: str) -> tuple[str, ...]:
+    try:
+        return get_instrument(instrument_id).item_ids
+    except KeyError:
+        return ()
 
 
 def check_scenario(scenario: Scenario, protocol: Protocol) -> None:
@@ -734,6 +653,53 @@ def check_scenario(scenario: Scenario, protocol: Protocol) -> None:
         need_arms("events.return_hr", scenario.events.return_hr)
         need_arms("events.dropout_hr", scenario.events.dropout_hr)
         need_arms("events.adherence_percent", scenario.events.adherence_percent)
+    if scenario.arm_sizes is not None:
+        need_arms("arm_sizes", scenario.arm_sizes)
+    if scenario.events is not None and scenario.events.days_ratio:
+        need_arms("events.days_ratio", scenario.events.days_ratio)
+    if scenario.demographics is not None:
+        for name, table in scenario.demographics.model_dump().items():
+            if unknown := sorted(set(table) - set(_DEMOGRAPHIC_LEVELS[name])):
+                problems.append(
+                    f"demographics.{name}: unknown level(s) {', '.join(unknown)}; expected "
+                    f"{', '.join(_DEMOGRAPHIC_LEVELS[name])}"
+                )
+    ema_items = {
+        item
+        for a in protocol.assessments
+        if a.mode == "ema"
+        for item in _instrument_items(a.instrument)
+    }
+    if scenario.ema is not None:
+        for name, item in scenario.ema.items.items():
+            if name not in ema_items:
+                problems.append(f"ema.items.{name}: not an item of the protocol's EMA instruments")
+            need_arms(f"ema.items.{name}.baseline_mean", item.baseline_mean)
+            need_arms(f"ema.items.{name}.change", item.change)
+    if scenario.medications is not None:
+        meds = scenario.medications
+        need_arms("medications.change_percent", meds.change_percent)
+        if unknown := sorted(set(meds.opioids) - set(mme.DRUGS)):
+            problems.append(
+                f"medications.opioids: unknown drug(s) {', '.join(unknown)}; expected drug ids "
+                f"of the MME calculator ({', '.join(mme.DRUGS)})"
+            )
+        if meds.baseline_covariate not in covariate_names:
+            problems.append(
+                f"medications.baseline_covariate: {meds.baseline_covariate!r} is not a baseline "
+                f"covariate of {protocol.id}"
+            )
+    if scenario.observed_dosing is not None:
+        dosing = scenario.observed_dosing
+        if dosing.dose_covariate not in covariate_names:
+            problems.append(
+                f"observed_dosing.dose_covariate: {dosing.dose_covariate!r} is not a baseline "
+                f"covariate of {protocol.id}"
+            )
+        if dosing.drug not in (*mme.DRUGS, "buprenorphine"):
+            problems.append(f"observed_dosing.drug: unknown drug {dosing.drug!r}")
+        if scenario.events is None:
+            problems.append("observed_dosing: needs events.adherence_percent (an events section)")
     if problems:
         raise ScenarioError(
             "scenario does not fit the protocol:\n" + "\n".join(f"  - {p}" for p in problems)
@@ -747,9 +713,14 @@ __all__ = [
     "CollectionSpec",
     "ContinuationSpec",
     "CovariateSpec",
+    "DemographicsSpec",
+    "EmaItemSpec",
+    "EmaSpec",
     "EventSpec",
     "FunnelSpec",
+    "MedicationSpec",
     "MisuseSpec",
+    "ObservedDosingSpec",
     "RetentionSpec",
     "Scenario",
     "ScenarioError",
@@ -758,4 +729,6 @@ __all__ = [
     "check_scenario",
     "default_scenario",
     "load_scenario",
+    "scenario_from_mapping",
+    "shipped_scenario_file",
 ]

@@ -29,6 +29,8 @@ KEYS = {
     "attendance.csv": ["participant_id", "week"],
     "adverse_events.csv": ["participant_id", "onset_week", "ae_id"],
     "screening.csv": ["referral_id"],
+    "ema.csv": ["participant_id", "prompted_at"],
+    "medications.csv": ["participant_id", "week", "drug"],
 }
 
 

@@ -69,6 +69,10 @@ _VARIABLE_LABELS: dict[str, dict[str, str]] = {
         "randomized_on": "Date randomized",
         "withdrawn_week": "Study week of withdrawal",
         "withdrawal_reason": "Reason for withdrawal",
+        "race": "Race",
+        "ethnicity": "Ethnicity",
+        "language": "Preferred language",
+        "treatment_exit_week": "Study week of leaving medication treatment",
     },
     "responses": {
         "participant_id": "Participant id",
@@ -105,6 +109,20 @@ _VARIABLE_LABELS: dict[str, dict[str, str]] = {
         "referred_on": "Date referred",
         "stage": "Furthest stage reached",
         "exclusion_reason": "Reason not randomized",
+    },
+    "ema": {
+        "participant_id": "Participant id",
+        "week": "Study week",
+        "prompted_at": "Prompt sent at (UTC)",
+        "answered": "Prompt answered",
+    },
+    "medications": {
+        "participant_id": "Participant id",
+        "week": "Study week",
+        "drug": "Drug",
+        "daily_dose": "Daily dose (mg/day; mcg/hr for the fentanyl patch)",
+        "days_scheduled": "Doses scheduled that week",
+        "days_taken": "Doses taken that week",
     },
 }
 
@@ -207,6 +225,8 @@ def labelled_tables(
             frame["result"] = pd.Categorical(frame["result"].astype("object"), TOX_RESULTS)
         elif name == "screening":
             frame["stage"] = pd.Categorical(frame["stage"].astype("object"), STAGES)
+        elif name == "ema":  # Stata and SPSS have no time zones: UTC clock time
+            frame["prompted_at"] = frame["prompted_at"].dt.tz_localize(None)
         labels = {k: v for k, v in labels.items() if k in frame.columns}
         out[name] = (frame, labels)
     return out
