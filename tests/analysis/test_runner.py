@@ -23,7 +23,7 @@ from trial_factory import make_trial
 from mindtrial.analysis.errors import AnalysisError
 from mindtrial.analysis.plans.types import AnalysisReport, AnalysisResult
 from mindtrial.analysis.runner import run_analysis
-from mindtrial.outcomes import analysis_frame_craving, analysis_frame_periods
+from mindtrial.outcomes import analysis_frame_periods, analysis_frame_scores
 from mindtrial.protocols import Protocol, load_protocol
 from mindtrial.protocols.schema import SensitivitySpec
 
@@ -168,7 +168,7 @@ def test_craving_interaction_has_24_df_and_cohen_d_uses_change_score_sd(
     assert summary is not None and summary.interaction is not None
     assert summary.interaction.df == 24
     assert "baseline_craving" in (result.formula or "")
-    frame = analysis_frame_craving(make_trial(), MROCC)
+    frame = analysis_frame_scores(make_trial(), MROCC, instrument="ocs", score="mean")
     wide = frame.pivot_table(index=["participant_id", "arm"], columns="week", values="value")
     change = (wide[24] - wide[0]).dropna().reset_index()
     for arm in summary.arms:
@@ -192,7 +192,7 @@ def test_adverse_events_rate_ratio_is_exp_of_the_arm_coefficient(report: Analysi
     assert by_arm["recovery_support"].estimate == pytest.approx(
         100 * np.exp(beta["Intercept"]), rel=1e-9
     )
-    assert result.formula == "adverse_event_count ~ arm"
+    assert result.formula == "event_count ~ arm"
 
 
 def test_results_json_shape(report: AnalysisReport) -> None:
@@ -401,20 +401,25 @@ def test_more_mmt_return_to_use_counts_self_report_and_tests() -> None:
 
 
 def test_more_ltot_misuse_follows_the_protocol_rule() -> None:
-    """Misuse = COMM total (sum of the 17 items) ≥ 13 or a test of that week positive for an
-    analyte of the protocol's substance groups, recomputed from the raw rows."""
+    """Not misusing (1) = COMM total (sum of the 17 items) below 13 and no test of that week
+    positive for an analyte of the protocol's substance groups, recomputed from the raw rows;
+    the primary estimand is the odds ratio of not misusing at month 9 (one row each)."""
     from mindtrial.analysis.plans.frames import model_data
     from mindtrial.simulate import simulate_trial
 
     ltot = load_protocol("more-ltot-2022")
     ds = simulate_trial(ltot, n=40, seed=4)
-    data = model_data(ds, ltot, ltot.analysis_spec("misuse"))
+    data = model_data(ds, ltot, ltot.analysis_spec("misuse_trajectory"))
     r = ds.responses[ds.responses["instrument"] == "comm"]
     items = r.assign(v=r["value"].astype(float)).groupby(["participant_id", "week"])["v"]
     comm = items.sum()[items.count() == 17]
+    assert ltot.toxicology is not None
+    analytes = {a for g in ltot.toxicology.substances.values() for a in g}
+    tox = ds.toxicology
     positive = set(
-        ds.toxicology.loc[
-            ds.toxicology["result"] == "positive", ["participant_id", "week"]
+        tox.loc[
+            (tox["result"] == "positive") & tox["analyte"].isin(analytes),
+            ["participant_id", "week"],
         ].itertuples(index=False, name=None)
     )
     week_of = {2: 8, 3: 13, 6: 26, 9: 39}  # assessment weeks: post-treatment, months 3/6/9
@@ -422,14 +427,18 @@ def test_more_ltot_misuse_follows_the_protocol_rule() -> None:
     for row in data.frame.itertuples(index=False):
         key = (row.participant_id, week_of[row.month])
         if key in positive or comm.get(key, -1) >= 13:
-            assert row.misuse == 1, key
+            assert row.no_misuse == 0, key
         elif key in comm.index:
-            assert row.misuse == 0, key
+            assert row.no_misuse == 1, key
         else:
-            assert np.isnan(row.misuse), key
+            assert np.isnan(row.no_misuse), key
         checked += 1
     assert checked == 40 * 4
+    at_nine = model_data(ds, ltot, ltot.analysis_spec("misuse"))
+    assert at_nine.frame["month"].tolist() == [9] * 40
     report = run_analysis(ds, protocol=ltot, imputations=2, seed=1)
     misuse = report.analysis("misuse")
     assert misuse.status in ("ok", "warning"), misuse.error
     assert misuse.summary.contrast.measure == "odds ratio"  # type: ignore[union-attr]
+    assert misuse.model == "logistic" and misuse.published is not None
+    assert misuse.published.estimate == 2.06

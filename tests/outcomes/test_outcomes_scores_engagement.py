@@ -11,9 +11,8 @@ from outcome_factory import ANXIETY_ITEMS, dataset, form, opioid_panel, survey
 
 from mindtrial.dataset import StudyDataset
 from mindtrial.outcomes import (
-    analysis_frame_anxiety,
-    analysis_frame_craving,
     analysis_frame_periods,
+    analysis_frame_scores,
     attendance_summary,
     incomplete_forms,
     retention,
@@ -120,42 +119,33 @@ def test_retention() -> None:
     assert frame["withdrawn"].tolist() == [False, True, False, False]
 
 
-def test_anxiety_frame() -> None:
-    frame = analysis_frame_anxiety(scores_dataset(), PROTOCOL)
-    assert list(frame.columns[:7]) == [
-        "participant_id",
-        "arm",
-        "site",
-        "cohort",
-        "week",
-        "value",
-        "baseline_t",
-    ]
+def test_anxiety_score_kind_with_subset() -> None:
+    from mindtrial.outcomes.kinds import derive_outcome
+
+    derived = derive_outcome(scores_dataset(), PROTOCOL, PROTOCOL.analysis_spec("anxiety"))
+    frame = derived.frame
+    assert derived.value == "promis_anxiety_8a_t_score" and derived.time == "week"
     assert "bup_dose_mg" in frame.columns and "adherent" in frame.columns
-    baseline = frame["baseline_t"].astype(object).where(frame["baseline_t"].notna(), None)
     rows = list(
         zip(
             frame["participant_id"],
             frame["arm"],
             frame["week"],
-            frame["value"],
-            baseline,
+            frame[derived.value],
+            frame["baseline_value"],
             strict=True,
         )
     )
-    # B's week-0 form is incomplete, so B has no baseline.
-    assert rows == [
-        ("A", "mrocc", 0, 62.5, 62.5),
-        ("A", "mrocc", 24, 43.2, 62.5),
-        ("B", "recovery_support", 8, 54.3, None),
-        ("C", "mrocc", 0, 54.3, 54.3),
-    ]
-    # Subgroup: baseline T above 55 -> A yes, C no (54.3), B unknown.
-    assert frame["subgroup"].tolist() == [True, True, pd.NA, False]
+    # B's week-0 form is incomplete, so B has no baseline and is not in the subgroup
+    # (baseline T above 55); C's baseline 54.3 is not above 55. Only A remains.
+    assert rows == [("A", "mrocc", 0, 62.5, 62.5), ("A", "mrocc", 24, 43.2, 62.5)]
+    assert any("2 participant(s) with data excluded" in n for n in derived.notes)
 
 
 def test_craving_frame_has_baseline_craving() -> None:
-    frame = analysis_frame_craving(scores_dataset(), PROTOCOL)
+    frame = analysis_frame_scores(
+        scores_dataset(), PROTOCOL, instrument="ocs", score="mean", baseline_name="baseline_craving"
+    )
     assert frame[["participant_id", "week", "value", "baseline_craving"]].to_dict("list") == {
         "participant_id": ["A", "A"],
         "week": [0, 24],

@@ -2,21 +2,23 @@
 
 :func:`run_analysis` fits every analysis of ``protocol.analysis.analyses`` and every
 sensitivity analysis of ``protocol.analysis.sensitivity`` and returns an
-:class:`~mindtrial.analysis.plans.types.AnalysisReport`. For M-ROCC (``mrocc-2025``):
+:class:`~mindtrial.analysis.plans.types.AnalysisReport`. Nothing here knows a trial: each
+analysis declares its outcome kind and parameters (derived by :mod:`mindtrial.outcomes.kinds`),
+its model and its estimand, and the runner
 
-* ``primary``, ``benzodiazepines``, ``cocaine`` — GEE logistic regression (exchangeable
-  working correlation, robust SEs, clustered on participant) of the non-abstinent indicator
-  over periods 7-12 on ``arm + C(period) + covariates``; model-based % of non-abstinent
-  periods per arm and the difference in percentage points;
-* ``anxiety``, ``craving`` — linear mixed models by ML with a random intercept per
-  participant, ``outcome ~ arm * C(week) + covariates`` (anxiety among baseline T > 55,
-  craving adjusted for baseline craving); arm × week Wald χ², within-arm change from the
-  first to the last week with Cohen d and % change, difference in change and in means at
-  the last week;
-* ``adverse_events`` — negative binomial regression of the count with log follow-up weeks
-  as offset; rate ratio;
-* Benjamini–Hochberg adjusted p-values across each ``family`` of the plan;
-* sensitivity analyses — multiple imputation (PMM chained equations, ``imputations``
+* assembles the model frame (:func:`~mindtrial.analysis.plans.frames.model_data`) and the
+  formula from the model kind: GEE (``arm + C(time) + covariates``; exchangeable working
+  correlation, robust SEs, clustered on participant), logistic regression (``arm +
+  covariates`` at one time point), linear mixed models by ML with a random intercept
+  (``arm * C(time) + covariates``), negative binomial regression with the log exposure as
+  offset, Cox regression with Efron ties;
+* checks that the estimand is identified (:mod:`~mindtrial.analysis.plans.identifiability`):
+  an arm without events is withheld with the cause in words;
+* summarises the fit as the estimand's measure with its direction and the published value
+  (:mod:`~mindtrial.analysis.plans.estimands`);
+* adjusts p-values by Benjamini–Hochberg across each ``family`` of the plan, marking a family
+  with a member that could not be estimated;
+* runs the sensitivity analyses — multiple imputation (PMM chained equations, ``imputations``
   completed datasets, Rubin's rules with Barnard–Rubin df), the model with covariates
   associated with missingness added, and the completers (≥ ``min_sessions`` sessions).
 
@@ -42,6 +44,7 @@ import pandas as pd
 from mindtrial.analysis.errors import AnalysisError
 from mindtrial.analysis.imputation import impute_pmm
 from mindtrial.analysis.multiplicity import benjamini_hochberg
+from mindtrial.analysis.plans.estimands import estimand_info, published_value, summarize
 from mindtrial.analysis.plans.frames import (
     ARM,
     ID,
@@ -55,14 +58,8 @@ from mindtrial.analysis.plans.frames import (
     set_arm_levels,
     wide_outcomes,
 )
-from mindtrial.analysis.plans.summaries import (
-    Arms,
-    change_summary,
-    hazard_summary,
-    percent_summary,
-    pooled_contrast,
-    rate_summary,
-)
+from mindtrial.analysis.plans.identifiability import check_identified
+from mindtrial.analysis.plans.summaries import Arms, pooled_contrast
 from mindtrial.analysis.plans.types import (
     AnalysisReport,
     AnalysisResult,
@@ -70,6 +67,7 @@ from mindtrial.analysis.plans.types import (
     ArmInfo,
     Coefficient,
     Contrast,
+    Multiplicity,
     Status,
     Summary,
 )
@@ -119,6 +117,7 @@ class _Fit:
     summary: Summary
     warnings: tuple[str, ...]
     notes: tuple[str, ...]
+    unidentified: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- arms
@@ -153,6 +152,10 @@ class _Frames:
     dataset: StudyDataset
     protocol: Protocol
     cache: dict[str, ModelData | AnalysisError] = field(default_factory=dict)
+
+    @property
+    def masked(self) -> bool:
+        return self.dataset.meta.arms_masked
 
     @property
     def levels(self) -> dict[str, list[str]]:
@@ -206,7 +209,9 @@ def _fit(
     )
     levels: dict[str, Sequence[object]] = {ARM: arms.levels}
     formula = _formula(spec, data, kept)
-    summary: Summary
+    identified = check_identified(
+        spec.model, data, frame, kept, arms, measure=estimand_info(spec).measure
+    )
     if spec.model == "gee_logistic" or spec.model == "poisson_gee":
         family: Literal["binomial", "poisson"] = (
             "binomial" if spec.model == "gee_logistic" else "poisson"
@@ -220,26 +225,13 @@ def _fit(
             time=data.time,
             levels=levels,
         )
-        summary = (
-            percent_summary(result, arms, odds_ratio=spec.contrast == "odds_ratio")
-            if family == "binomial"
-            else rate_summary(result, arms, per=1.0)
-        )
     elif spec.model == "logistic":
         result = fit_logit(frame, formula, levels=levels)
-        summary = percent_summary(result, arms, odds_ratio=spec.contrast == "odds_ratio")
     elif spec.model == "lmm":
         result = fit_lmm(frame, formula, groups=ID, reml=False, levels=levels)
-        summary = change_summary(result, arms, data, observed=observed)
     elif spec.model == "negative_binomial":
         result = fit_negbin(frame, formula, exposure=data.exposure, levels=levels)
-        summary = rate_summary(result, arms)
-        if data.outcome == "use_weeks":
-            summary = replace(
-                summary,
-                measure="weeks with any drug use per 100 assessed participant-weeks (95% CI)",
-            )
-    elif spec.model == "cox":
+    else:
         if data.duration is None:
             raise AnalysisError(f"analysis {spec.id!r}: no duration column for the Cox model")
         result = fit_cox(
@@ -249,9 +241,7 @@ def _fit(
             covariates=[ARM, *kept],
             levels=levels,
         )
-        summary = hazard_summary(result, arms, data.outcome)
-    else:  # pragma: no cover - the schema allows only the models above
-        raise AnalysisError(f"analysis {spec.id!r}: unknown model {spec.model!r}")
+    summary = summarize(spec, result, arms, data, observed=observed)
     notes = list(data.notes)
     if result.n_dropped:
         notes.append(
@@ -261,16 +251,21 @@ def _fit(
     return _Fit(
         result=result,
         summary=replace(summary, notes=(*summary.notes, *notes)),
-        warnings=(*data.warnings, *warnings, *result.warnings),
+        warnings=(*data.warnings, *warnings, *identified.warnings, *result.warnings),
         notes=tuple(notes),
+        unidentified=identified.unidentified,
     )
 
 
-def _coefficients(table: pd.DataFrame) -> tuple[Coefficient, ...]:
+def _coefficients(table: pd.DataFrame, unidentified: Sequence[str] = ()) -> tuple[Coefficient, ...]:
+    """The coefficient table; terms that are not identified are reported as missing."""
     numbers = {
         c: table[c].to_numpy(dtype=float)
         for c in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")
     }
+    blank = np.array([str(t) in set(unidentified) for t in table["term"].tolist()], dtype=bool)
+    for column in numbers.values():
+        column[blank] = np.nan
     return tuple(
         Coefficient(
             term=str(term),
@@ -304,9 +299,11 @@ def _broken(result: ModelResult) -> bool:
 
 
 def _ok_result(
+    protocol: Protocol,
     spec: AnalysisSpec,
     fit: _Fit,
     *,
+    masked: bool,
     id: str,
     title: str,
     kind: str,
@@ -333,6 +330,12 @@ def _ok_result(
         applies_to=applies_to,
         sensitivity=sensitivity,
     )
+    shared = dataclasses.replace(
+        shared,
+        outcome_kind=spec.derive.kind,
+        estimand=estimand_info(spec, masked=masked),
+        published=published_value(protocol, spec, masked=masked) if kind == "analysis" else None,
+    )
     if _broken(result):
         return dataclasses.replace(
             shared,
@@ -344,14 +347,18 @@ def _ok_result(
             ),
         )
     return dataclasses.replace(
-        shared, coefficients=_coefficients(result.coefficients), summary=fit.summary
+        shared,
+        coefficients=_coefficients(result.coefficients, fit.unidentified),
+        summary=replace(fit.summary, published=shared.published),
     )
 
 
 def _error_result(
+    protocol: Protocol,
     spec: AnalysisSpec,
     error: Exception,
     *,
+    masked: bool,
     id: str,
     title: str,
     kind: str,
@@ -359,14 +366,7 @@ def _error_result(
     sensitivity: str | None = None,
     imputations: int | None = None,
 ) -> AnalysisResult:
-    message = str(error) or type(error).__name__
-    if isinstance(error, np.linalg.LinAlgError):
-        message = (
-            f"the {spec.model} fit failed numerically ({message}); usually a variance "
-            "component estimated at zero or terms that are almost collinear"
-        )
-    elif not isinstance(error, AnalysisError):
-        message = f"the {spec.model} fit failed: {type(error).__name__}: {message}"
+    message = _explain(spec, error)
     return AnalysisResult(
         id=id,
         title=title,
@@ -384,7 +384,41 @@ def _error_result(
         applies_to=applies_to,
         sensitivity=sensitivity,
         imputations=imputations,
+        outcome_kind=spec.derive.kind,
+        estimand=estimand_info(spec, masked=masked),
+        published=published_value(protocol, spec, masked=masked) if kind == "analysis" else None,
     )
+
+
+def _explain(spec: AnalysisSpec, error: Exception) -> str:
+    """What a statistician needs to know about a failed fit, in words."""
+    message = str(error) or type(error).__name__
+    measure = estimand_info(spec).measure
+    if isinstance(error, np.linalg.LinAlgError):
+        return (
+            f"the {spec.model} fit failed numerically ({message}); usually a variance "
+            "component estimated at zero or terms that are almost collinear"
+        )
+    if isinstance(error, OverflowError | FloatingPointError) or "overflow" in message.lower():
+        return (
+            f"the {spec.model} estimates diverged (numbers overflowed): the {measure} runs "
+            "off to 0 or infinity, which happens when an arm or a covariate level has no "
+            "events, or only events (separation); estimates withheld"
+        )
+    if message.startswith("standard error") and "positive finite" in message:
+        return (
+            f"the {measure} has no finite standard error: the model's covariance matrix is "
+            "singular, usually because a coefficient is not identified (an arm, covariate "
+            "level or time level without events, or collinear covariates); estimates withheld"
+        )
+    if "does not match any of the expected levels" in message:
+        return (
+            f"a level of a covariate or time point used to compute the {measure} has no "
+            f"analysed rows ({message}); estimates withheld"
+        )
+    if not isinstance(error, AnalysisError):
+        return f"the {spec.model} fit failed: {type(error).__name__}: {message}"
+    return message
 
 
 def _run_main(frames: _Frames, spec: AnalysisSpec, arms: Arms) -> AnalysisResult:
@@ -392,34 +426,85 @@ def _run_main(frames: _Frames, spec: AnalysisSpec, arms: Arms) -> AnalysisResult
         data = frames.get(spec)
         fit = _fit(spec, data, spec.covariates, arms, category_levels=frames.levels)
     except _FIT_ERRORS as exc:
-        return _error_result(spec, exc, id=spec.id, title=spec.title, kind="analysis")
-    return _ok_result(spec, fit, id=spec.id, title=spec.title, kind="analysis")
+        return _error_result(
+            frames.protocol,
+            spec,
+            exc,
+            masked=frames.masked,
+            id=spec.id,
+            title=spec.title,
+            kind="analysis",
+        )
+    return _ok_result(
+        frames.protocol,
+        spec,
+        fit,
+        masked=frames.masked,
+        id=spec.id,
+        title=spec.title,
+        kind="analysis",
+    )
 
 
 # --------------------------------------------------------------------------- multiplicity
 
 
 def _adjust_families(results: list[AnalysisResult]) -> list[AnalysisResult]:
-    """Benjamini–Hochberg across the main contrasts of each family named in the plan."""
+    """Benjamini–Hochberg across the main contrasts of each family named in the plan.
+
+    A member without a usable p-value (withheld, failed, or not finite) is named in the
+    family's :class:`Multiplicity` of every member (``complete`` false) and gets a warning;
+    the adjusted p-values of the others are then over the remaining members only and are
+    marked so, never silently computed over a shrunken family."""
     families: dict[str, list[int]] = {}
     for i, result in enumerate(results):
-        summary = result.summary
-        if (
-            result.family
-            and summary is not None
-            and summary.contrast is not None
-            and math.isfinite(summary.contrast.p_value)
-        ):
+        if result.family and result.kind == "analysis":
             families.setdefault(result.family, []).append(i)
     out = list(results)
-    for members in families.values():
-        raw = [out[i].summary.contrast.p_value for i in members]  # type: ignore[union-attr]
-        adjusted = benjamini_hochberg(raw)
-        for i, p in zip(members, adjusted, strict=True):
+    for family, members in families.items():
+        usable: list[int] = []
+        failed: list[str] = []
+        for i in members:
+            summary = out[i].summary
+            if (
+                out[i].status != "error"
+                and summary is not None
+                and summary.contrast is not None
+                and math.isfinite(summary.contrast.p_value)
+            ):
+                usable.append(i)
+            else:
+                failed.append(out[i].id)
+        info = Multiplicity(
+            family=family, members=tuple(out[i].id for i in members), failed=tuple(failed)
+        )
+        raw = [out[i].summary.contrast.p_value for i in usable]  # type: ignore[union-attr]
+        adjusted: list[float] = list(benjamini_hochberg(raw)) if raw else []
+        for i, p in zip(usable, adjusted, strict=True):
             summary = out[i].summary
             assert summary is not None and summary.contrast is not None
             contrast = replace(summary.contrast, bh_p_value=float(p))
-            out[i] = replace(out[i], summary=replace(summary, contrast=contrast))
+            warnings = out[i].warnings
+            if failed:
+                warnings = (
+                    *warnings,
+                    f"Benjamini–Hochberg family {family!r} is incomplete: "
+                    f"{', '.join(failed)} could not be estimated, so the adjusted p-value is "
+                    f"over {len(usable)} of its {len(members)} members",
+                )
+            out[i] = replace(
+                out[i],
+                summary=replace(summary, contrast=contrast, multiplicity=info),
+                warnings=warnings,
+                status="warning" if failed else out[i].status,
+            )
+        for i in members:
+            if i not in usable:
+                note = (
+                    f"member of Benjamini–Hochberg family {family!r} without a p-value: the "
+                    "family's other adjusted p-values leave it out"
+                )
+                out[i] = replace(out[i], warnings=(*out[i].warnings, note))
     return out
 
 
@@ -605,6 +690,8 @@ def _impute_and_fit(
         coefficients=_coefficients(pooled.coefficients),
         summary=summary,
         imputations=m,
+        outcome_kind=spec.derive.kind,
+        estimand=estimand_info(spec, masked=dataset.meta.arms_masked),
     )
     return result, m
 
@@ -630,8 +717,10 @@ def _run_sensitivity(
             progress.done += m - 1
             progress.step(f"{sid}: failed")
             return _error_result(
+                frames.protocol,
                 spec,
                 exc,
+                masked=frames.masked,
                 id=sid,
                 title=title,
                 kind="sensitivity",
@@ -646,8 +735,10 @@ def _run_sensitivity(
     except _FIT_ERRORS as exc:
         progress.step(sid)
         return _error_result(
+            frames.protocol,
             spec,
             exc,
+            masked=frames.masked,
             id=sid,
             title=title,
             kind="sensitivity",
@@ -656,7 +747,15 @@ def _run_sensitivity(
         )
     progress.step(sid)
     return _ok_result(
-        spec, fit, id=sid, title=title, kind="sensitivity", applies_to=spec.id, sensitivity=sens.id
+        frames.protocol,
+        spec,
+        fit,
+        masked=frames.masked,
+        id=sid,
+        title=title,
+        kind="sensitivity",
+        applies_to=spec.id,
+        sensitivity=sens.id,
     )
 
 

@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
     @app.command("randomization-list")
     def randomization_list_command(
         protocol_id: str = typer.Option(
-            ..., "--protocol", metavar="ID", help="Protocol id (e.g. mrocc-2025) or file."
+            ..., "--protocol", metavar="ID", help="Protocol id (a shipped protocol) or file."
         ),
         n: int = typer.Option(..., "--n", help="Entries per stratum (not in total)."),
         seed: int = typer.Option(..., "--seed", help="Seed; the same seed gives the same list."),

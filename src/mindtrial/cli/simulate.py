@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
     @app.command("simulate")
     def simulate_command(
         protocol_id: str = typer.Option(
-            ..., "--protocol", help="Protocol id (e.g. mrocc-2025) or a protocol file."
+            ..., "--protocol", help="Protocol id (a shipped protocol) or a protocol file."
         ),
         out: Path = typer.Option(..., "--out", help="Folder to write the study dataset to."),
         n: int | None = typer.Option(

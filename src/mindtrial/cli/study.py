@@ -13,7 +13,7 @@ def register(app: typer.Typer) -> None:
 
     @study_app.command("create")
     def create(
-        protocol: str = typer.Option(..., "--protocol", help="Protocol id, e.g. mrocc-2025."),
+        protocol: str = typer.Option(..., "--protocol", help="Protocol id of a shipped protocol."),
         name: str = typer.Option(..., "--name", help="The study's name."),
         allocation_size: int = typer.Option(
             500, "--allocation-size", min=1, help="Allocation list entries per stratum."

@@ -72,53 +72,6 @@ def analysis_frame_scores(
     return out.sort_values(["participant_id", "week"], kind="stable").reset_index(drop=True)
 
 
-def _time_levels(protocol: Protocol, analysis_id: str) -> list[int] | None:
-    for spec in protocol.analysis.analyses:
-        if spec.id == analysis_id and spec.time_levels:
-            return list(spec.time_levels)
-    return None
-
-
-def analysis_frame_anxiety(ds: StudyDataset, protocol: Protocol) -> pd.DataFrame:
-    """PROMIS Anxiety 8a T score by week (the ``anxiety`` analysis's weeks, M-ROCC 0/8/16/24).
-
-    :func:`analysis_frame_scores` columns with the baseline as ``baseline_t``, plus
-    ``subgroup`` (boolean: baseline T above ``outcomes.anxiety_subgroup_min_t``, NA when
-    the baseline is missing; all True when the protocol sets no threshold).
-    """
-    frame = analysis_frame_scores(
-        ds,
-        protocol,
-        instrument="promis_anxiety_8a",
-        score="t_score",
-        weeks=_time_levels(protocol, "anxiety"),
-        baseline_name="baseline_t",
-    )
-    threshold = protocol.outcomes.anxiety_subgroup_min_t
-    base = frame["baseline_t"]
-    flags = [
-        pd.NA if pd.isna(b) else (True if threshold is None else bool(b > threshold)) for b in base
-    ]
-    frame["subgroup"] = pd.array(flags, dtype="boolean")
-    return frame
-
-
-def analysis_frame_craving(ds: StudyDataset, protocol: Protocol) -> pd.DataFrame:
-    """Opioid Craving Scale mean by week 0-24, with ``baseline_craving`` (the week-0 score).
-
-    :func:`analysis_frame_scores` columns (baseline named ``baseline_craving``, as the
-    protocol's craving model names its extra covariate).
-    """
-    return analysis_frame_scores(
-        ds,
-        protocol,
-        instrument="ocs",
-        score="mean",
-        weeks=_time_levels(protocol, "craving"),
-        baseline_name="baseline_craving",
-    )
-
-
 def analysis_frame_periods(
     ds: StudyDataset,
     protocol: Protocol,

@@ -129,7 +129,7 @@ def _load_shipped(protocol_id: str) -> Protocol:
 
 
 def load_protocol(id_or_path: str | Path) -> Protocol:
-    """A shipped protocol by id (``mrocc-2025``) or any protocol file by path."""
+    """A shipped protocol by id (its `id` field) or any protocol file by path."""
     candidate = str(id_or_path)
     if candidate in shipped_protocol_ids():
         return _load_shipped(candidate)

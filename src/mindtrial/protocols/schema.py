@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from mindtrial.design.eligibility import EligibilityCriteria
 
@@ -199,13 +199,83 @@ class OutcomeDefinitions(_Model):
     definitions: dict[str, str] = {}
 
 
+class OutcomeDerivation(_Model):
+    """How an analysis' outcome is derived from the study dataset: a *kind* from the one
+    registry in :mod:`mindtrial.outcomes.kinds` and its parameters (which instrument and
+    score, which substance groups, which items, the event definition, ...). The kind
+    validates ``params`` when the outcome is derived; ``docs/outcomes.md`` lists the kinds."""
+
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    params: dict[str, JsonValue] = {}
+
+
+EffectMeasure = Literal[
+    "odds_ratio",
+    "hazard_ratio",
+    "rate_ratio",
+    "ratio_of_means",
+    "difference_in_percentage_points",
+    "difference_in_change",
+    "difference_in_means",
+]
+
+
+class Estimand(_Model):
+    """What the analysis estimates, in the paper's terms.
+
+    ``measure`` is the effect measure of the main contrast (comparison arm = the protocol's
+    first arm, against its last arm). ``better`` says which values of the outcome are
+    favourable; with ``improvement_positive`` a difference is reported with the sign that
+    makes an improvement in the comparison arm positive (a fall in pain → a positive
+    difference). ``published`` names the ``published.results`` entry holding the paper's
+    value of this estimand.
+    """
+
+    label: str
+    measure: EffectMeasure
+    better: Literal["higher", "lower"]
+    improvement_positive: bool = False
+    time_point: str | None = None
+    population: Literal["intention_to_treat", "completers", "per_protocol", "subgroup"] = (
+        "intention_to_treat"
+    )
+    published: str | None = None
+
+    @model_validator(mode="after")
+    def _sign_only_for_differences(self) -> Estimand:
+        if self.improvement_positive and not self.measure.startswith("difference"):
+            raise ValueError(
+                f"improvement_positive applies to differences, not to a {self.measure}"
+            )
+        return self
+
+    @property
+    def is_ratio(self) -> bool:
+        return not self.measure.startswith("difference")
+
+    @property
+    def flips_sign(self) -> bool:
+        """Whether the comparison-minus-reference difference is reported negated."""
+        return self.improvement_positive and self.better == "lower"
+
+    @property
+    def direction(self) -> str:
+        """Which side of no effect favours the comparison arm, in words."""
+        if self.flips_sign:
+            return "higher favours the comparison arm (improvement positive)"
+        return f"{self.better} favours the comparison arm"
+
+
 class AnalysisSpec(_Model):
-    """One prespecified analysis."""
+    """One prespecified analysis: the outcome (``outcome`` is its id, ``derive`` its kind
+    and parameters), the population, time points, model, covariates and the estimand."""
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str
     outcome: str
+    derive: OutcomeDerivation
     model: Literal["gee_logistic", "lmm", "negative_binomial", "logistic", "cox", "poisson_gee"]
+    estimand: Estimand
     time: str | None = None
     time_levels: list[int] = []
     covariates: list[str] = []
@@ -213,12 +283,6 @@ class AnalysisSpec(_Model):
     family: str | None = None
     correlation: Literal["exchangeable", "independence", "ar1"] | None = None
     exposure: str | None = None
-    contrast: (
-        Literal[
-            "marginal_percent", "change_from_baseline", "hazard_ratio", "odds_ratio", "rate_ratio"
-        ]
-        | None
-    ) = None
     report: list[str] = []
 
 
@@ -338,6 +402,14 @@ class Protocol(_Model):
                 raise ValueError(
                     f"analysis '{analysis.id}' adjusts for covariates that are not baseline "
                     f"covariates of the protocol: {', '.join(unknown)}"
+                )
+        published = {r.id for r in self.published.results}
+        for analysis in self.analysis.analyses:
+            ref = analysis.estimand.published
+            if ref is not None and ref not in published:
+                raise ValueError(
+                    f"analysis '{analysis.id}' names published result '{ref}', which is not "
+                    f"in published.results ({', '.join(sorted(published)) or 'none'})"
                 )
         for assessment in self.assessments:
             late = [w for w in assessment.weeks if w > self.weeks]

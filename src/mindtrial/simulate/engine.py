@@ -80,7 +80,8 @@ _STREAMS = (
     "ema",
     "medications",
 )
-_SKIPPED_INSTRUMENTS = frozenset({"adverse_event"})
+# dmi_interview: the Drug Misuse Index interview belongs to the misuse model (helper "sim").
+_SKIPPED_INSTRUMENTS = frozenset({"adverse_event", "dmi_interview"})
 
 
 @dataclass

@@ -10,24 +10,14 @@ at fault; the runner records it on that analysis.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from mindtrial.analysis.errors import AnalysisError
-from mindtrial.dataset import StudyDataset, follow_up_week
-from mindtrial.instruments import get_instrument
-from mindtrial.outcomes import (
-    analysis_frame_periods,
-    analysis_frame_scores,
-    participant_frame,
-    retention,
-    scored_instruments,
-    toxicology_tests,
-)
-from mindtrial.outcomes.drug_use import use_weeks
+from mindtrial.dataset import StudyDataset
+from mindtrial.outcomes.kinds import derive_outcome
 from mindtrial.protocols.schema import AnalysisSpec, Protocol
 
 ID = "participant_id"
@@ -36,8 +26,6 @@ ARM = "arm"
 # Sensitivity covariates that name a derived quantity rather than a column: the cohort a
 # participant joined is the study's record of its COVID-era enrolment wave.
 COVARIATE_ALIASES = {"cohort_wave": "cohort"}
-
-_SUBSET = re.compile(r"^baseline_[a-z0-9]+_above_(?P<value>[0-9]+(?:_[0-9]+)?)$")
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +44,8 @@ class ModelData:
     time_values: tuple[int, ...] = ()
     exposure: str | None = None
     duration: str | None = None
+    event: str | None = None
+    rate: str | None = None
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
 
@@ -98,11 +88,14 @@ def order_categories(
     """Text covariates as categoricals whose first level is the reference.
 
     The order is the protocol's (``levels``; the first listed level is the reference, e.g.
-    the lowest income band) or alphabetical, restricted to the levels present in rows with an
-    observed outcome so that an unused level never enters the design.
+    the lowest income band) or alphabetical, restricted to the levels present in the rows the
+    model analyses (outcome and every covariate in ``columns`` observed, as R drops rows with
+    a missing value and then the unused levels), so an unused level never enters the design.
     """
     out = frame.copy()
-    observed = out[out[outcome].notna()]
+    # R's model.frame drops rows with a missing outcome or covariate, then the unused levels.
+    used = [c for c in dict.fromkeys([outcome, *columns]) if c in out.columns]
+    observed = out.dropna(subset=used)
     for column in columns:
         series = out[column]
         if series.dtype != object:
@@ -136,376 +129,24 @@ def resolve_covariates(
     return out, resolved
 
 
-def _instrument_score(outcome: str, *, analysis_id: str) -> tuple[str, str, str | None]:
-    instrument_id, _, score = outcome.partition(".")
-    try:
-        instrument = get_instrument(instrument_id)
-    except KeyError:
-        raise AnalysisError(
-            f"analysis {analysis_id!r}: outcome {outcome!r} names instrument {instrument_id!r}, "
-            "which is not a shipped instrument"
-        ) from None
-    scores = instrument.score_ids
-    if score in scores:
-        return instrument_id, score, None
-    if len(scores) == 1:
-        note = (
-            f"outcome {outcome!r}: instrument {instrument_id!r} has the single score "
-            f"{scores[0]!r}, used as the outcome"
-        )
-        return instrument_id, scores[0], note
-    raise AnalysisError(
-        f"analysis {analysis_id!r}: instrument {instrument_id!r} has no score {score!r} "
-        f"(scores: {', '.join(scores)})"
-    )
-
-
-def _assessment_weeks(protocol: Protocol, instrument: str) -> list[int]:
-    weeks: set[int] = set()
-    for assessment in protocol.assessments:
-        if assessment.instrument == instrument:
-            weeks.update(assessment.weeks)
-            weeks.update(follow_up_week(m) for m in assessment.months)
-    return sorted(weeks)
-
-
-def _time_weeks(protocol: Protocol, spec: AnalysisSpec, instrument: str) -> dict[int, int]:
-    """Map each time level of ``spec`` to the study week its data are recorded at."""
-    levels = list(spec.time_levels)
-    if spec.time == "month":
-        scheduled = _assessment_weeks(protocol, instrument)
-        mapping: dict[int, int] = {}
-        for month in levels:
-            target = month * 52 / 12
-            if not scheduled:
-                mapping[month] = follow_up_week(month)
-            else:
-                mapping[month] = min(scheduled, key=lambda w: (abs(w - target), w))
-        return mapping
-    return {level: level for level in levels}
-
-
-def score_data(dataset: StudyDataset, protocol: Protocol, spec: AnalysisSpec) -> ModelData:
-    """Rows for a mixed model of an instrument score over time (``outcome`` = ``inst.score``)."""
-    instrument, score, note = _instrument_score(spec.outcome, analysis_id=spec.id)
-    if not spec.time or not spec.time_levels:
-        raise AnalysisError(f"analysis {spec.id!r}: a mixed model needs time and time_levels")
-    to_week = _time_weeks(protocol, spec, instrument)
-    weeks = list(to_week.values())
-    if len(set(weeks)) != len(weeks):
-        raise AnalysisError(
-            f"analysis {spec.id!r}: time levels {spec.time_levels} map onto repeated study weeks "
-            f"{weeks}"
-        )
-    frame = analysis_frame_scores(
-        dataset,
-        protocol,
-        instrument=instrument,
-        score=score,
-        weeks=weeks,
-        baseline_week=weeks[0],
-        baseline_name="baseline_value",
-    )
-    outcome = f"{instrument}_{score}"
-    frame = frame.rename(columns={"value": outcome})
-    to_level = {w: level for level, w in to_week.items()}
-    time = spec.time
-    frame[time] = frame["week"].map(to_level).astype("int64")
-    for name in spec.covariates:
-        if name.startswith("baseline_") and name not in frame.columns:
-            frame[name] = frame["baseline_value"]
-    notes = [note] if note else []
-    if spec.subset is not None:
-        match = _SUBSET.match(spec.subset)
-        if match is None:
-            raise AnalysisError(
-                f"analysis {spec.id!r}: unknown subset {spec.subset!r}; expected "
-                "'baseline_<name>_above_<number>'"
-            )
-        threshold = float(match.group("value").replace("_", "."))
-        keep = frame["baseline_value"] > threshold
-        excluded = frame.loc[~keep.fillna(False).astype(bool), ID].nunique()
-        frame = frame[keep.fillna(False).astype(bool)]
-        notes.append(
-            f"subset {spec.subset}: participants with a baseline {score} above "
-            f"{threshold:g} ({excluded} participant(s) with data excluded, missing baseline "
-            "included in that count)"
-        )
-    return ModelData(
-        frame=plain_dtypes(frame),
-        outcome=outcome,
-        covariates=tuple(spec.covariates),
-        time=time,
-        time_values=tuple(spec.time_levels),
-        notes=tuple(notes),
-    )
-
-
-def period_data(dataset: StudyDataset, protocol: Protocol, spec: AnalysisSpec) -> ModelData:
-    """Rows for a GEE/logistic model of period abstinence for the substance ``spec.outcome``."""
-    if protocol.toxicology is None or spec.outcome not in protocol.toxicology.substances:
-        known = ", ".join(protocol.toxicology.substances) if protocol.toxicology else "none"
-        raise AnalysisError(
-            f"analysis {spec.id!r}: outcome {spec.outcome!r} is not a substance the protocol "
-            f"derives period abstinence for (substances: {known})"
-        )
-    if spec.time not in (None, "period"):
-        raise AnalysisError(
-            f"analysis {spec.id!r}: substance outcomes are by 2-week period; time {spec.time!r} "
-            "is not supported"
-        )
-    periods = list(spec.time_levels) or None
-    try:
-        frame = analysis_frame_periods(dataset, protocol, spec.outcome, periods=periods)
-    except ValueError as exc:
-        raise AnalysisError(f"analysis {spec.id!r}: {exc}") from None
-    frame = frame.rename(columns={"non_abstinent": "non_abstinent"})
-    values = tuple(int(p) for p in sorted(frame["period"].unique()))
-    return ModelData(
-        frame=plain_dtypes(frame),
-        outcome="non_abstinent",
-        covariates=tuple(spec.covariates),
-        time="period",
-        time_values=values,
-    )
-
-
-def adverse_event_data(dataset: StudyDataset, protocol: Protocol, spec: AnalysisSpec) -> ModelData:
-    """One row per participant: adverse-event count and weeks of follow-up.
-
-    Follow-up ends at the withdrawal week for withdrawn participants, else at the last week
-    with any data (:func:`mindtrial.outcomes.retention`); participants with no follow-up time
-    cannot contribute to a rate and are left out with a note.
-    """
-    people = participant_frame(dataset, protocol)
-    kept = retention(dataset, protocol)
-    counts = dataset.adverse_events.groupby(ID).size()
-    frame = people.merge(kept[[ID, "last_week_with_data", "withdrawn_week"]], on=ID, how="left")
-    frame["adverse_event_count"] = frame[ID].map(counts).fillna(0).astype("float64")
-    end = (
-        frame["withdrawn_week"]
-        .astype("Float64")
-        .fillna(frame["last_week_with_data"].astype("Float64"))
-    )
-    exposure = spec.exposure or "follow_up_weeks"
-    frame[exposure] = end.fillna(0).astype("float64")
-    zero = frame[exposure] <= 0
-    notes = []
-    if bool(zero.any()):
-        notes.append(
-            f"{int(zero.sum())} participant(s) with no follow-up time left out of the rate model"
-        )
-        frame = frame[~zero]
-    return ModelData(
-        frame=plain_dtypes(frame),
-        outcome="adverse_event_count",
-        covariates=tuple(spec.covariates),
-        exposure=exposure,
-        notes=tuple(notes),
-    )
-
-
-def drug_use_data(dataset: StudyDataset, protocol: Protocol, spec: AnalysisSpec) -> ModelData:
-    """One row per participant: weeks with any drug use and weeks assessed (MORE-MMT
-    ``days_of_use``), for a rate model with the assessed weeks as exposure.
-
-    The study dataset has weekly yes/no past-7-day answers and weekly tests, not days, so
-    the count is of use-weeks (:mod:`mindtrial.outcomes.drug_use` has the rule); the
-    analysis notes say so. Participants with no assessed week are left out with a note.
-    """
-    people = participant_frame(dataset, protocol)
-    try:
-        counts = use_weeks(dataset, protocol)
-    except ValueError as exc:
-        raise AnalysisError(f"analysis {spec.id!r}: {exc}") from None
-    exposure = spec.exposure or "follow_up_weeks"
-    frame = people.merge(counts, on=ID, how="left")
-    frame[exposure] = frame["weeks_assessed"].astype("float64")
-    frame["use_weeks"] = frame["use_weeks"].astype("float64")
-    groups = ", ".join(protocol.toxicology.substances) if protocol.toxicology else "none"
-    notes = [
-        f"{spec.outcome}: the dataset has weekly yes/no past-7-day answers, not days, so the "
-        "count is of use-weeks: follow-up weeks with any drug item of substance_use_7d "
-        f"answered yes (alcohol excluded) or a test positive for the protocol's substance "
-        f"groups ({groups}); exposure ({exposure}) is the number of follow-up weeks with a "
-        "survey answer or a valid test; the rate ratio compares use-weeks per assessed week"
-    ]
-    none = frame[exposure] <= 0
-    if bool(none.any()):
-        notes.append(
-            f"{int(none.sum())} participant(s) with no assessed follow-up week left out of "
-            "the rate model"
-        )
-        frame = frame[~none]
-    return ModelData(
-        frame=plain_dtypes(frame),
-        outcome="use_weeks",
-        covariates=tuple(spec.covariates),
-        exposure=exposure,
-        notes=tuple(notes),
-    )
-
-
-def _follow_up_end(dataset: StudyDataset, protocol: Protocol) -> pd.DataFrame:
-    """``participant_id``, ``end`` (float: withdrawal week, else last week with data, else 0)
-    and ``reason`` (withdrawal reason or NA)."""
-    kept = retention(dataset, protocol)
-    end = (
-        kept["withdrawn_week"]
-        .astype("Float64")
-        .fillna(kept["last_week_with_data"].astype("Float64"))
-    )
-    reasons = dataset.participants.set_index(ID)["withdrawal_reason"]
-    return pd.DataFrame(
-        {
-            ID: kept[ID],
-            "end": end.fillna(0).astype("float64").to_numpy(),
-            "withdrawn": kept["withdrawn"].to_numpy(),
-            "reason": kept[ID].map(reasons).to_numpy(),
-        }
-    )
-
-
-def time_to_event_data(dataset: StudyDataset, protocol: Protocol, spec: AnalysisSpec) -> ModelData:
-    """One row per participant: weeks to the event and whether it happened (Cox models).
-
-    * ``return_to_use``: the first study week ≥ 1 with self-reported use (the protocol's
-      self-report item for its substance) or a positive test for the substance
-      (:func:`mindtrial.outcomes.toxicology_tests`); otherwise censored at the end of
-      follow-up;
-    * ``treatment_dropout``: the withdrawal week when the withdrawal reason mentions leaving
-      treatment ("treatment" in the reason); other withdrawals and completers are censored at
-      the end of their follow-up.
-
-    Follow-up ends at the withdrawal week, else at the last week with any data.
-    """
-    people = participant_frame(dataset, protocol)
-    ends = _follow_up_end(dataset, protocol)
-    frame = people.merge(ends, on=ID, how="left")
-    notes: list[str] = []
-    if spec.outcome == "return_to_use":
-        plan = protocol.toxicology
-        if plan is None or len(plan.substances) != 1:
-            raise AnalysisError(
-                f"analysis {spec.id!r}: return to use needs a protocol with exactly one "
-                "toxicology substance group"
-            )
-        (substance,) = plan.substances
-        weeks: list[pd.DataFrame] = []
-        tests = toxicology_tests(dataset, protocol, substance)
-        weeks.append(tests.loc[tests["status"] == "positive", [ID, "week"]])
-        item = plan.self_report_items.get(substance)
-        if item is not None:
-            r = dataset.responses
-            used = r[
-                (r["instrument"] == "substance_use_7d") & (r["item"] == item) & (r["value"] == 1.0)
-            ]
-            weeks.append(used[[ID, "week"]])
-        events = pd.concat(weeks, ignore_index=True)
-        events = events[events["week"] >= 1]
-        first = events.groupby(ID)["week"].min()
-        event_week = frame[ID].map(first).astype("Float64")
-        frame["event"] = event_week.notna().astype("float64").to_numpy()
-        frame["weeks_to_event"] = event_week.fillna(frame["end"]).astype("float64").to_numpy()
-        notes.append(f"return to use: first week with reported use or a positive {substance} test")
-    elif spec.outcome == "treatment_dropout":
-        left = frame["withdrawn"].astype(bool) & frame["reason"].fillna("").str.contains(
-            "treatment", case=False
-        )
-        frame["event"] = left.astype("float64")
-        frame["weeks_to_event"] = frame["end"].astype("float64")
-        notes.append("treatment dropout: withdrawal with a reason that names leaving treatment")
-    else:
-        raise AnalysisError(
-            f"analysis {spec.id!r}: no time-to-event derivation for {spec.outcome!r}"
-        )
-    unusable = frame["weeks_to_event"] <= 0
-    if bool(unusable.any()):
-        notes.append(f"{int(unusable.sum())} participant(s) without follow-up time left out")
-        frame = frame[~unusable]
-    return ModelData(
-        frame=plain_dtypes(frame.drop(columns=["reason", "withdrawn", "end"])),
-        outcome="event",
-        covariates=tuple(spec.covariates),
-        duration="weeks_to_event",
-        notes=tuple(notes),
-    )
-
-
-def misuse_data(dataset: StudyDataset, protocol: Protocol, spec: AnalysisSpec) -> ModelData:
-    """Opioid misuse (MORE): one row per participant and time level of ``spec``.
-
-    Follows the protocol's ``misuse_rule`` ("any of"): misuse (1) when the COMM total is at
-    or above ``comm_threshold`` or any toxicology test of that week is positive for one of
-    the protocol's substance groups (an unexpected result); no misuse (0) when the COMM was
-    answered below the threshold and no test was positive; missing otherwise. Interview-
-    reported misuse is not part of the study dataset and so is not used (noted).
-    """
-    rule = protocol.outcomes.misuse_rule
-    threshold = rule.get("comm_threshold")
-    if not isinstance(threshold, int | float):
-        raise AnalysisError(
-            f"analysis {spec.id!r}: the protocol's misuse_rule has no comm_threshold"
-        )
-    if not spec.time or not spec.time_levels:
-        raise AnalysisError(f"analysis {spec.id!r}: misuse over time needs time and time_levels")
-    to_week = _time_weeks(protocol, spec, "comm")
-    scores = scored_instruments(dataset)
-    comm = scores[(scores["instrument"] == "comm") & (scores["score"] == "total")]
-    comm_by = comm.set_index([ID, "week"])["value"]
-    positive: set[tuple[str, int]] = set()
-    for substance in protocol.toxicology.substances if protocol.toxicology else {}:
-        tests = toxicology_tests(dataset, protocol, substance)
-        hits = tests[tests["status"] == "positive"]
-        positive.update(zip(hits[ID].astype(str), hits["week"].astype(int), strict=True))
-    people = participant_frame(dataset, protocol)
-    rows = []
-    for pid in people[ID].astype(str):
-        for level, week in to_week.items():
-            score = comm_by.get((pid, week))
-            if (pid, week) in positive or (score is not None and score >= threshold):
-                value: float = 1.0
-            elif score is not None:
-                value = 0.0
-            else:
-                value = float("nan")
-            rows.append((pid, level, value))
-    long = pd.DataFrame(rows, columns=[ID, spec.time, "misuse"])
-    frame = long.merge(people, on=ID, how="left")
-    return ModelData(
-        frame=plain_dtypes(frame),
-        outcome="misuse",
-        covariates=tuple(spec.covariates),
-        time=spec.time,
-        time_values=tuple(spec.time_levels),
-        notes=(
-            f"misuse: COMM total ≥ {threshold:g} or a positive test in the assessment week; "
-            "interview-reported misuse is not in the study dataset",
-        ),
-    )
-
-
 def model_data(dataset: StudyDataset, protocol: Protocol, spec: AnalysisSpec) -> ModelData:
-    """The rows for ``spec``'s model, whatever its kind."""
-    if spec.outcome == "misuse":
-        return misuse_data(dataset, protocol, spec)
-    if spec.outcome == "adverse_event_count":
-        return adverse_event_data(dataset, protocol, spec)
-    if spec.outcome == "days_of_use":
-        return drug_use_data(dataset, protocol, spec)
-    if spec.model == "cox":
-        return time_to_event_data(dataset, protocol, spec)
-    if (
-        spec.model in ("gee_logistic", "logistic", "poisson_gee")
-        and protocol.toxicology
-        and (spec.outcome in protocol.toxicology.substances)
-    ):
-        return period_data(dataset, protocol, spec)
-    if spec.model == "lmm" and "." in spec.outcome:
-        return score_data(dataset, protocol, spec)
-    raise AnalysisError(
-        f"analysis {spec.id!r}: mindtrial.outcomes derives no {spec.model} outcome "
-        f"{spec.outcome!r} yet; this analysis of the plan cannot be run from a study dataset"
+    """The rows for ``spec``'s model: the outcome derived by its kind
+    (:func:`mindtrial.outcomes.kinds.derive_outcome`), in the formula engine's dtypes."""
+    try:
+        derived = derive_outcome(dataset, protocol, spec)
+    except ValueError as exc:  # OutcomeError and the outcome layer's ValueErrors
+        raise AnalysisError(f"analysis {spec.id!r}: {exc}") from None
+    return ModelData(
+        frame=plain_dtypes(derived.frame),
+        outcome=derived.value,
+        covariates=tuple(spec.covariates),
+        time=derived.time,
+        time_values=derived.time_values,
+        exposure=derived.exposure,
+        duration=derived.duration,
+        event=derived.event,
+        rate=derived.rate,
+        notes=derived.notes,
     )
 
 

@@ -362,8 +362,11 @@ def rate_summary(result: ModelResult, arms: Arms, *, per: float = 100.0) -> Summ
     )
 
 
-def hazard_summary(result: ModelResult, arms: Arms, event: str) -> Summary:
-    """Percentage of participants with an event per arm (Wald CI) and the hazard ratio."""
+def hazard_summary(
+    result: ModelResult, arms: Arms, event: str, duration: str | None = None
+) -> Summary:
+    """Percentage of participants with an event per arm (Wald CI), events and person-time
+    (summed ``duration``) per arm, and the hazard ratio."""
     data = result.data
     assert data is not None
     arm_rows = []
@@ -382,6 +385,10 @@ def hazard_summary(result: ModelResult, arms: Arms, event: str) -> Summary:
                 ci_lower=100 * max(p - 1.959963984540054 * se, 0.0),
                 ci_upper=100 * min(p + 1.959963984540054 * se, 1.0),
                 n_participants=n,
+                events=int(k),
+                person_time=(
+                    float(rows[duration].sum()) if duration and duration in rows else None
+                ),
             )
         )
     ratio = contrast(result, {arm_term(result, arms): 1.0})
@@ -409,6 +416,7 @@ def pooled_contrast(
             ci_upper=math.exp(pooled.ci_upper),
             p_value=pooled.p_value,
             df=pooled.df,
+            direction=first.direction,
         )
     return Contrast(
         label=first.label,
@@ -421,6 +429,7 @@ def pooled_contrast(
         ci_upper=pooled.ci_upper,
         p_value=pooled.p_value,
         df=pooled.df,
+        direction=first.direction,
     )
 
 

@@ -72,6 +72,8 @@ class ArmEstimate:
     final: float | None = None
     cohen_d: float | None = None
     percent_change: float | None = None
+    events: int | None = None
+    person_time: float | None = None
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -86,6 +88,8 @@ class ArmEstimate:
             "final": _num(self.final),
             "cohen_d": _num(self.cohen_d),
             "percent_change": _num(self.percent_change),
+            "events": self.events,
+            "person_time": _num(self.person_time),
         }
 
 
@@ -111,11 +115,13 @@ class Contrast:
     df: float | None = None
     bh_p_value: float | None = None
     cohen_d: float | None = None
+    direction: str | None = None
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
             "label": self.label,
             "measure": self.measure,
+            "direction": self.direction,
             "comparison": self.comparison,
             "reference": self.reference,
             "estimate": _num(self.estimate),
@@ -126,6 +132,73 @@ class Contrast:
             "df": _num(self.df),
             "bh_p_value": _num(self.bh_p_value),
             "cohen_d": _num(self.cohen_d),
+        }
+
+
+@dataclass(frozen=True)
+class Published:
+    """The paper's value of an estimand (from the protocol's ``published.results``)."""
+
+    description: str
+    measure: str
+    estimate: float | None
+    ci_lower: float | None
+    ci_upper: float | None
+    p_value: float | None
+    arms: Mapping[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "description": self.description,
+            "measure": self.measure,
+            "estimate": _num(self.estimate),
+            "ci_lower": _num(self.ci_lower),
+            "ci_upper": _num(self.ci_upper),
+            "p_value": _num(self.p_value),
+            "arms": {k: _num(v) for k, v in self.arms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class EstimandInfo:
+    """The protocol's estimand of an analysis, as results.json states it."""
+
+    label: str
+    measure: str
+    direction: str
+    time_point: str | None
+    population: str
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "label": self.label,
+            "measure": self.measure,
+            "direction": self.direction,
+            "time_point": self.time_point,
+            "population": self.population,
+        }
+
+
+@dataclass(frozen=True)
+class Multiplicity:
+    """The Benjamini–Hochberg family an analysis belongs to. ``complete`` is False when a
+    member could not be fitted or was withheld: the adjusted p-values were then computed
+    over the remaining members only, and ``failed`` names the missing ones."""
+
+    family: str
+    members: tuple[str, ...]
+    failed: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "family": self.family,
+            "members": list(self.members),
+            "failed": list(self.failed),
+            "complete": self.complete,
         }
 
 
@@ -183,12 +256,16 @@ class Summary:
     interaction: InteractionTest | None = None
     trajectory: tuple[TimePoint, ...] = ()
     notes: tuple[str, ...] = ()
+    published: Published | None = None
+    multiplicity: Multiplicity | None = None
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
             "measure": self.measure,
             "arms": [a.to_json() for a in self.arms],
             "contrast": None if self.contrast is None else self.contrast.to_json(),
+            "published": None if self.published is None else self.published.to_json(),
+            "multiplicity": None if self.multiplicity is None else self.multiplicity.to_json(),
             "bh_p_value": None if self.contrast is None else _num(self.contrast.bh_p_value),
             "cohen_d": {
                 **{a.arm: _num(a.cohen_d) for a in self.arms if a.cohen_d is not None},
@@ -234,6 +311,9 @@ class AnalysisResult:
     applies_to: str | None = None
     sensitivity: str | None = None
     imputations: int | None = None
+    outcome_kind: str | None = None
+    estimand: EstimandInfo | None = None
+    published: Published | None = None
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -242,6 +322,9 @@ class AnalysisResult:
             "kind": self.kind,
             "model": self.model,
             "outcome": self.outcome,
+            "outcome_kind": self.outcome_kind,
+            "estimand": None if self.estimand is None else self.estimand.to_json(),
+            "published": None if self.published is None else self.published.to_json(),
             "formula": self.formula,
             "family": self.family,
             "status": self.status,
