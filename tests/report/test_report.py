@@ -97,8 +97,11 @@ def test_every_output_file_is_written(
                 for t in (
                     "consort",
                     "baseline",
-                    "substance_use",
-                    "craving_anxiety",
+                    "results_percent",
+                    "results_change",
+                    "results_rate",
+                    "engagement_attendance",
+                    "engagement_continuation",
                     "sensitivity",
                     "adverse_events",
                     "coefficients",
@@ -106,7 +109,15 @@ def test_every_output_file_is_written(
             ],
             *[
                 f"figures/{f}.{x}"
-                for f in ("consort", "anxiety_by_week", "craving_by_week")
+                for f in (
+                    "consort",
+                    "forest",
+                    "anxiety_by_week",
+                    "craving_by_week",
+                    "primary_by_period",
+                    "benzodiazepines_by_period",
+                    "cocaine_by_period",
+                )
                 for x in ("svg", "png")
             ],
         ]
@@ -129,7 +140,8 @@ def test_html_is_self_contained(run: tuple[AnalysisReport, ReportBundle]) -> Non
     assert "<script" not in html.lower()
     assert not re.search(r"""(src|href)\s*=\s*["'](?!#|data:)""", html)
     assert not re.search(r"@import|url\((?!#)", html)
-    assert html.count("<svg") == 3  # CONSORT + two trajectories, inline
+    # CONSORT, forest plot, three yes/no outcomes by period and two trajectories, inline
+    assert html.count("<svg") == 7
     assert "<style>" in html
 
 
@@ -139,7 +151,7 @@ def test_html_shows_the_numbers_of_the_results(run: tuple[AnalysisReport, Report
     assert primary is not None and primary.contrast is not None
     c = primary.contrast
     assert fmt_ci(c.estimate, c.ci_lower, c.ci_upper) in bundle.html
-    assert fmt_p(c.bh_p_value) in bundle.tables["substance_use"].iloc[0].tolist()
+    assert fmt_p(c.bh_p_value) in bundle.tables["results_percent"].iloc[0].tolist()
     craving = report.analysis("craving").summary
     assert craving is not None and craving.interaction is not None
     assert f"χ²(24) = {craving.interaction.chi2:.1f}" in bundle.html
@@ -158,7 +170,7 @@ def test_html_shows_the_numbers_of_the_results(run: tuple[AnalysisReport, Report
 def test_baseline_table_counts_by_arm(run: tuple[AnalysisReport, ReportBundle]) -> None:
     ds = make_trial()
     table = run[1].tables["baseline"]
-    female = table[(table["Characteristic"] == "Sex") & (table["Statistic"] == "female, n (%)")]
+    female = table[(table["Characteristic"] == "Sex") & (table["Statistic"] == "Female, n (%)")]
     people = ds.participants
     n = int(((people["arm"] == "mrocc") & (people["sex"] == "female")).sum())
     share = 100 * n / int((people["arm"] == "mrocc").sum())
@@ -179,7 +191,7 @@ def test_masked_outputs_never_name_a_real_arm(masked_bundle: ReportBundle, tmp_p
                 assert secret not in lowered, (path.name, secret)
             assert not tokens.search(text), (path.name, tokens.search(text))
             checked += 1
-    assert checked == 2 + 7 + 3  # json, html, csv tables, svg figures
+    assert checked == 2 + 9 + 7  # json, html, csv tables (no continuation: masked), svg
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "KX" in html and "QB" in html and "Blinded" in html
 
@@ -211,4 +223,64 @@ def test_an_analysis_that_fails_still_renders() -> None:
     craving = report.analysis("craving")
     assert craving.status == "error"
     assert "not estimable" in bundle.html
-    assert bundle.html.count("<svg") == 2  # no craving figure, the rest still drawn
+    assert bundle.html.count("<svg") == 6  # no craving figure, the rest still drawn
+
+
+_SNAKE = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b")
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees: no style sheet, no tags, entities as characters."""
+    import html as html_lib
+
+    without_style = re.sub(r"<style>.*?</style>", " ", html, flags=re.DOTALL)
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", without_style))
+
+
+def raw_names(text: str, dataset_columns: set[str]) -> set[str]:
+    """Dataset column names and snake_case identifiers in ``text`` (file names excepted)."""
+    found = {m.group(0) for m in _SNAKE.finditer(text)}
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    found |= {c for c in dataset_columns if "_" in c and c in words}
+    return {f for f in found if not text.count(f + ".csv")}
+
+
+def test_no_raw_variable_name_in_the_report(run: tuple[AnalysisReport, ReportBundle]) -> None:
+    _, bundle = run
+    ds = make_trial()
+    columns = (
+        {
+            str(c)
+            for frame in (ds.participants, ds.responses, ds.toxicology, ds.attendance)
+            for c in frame.columns
+        }
+        | {c.name for c in MROCC.baseline_covariates}
+        | {s.id for s in MROCC.analysis.analyses}
+    )
+    assert raw_names(visible_text(bundle.html), columns) == set()
+    for name, table in bundle.tables.items():
+        if name in ("coefficients", "consort"):
+            continue  # machine-readable long tables
+        text = " ".join([*map(str, table.columns), *map(str, table.to_numpy().ravel())])
+        assert raw_names(text, columns) == set(), name
+
+
+def test_simulated_data_carry_the_banner_and_the_published_values() -> None:
+    from dataclasses import replace
+
+    ds = make_trial()
+    simulated = replace(ds, meta=replace(ds.meta, source="simulate"))
+    plan = PLAN.model_copy(
+        update={
+            "analysis": PLAN.analysis.model_copy(
+                update={"analyses": PLAN.analysis.analyses[:1], "sensitivity": []}
+            )
+        }
+    )
+    report = run_analysis(simulated, protocol=plan, imputations=2, seed=1)
+    bundle = build_report(simulated, plan, report)
+    assert "SIMULATED DATA" in bundle.html
+    # M-ROCC's published primary difference is 0.6 points (-8.2 to 9.5), beside the estimate
+    row = bundle.tables["results_percent"].iloc[0]
+    assert row["Published"].startswith("0.6 (-8.2 to 9.5)")
+    assert "SIMULATED DATA" not in build_report(ds, plan, report).html

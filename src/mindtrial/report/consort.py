@@ -34,6 +34,10 @@ class ArmFlow:
     withdrawal_reasons: tuple[tuple[str, int], ...]
     completed_final: int
     analysed_primary: int | None
+    has_sessions: bool = False
+    received: int = 0
+    not_received: int = 0
+    below_minimum: int = 0
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class ConsortFlow:
     final_week: int
     primary_analysis: str | None
     arms: tuple[ArmFlow, ...]
+    minimum_sessions: int = 0
+    total_sessions: int = 0
 
 
 def _reasons(frame: pd.DataFrame, default: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
@@ -100,6 +106,9 @@ def consort_flow(dataset: StudyDataset, protocol: Protocol, report: AnalysisRepo
     analysed: dict[str, int] = {}
     if primary is not None and primary.summary is not None:
         analysed = {a.arm: a.n_participants for a in primary.summary.arms}
+    from mindtrial.report.engagement import arm_doses
+
+    doses = arm_doses(dataset, protocol, report)
     arms = []
     for info in report.arms:
         rows = merged[merged["arm"] == info.code]
@@ -117,6 +126,10 @@ def consort_flow(dataset: StudyDataset, protocol: Protocol, report: AnalysisRepo
                 withdrawal_reasons=tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
                 completed_final=int(rows["completed_final_week"].sum()),
                 analysed_primary=analysed.get(info.code) if primary is not None else None,
+                has_sessions=doses[info.code].has_sessions,
+                received=doses[info.code].received,
+                not_received=doses[info.code].not_received,
+                below_minimum=doses[info.code].below_minimum,
             )
         )
     return ConsortFlow(
@@ -128,8 +141,10 @@ def consort_flow(dataset: StudyDataset, protocol: Protocol, report: AnalysisRepo
         not_randomized_reasons=after,
         randomized=len(participants),
         final_week=final_week(protocol),
-        primary_analysis=None if primary is None else primary.id,
+        primary_analysis=None if primary is None else primary.title,
         arms=tuple(arms),
+        minimum_sessions=protocol.outcomes.adherence_sessions,
+        total_sessions=protocol.outcomes.total_sessions,
     )
 
 
@@ -157,6 +172,20 @@ def consort_table(flow: ConsortFlow) -> pd.DataFrame:
     rows.append(("randomized", "", "", flow.randomized))
     for arm in flow.arms:
         rows.append(("allocated", arm.label, "", arm.allocated))
+        if arm.has_sessions:
+            rows.append(
+                ("received the intervention (at least 1 session)", arm.label, "", arm.received)
+            )
+            rows.append(("did not receive the intervention", arm.label, "", arm.not_received))
+            rows.append(
+                (
+                    f"discontinued before the minimum dose ({flow.minimum_sessions} of "
+                    f"{flow.total_sessions} sessions)",
+                    arm.label,
+                    "",
+                    arm.below_minimum,
+                )
+            )
         rows += [("withdrew", arm.label, r, n) for r, n in arm.withdrawal_reasons]
         rows.append((f"completed week {flow.final_week}", arm.label, "", arm.completed_final))
         if arm.analysed_primary is not None:
@@ -213,15 +242,22 @@ def consort_figure(flow: ConsortFlow) -> Figure:
     for i, arm in enumerate(flow.arms):
         x = (i + 0.5) / n
         key = f"arm{i}"
-        boxes.append(
-            FlowBox(key, x, y, (f"Allocated to {arm.label}", f"(n = {arm.allocated})"), width)
-        )
+        allocation = [f"Allocated to {arm.label} (n = {arm.allocated})"]
+        if arm.has_sessions:
+            allocation += [
+                f"Received the intervention (n = {arm.received})",
+                f"Did not receive it (n = {arm.not_received})",
+                f"Discontinued before {flow.minimum_sessions} sessions (n = {arm.below_minimum})",
+            ]
+        else:
+            allocation.append("No group sessions in this arm")
+        boxes.append(FlowBox(key, x, y, tuple(allocation), width))
         arrows.append(("randomized", key, "down"))
         boxes.append(
             FlowBox(
                 f"{key}_follow",
                 x,
-                y - 0.17,
+                y - 0.19,
                 (
                     f"Withdrew (n = {arm.withdrew})",
                     *_reason_lines(arm.withdrawal_reasons, limit=3),
@@ -236,8 +272,11 @@ def consort_figure(flow: ConsortFlow) -> Figure:
                 FlowBox(
                     f"{key}_analysed",
                     x,
-                    y - 0.34,
-                    (f"Analysed, {flow.primary_analysis} (n = {arm.analysed_primary})",),
+                    y - 0.36,
+                    (
+                        "Analysed for the primary outcome",
+                        f"(n = {arm.analysed_primary})",
+                    ),
                     width,
                 )
             )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import matplotlib
+import matplotlib.ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
@@ -165,3 +166,160 @@ def flow_figure(
             )
         )
     return figure
+
+
+@dataclass(frozen=True)
+class ForestPoint:
+    """One row of a forest plot: an estimate with its 95% CI (and the published value)."""
+
+    label: str
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    text: str
+    published: float | None = None
+
+
+def forest_figure(panels: Sequence[tuple[str, bool, Sequence[ForestPoint]]]) -> Figure:
+    """A forest plot with one panel per scale: ``(axis label, log scale, points)``. Ratio
+    panels are drawn on a log axis with the line of no effect at 1, differences at 0.
+    Published values are open diamonds."""
+    panels = [p for p in panels if p[2]]
+    heights = [max(len(points), 1) + 1.2 for _, _, points in panels]
+    figure = Figure(figsize=(8.5, 0.42 * sum(heights) + 0.6))
+    if not panels:
+        return figure
+    grid = figure.add_gridspec(len(panels), 1, height_ratios=heights)
+    for index, (axis_label, log, points) in enumerate(panels):
+        ax = figure.add_subplot(grid[index, 0])
+        y = list(range(len(points), 0, -1))
+        for row, point in zip(y, points, strict=True):
+            ax.plot([point.ci_lower, point.ci_upper], [row, row], color=_COLOURS[0], linewidth=1.6)
+            ax.plot([point.estimate], [row], marker="s", color=_COLOURS[0], markersize=6)
+            if point.published is not None:
+                ax.plot(
+                    [point.published],
+                    [row],
+                    marker="D",
+                    markerfacecolor="none",
+                    markeredgecolor=_COLOURS[1],
+                    markersize=6,
+                    linestyle="none",
+                )
+        ax.axvline(1.0 if log else 0.0, color="#777777", linewidth=0.8, linestyle="--")
+        if log:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_yticks(y)
+        ax.set_yticklabels([p.label for p in points], fontsize=8.5)
+        ax.set_ylim(0.4, len(points) + 0.6)
+        ax.set_xlabel(axis_label, fontsize=9)
+        for row, point in zip(y, points, strict=True):
+            ax.annotate(
+                point.text,
+                xy=(1.02, row),
+                xycoords=("axes fraction", "data"),
+                fontsize=8,
+                va="center",
+            )
+        ax.spines[["top", "right"]].set_visible(False)
+    legend_ax = figure.axes[0]
+    legend_ax.plot([], [], marker="s", color=_COLOURS[0], linestyle="none", label="This analysis")
+    if any(p.published is not None for _, _, points in panels for p in points):
+        legend_ax.plot(
+            [],
+            [],
+            marker="D",
+            markerfacecolor="none",
+            markeredgecolor=_COLOURS[1],
+            linestyle="none",
+            label="Published",
+        )
+    legend_ax.legend(frameon=False, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2)
+    figure.subplots_adjust(left=0.34, right=0.72, top=0.93, bottom=0.08, hspace=0.9)
+    return figure
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A step curve (Kaplan–Meier) of one arm."""
+
+    label: str
+    times: Sequence[float]
+    values: Sequence[float]
+    lower: Sequence[float]
+    upper: Sequence[float]
+
+
+def km_figure(
+    curves: Sequence[Curve],
+    *,
+    at_risk_times: Sequence[float],
+    at_risk: Sequence[Sequence[int]],
+    title: str,
+    time_label: str,
+    value_label: str,
+) -> Figure:
+    """Kaplan–Meier curves (steps with shaded 95% CI) and the numbers at risk below."""
+    figure = Figure(figsize=(7.0, 4.8))
+    grid = figure.add_gridspec(2, 1, height_ratios=[4.0, 0.35 + 0.3 * len(curves)], hspace=0.45)
+    ax = figure.add_subplot(grid[0, 0])
+    for i, curve in enumerate(curves):
+        colour = _COLOURS[i % len(_COLOURS)]
+        ax.step(
+            curve.times, curve.values, where="post", color=colour, linewidth=1.6, label=curve.label
+        )
+        ax.fill_between(
+            curve.times,
+            curve.lower,
+            curve.upper,
+            step="post",
+            color=colour,
+            alpha=0.12,
+            linewidth=0,
+        )
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(0, max(at_risk_times) if at_risk_times else None)
+    ax.set_xticks(list(at_risk_times))
+    ax.set_xlabel(time_label)
+    ax.set_ylabel(value_label)
+    ax.set_title(title, fontsize=11)
+    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(frameon=False, fontsize=9, loc="lower left")
+    table = figure.add_subplot(grid[1, 0], sharex=ax)
+    table.set_ylim(-0.5, len(curves) - 0.5)
+    table.axis("off")
+    table.text(0.0, 1.15, "Number at risk", transform=table.transAxes, fontsize=8.5, weight="bold")
+    for i, (curve, counts) in enumerate(zip(curves, at_risk, strict=True)):
+        row = len(curves) - 1 - i
+        colour = _COLOURS[i % len(_COLOURS)]
+        for t, n in zip(at_risk_times, counts, strict=True):
+            table.text(t, row, str(n), ha="center", va="center", fontsize=8.5, color=colour)
+        table.text(
+            -0.01,
+            (row + 0.5) / len(curves),
+            curve.label,
+            transform=table.transAxes,
+            ha="right",
+            va="center",
+            fontsize=8.5,
+            color=colour,
+        )
+    figure.subplots_adjust(left=0.24, right=0.97, top=0.93, bottom=0.06)
+    return figure
+
+
+def observed_by_time_figure(
+    points: Sequence[TimePoint],
+    *,
+    arm_labels: Mapping[str, str],
+    time_label: str,
+    value_label: str,
+    title: str,
+) -> Figure:
+    """Observed percentage by time and arm (with 95% CI), e.g. the primary outcome by period."""
+    return trajectory_figure(
+        points, arm_labels=arm_labels, time_label=time_label, value_label=value_label, title=title
+    )

@@ -7,7 +7,9 @@ arm ids, labels or descriptions when ``report.arms_masked`` is set.
 from __future__ import annotations
 
 from mindtrial.analysis.plans.types import AnalysisReport
+from mindtrial.dataset import StudyDataset
 from mindtrial.protocols.schema import AnalysisSpec, Protocol
+from mindtrial.report.labels import covariate_label, subset_label, words
 
 
 def _join(items: list[str]) -> str:
@@ -17,7 +19,7 @@ def _join(items: list[str]) -> str:
 
 
 def _model_sentence(spec: AnalysisSpec, protocol: Protocol) -> str:
-    covariates = list(spec.covariates)
+    covariates = [covariate_label(c, protocol) for c in spec.covariates]
     adjust = f", adjusted for {_join(covariates)}" if covariates else ""
     levels = spec.time_levels
     when = f" {spec.time}s {levels[0]}–{levels[-1]}" if spec.time and levels else ""
@@ -31,7 +33,7 @@ def _model_sentence(spec: AnalysisSpec, protocol: Protocol) -> str:
         )
     if spec.model == "lmm":
         subset = (
-            f" Only participants with {spec.subset.replace('_', ' ')} were included."
+            f" Only participants with {subset_label(spec.subset)} were included."
             if spec.subset
             else ""
         )
@@ -45,9 +47,9 @@ def _model_sentence(spec: AnalysisSpec, protocol: Protocol) -> str:
             "deviation of the observed change scores (pooled across arms for the difference)."
         )
     if spec.model == "negative_binomial":
-        exposure = spec.exposure or "follow-up time"
+        exposure = words(spec.exposure) if spec.exposure else "follow-up time"
         return (
-            f"{spec.title}: negative binomial regression (log link) with log {exposure.replace('_', ' ')} "
+            f"{spec.title}: negative binomial regression (log link) with log {exposure} "
             f"as offset{adjust}; results are rate ratios with 95% confidence intervals."
         )
     if spec.model == "cox":
@@ -57,7 +59,7 @@ def _model_sentence(spec: AnalysisSpec, protocol: Protocol) -> str:
         )
     if spec.model == "logistic":
         return f"{spec.title}: logistic regression{adjust}; odds ratio and model-based percentages."
-    return f"{spec.title}: {spec.model.replace('_', ' ')} model{adjust}."
+    return f"{spec.title}: {words(spec.model)} model{adjust}."
 
 
 def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
@@ -68,10 +70,10 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
             f"{len(report.arms)} arms, named here only by their allocation codes "
             f"({_join([a.code for a in report.arms])}) because the dataset is blinded"
         )
-        trial = f"The {protocol.short_title} trial ({protocol.id})"
+        trial = f"The {protocol.short_title} trial"
     else:
         arms = _join([f"{a.label}" for a in protocol.arms])
-        trial = f"The {protocol.short_title} trial ({protocol.id}, {protocol.source.citation})"
+        trial = f"The {protocol.short_title} trial ({protocol.source.citation})"
     ratio = ":".join(str(v) for v in protocol.randomization.ratio.values())
     blocks = _join([str(b) for b in protocol.randomization.block_sizes])
     paragraphs = [
@@ -89,7 +91,7 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
         paragraphs.append(
             "Outcomes. " + " ".join(d if d.endswith(".") else d + "." for d in definitions)
         )
-    population = plan.population.replace("_", " ")
+    population = words(plan.population)
     paragraphs.append(
         f"Statistical analysis. All analyses followed the prespecified plan on the {population} "
         f"population. Missing data: {plan.missing_data.strip()} Two-sided tests at α = {plan.alpha:g}."
@@ -98,7 +100,7 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
     families = sorted({s.family for s in plan.analyses if s.family})
     if plan.multiplicity == "benjamini_hochberg" and families:
         members = [
-            f"{family} ({_join([s.id for s in plan.analyses if s.family == family])})"
+            f"{words(family)} ({_join([s.title.lower() for s in plan.analyses if s.family == family])})"
             for family in families
         ]
         paragraphs.append(
@@ -106,7 +108,12 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
             f"(Benjamini–Hochberg) within each family of the plan: {_join(members)}."
         )
     for sens in plan.sensitivity:
-        targets = _join(list(sens.applies_to))
+        targets = _join(
+            [
+                next((a.title.lower() for a in plan.analyses if a.id == target), words(target))
+                for target in sens.applies_to
+            ]
+        )
         if sens.kind == "multiple_imputation":
             text = (
                 f"{sens.title}: the repeated outcome (and missing numeric covariates) imputed "
@@ -117,7 +124,8 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
             )
         elif sens.kind == "missingness_covariates":
             text = (
-                f"{sens.title}: the models refitted with {_join(list(sens.covariates))} added as "
+                f"{sens.title}: the models refitted with "
+                f"{_join([covariate_label(c, protocol) for c in sens.covariates])} added as "
                 f"covariates (analyses: {targets})."
             )
         else:
@@ -135,3 +143,72 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
         f"{report.seed}; the same dataset, seed and versions reproduce every number."
     )
     return paragraphs
+
+
+def _handling(spec: AnalysisSpec | None) -> str:
+    if spec is None:
+        return "as in the main analysis"
+    if spec.model in ("gee_logistic", "poisson_gee"):
+        return (
+            "generalized estimating equations on every observed period; a participant with no "
+            "observed period contributes nothing, and the estimate assumes that missing periods "
+            "are missing completely at random given the covariates"
+        )
+    if spec.model == "lmm":
+        return (
+            "maximum likelihood on every observed occasion, valid when occasions are missing "
+            "at random given the earlier observed values and the covariates"
+        )
+    if spec.model == "cox":
+        return "follow-up censored at the last contact (withdrawal or last week with data)"
+    if spec.model == "negative_binomial":
+        return "each participant's observed follow-up time as the exposure"
+    return "complete cases"
+
+
+def missing_data_paragraphs(
+    dataset: StudyDataset, protocol: Protocol, report: AnalysisReport
+) -> list[str]:
+    """Exactly who each analysis used and how missing data were handled."""
+    randomized = len(dataset.participants)
+    specs = {s.id: s for s in protocol.analysis.analyses}
+    out = [
+        f"{randomized} participants were randomized; every analysis below counts the "
+        "participants who contributed at least one observation to it."
+    ]
+    for result in report.analyses:
+        if result.kind != "analysis":
+            continue
+        spec = specs.get(result.id)
+        if result.status == "error":
+            out.append(f"{result.title}: not estimable, so no participant was analysed.")
+            continue
+        subset = (
+            f" (the plan restricts it to participants with {subset_label(spec.subset)})"
+            if spec is not None and spec.subset
+            else ""
+        )
+        left_out = randomized - result.n_participants
+        out.append(
+            f"{result.title}: {result.n_participants} of {randomized} randomized participants "
+            f"analysed{subset}, {result.n_observations} observations; {left_out} not analysed. "
+            f"Missing data: {_handling(spec)}."
+        )
+    for sens in protocol.analysis.sensitivity:
+        runs = [r for r in report.analyses if r.sensitivity == sens.id]
+        if not runs:
+            continue
+        counts = _join(
+            [f"{r.n_participants} for {r.title.split(': ', 1)[-1].lower()}" for r in runs]
+        )
+        if sens.kind == "multiple_imputation":
+            how = (
+                f"missing values were imputed {report.imputations} times (chained equations) "
+                "for every randomized participant with a baseline record"
+            )
+        elif sens.kind == "completers":
+            how = "only participants who received the minimum dose of sessions were analysed"
+        else:
+            how = "the main analyses refitted with the covariates related to missingness"
+        out.append(f"Sensitivity, {sens.title.lower()}: {how}; participants analysed: {counts}.")
+    return out

@@ -7,17 +7,56 @@ unformatted numbers are in ``results.json``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import pandas as pd
+from scipy import stats
 
-from mindtrial.analysis.plans.types import AnalysisReport, AnalysisResult, ArmEstimate, Contrast
+from mindtrial.analysis.plans.types import AnalysisReport, AnalysisResult
 from mindtrial.dataset import StudyDataset
 from mindtrial.instruments import get_instrument
 from mindtrial.outcomes import participant_frame, retention, scored_instruments
 from mindtrial.protocols.schema import Protocol
+from mindtrial.report.labels import level_label
 
 MISSING = "—"
+
+# Optional demographic columns of participants.csv (format version 2) shown in Table 1 when
+# the protocol does not list them itself.
+_DEMOGRAPHICS = (("race", "Race"), ("ethnicity", "Ethnicity"), ("language", "Preferred language"))
+_THRESHOLD = re.compile(r"P\s*<\s*(0?\.[0-9]+)", re.IGNORECASE)
+
+
+def imbalance_threshold(protocol: Protocol) -> float | None:
+    """The P threshold below which the plan treats a baseline difference as an imbalance
+    (``analysis.imbalance_p`` when the schema has it, else "P < .10" in the missing-data
+    rule), or ``None`` when the plan does not use one."""
+    declared = getattr(protocol.analysis, "imbalance_p", None)
+    if isinstance(declared, float):
+        return declared
+    found = _THRESHOLD.search(protocol.analysis.missing_data)
+    return float(found.group(1)) if found else None
+
+
+def _p_numeric(values: pd.Series, arms: pd.Series, codes: Sequence[str]) -> float | None:
+    groups = [values[arms == c].astype("float64").dropna() for c in codes]
+    groups = [g for g in groups if len(g) > 1]
+    if len(groups) < 2:
+        return None
+    if len(groups) == 2:
+        return float(stats.ttest_ind(groups[0], groups[1], equal_var=True).pvalue)
+    return float(stats.f_oneway(*groups).pvalue)
+
+
+def _p_categorical(values: pd.Series, arms: pd.Series, codes: Sequence[str]) -> float | None:
+    text = values.astype("string")
+    keep = text.notna() & arms.isin(list(codes)).fillna(False)
+    table = pd.crosstab(text[keep], arms[keep])
+    table = table.loc[table.sum(axis=1) > 0, table.sum(axis=0) > 0]
+    if table.shape[0] < 2 or table.shape[1] < 2:
+        return None
+    return float(stats.chi2_contingency(table.to_numpy(), correction=False)[1])
 
 
 def fmt(x: float | None, digits: int = 1) -> str:
@@ -83,7 +122,7 @@ def _count_rows(
     text = values.astype("string")
     extra = ["missing"] if bool(text.isna().any()) else []
     for level in [*levels, *extra]:
-        row = [name, f"{level}, n (%)"]
+        row = [name, f"{level_label(level)}, n (%)"]
         groups = [text[arms == code] for code, _ in _arm_columns(report)] + [text]
         for group in groups:
             hit = group.isna() if level == "missing" else (group == level).fillna(False)
@@ -99,22 +138,56 @@ def baseline_table(
     """Table 1: baseline characteristics by arm (covariates, then the baseline values of the
     scored outcomes of the plan)."""
     people = participant_frame(dataset, protocol)
+    extra = [c for c, _ in _DEMOGRAPHICS if c in dataset.participants.columns]
+    missing_extra = [c for c in extra if c not in people.columns]
+    if missing_extra:
+        people = people.merge(
+            dataset.participants[["participant_id", *missing_extra]].astype(
+                {"participant_id": "string"}
+            ),
+            on="participant_id",
+            how="left",
+        )
     arms = people["arm"].astype("string")
+    codes = [code for code, _ in _arm_columns(report)]
+    threshold = imbalance_threshold(protocol)
     rows: list[list[str]] = []
+
+    def add(block: list[list[str]], p: float | None) -> None:
+        if threshold is not None:
+            mark = "" if p is None or p >= threshold else f" (P < {threshold:g})"
+            block[0].append(fmt_p(p) + mark)
+            for other in block[1:]:
+                other.append("")
+        rows.extend(block)
+
+    listed = {c.name for c in protocol.baseline_covariates}
     for cov in protocol.baseline_covariates:
         if cov.name not in people.columns:
             continue
         label = cov.label + (f" ({cov.unit})" if cov.unit else "")
         column = people[cov.name]
         if cov.type in ("number", "integer"):
-            rows += _numeric_rows(label, column, arms, report)
+            add(_numeric_rows(label, column, arms, report), _p_numeric(column, arms, codes))
         elif cov.type == "boolean":
             as_text = column.astype("boolean").map(
                 lambda v: pd.NA if pd.isna(v) else ("yes" if v else "no")
             )
-            rows += _count_rows(label, as_text, arms, ["yes"], report)
+            add(
+                _count_rows(label, as_text, arms, ["yes"], report),
+                _p_categorical(as_text, arms, codes),
+            )
         else:
-            rows += _count_rows(label, column, arms, list(cov.levels), report)
+            add(
+                _count_rows(label, column, arms, list(cov.levels), report),
+                _p_categorical(column, arms, codes),
+            )
+    for name, label in _DEMOGRAPHICS:
+        if name in listed or name not in people.columns or bool(people[name].isna().all()):
+            continue
+        column = people[name].astype("string")
+        levels = sorted(str(v) for v in column.dropna().unique())
+        add(_count_rows(label, column, arms, levels, report), _p_categorical(column, arms, codes))
     scores = scored_instruments(dataset)
     seen: set[tuple[str, str]] = set()
     for spec in protocol.analysis.analyses:
@@ -137,153 +210,23 @@ def baseline_table(
             name = get_instrument(instrument).name
         except KeyError:
             name = instrument
-        rows += _numeric_rows(f"Baseline {name} ({score.replace('_', ' ')})", values, arms, report)
+        add(
+            _numeric_rows(f"Baseline {name} ({score.replace('_', ' ')})", values, arms, report),
+            _p_numeric(values, arms, codes),
+        )
     columns = ["Characteristic", "Statistic", *[c for _, c in _arm_columns(report)], "Overall"]
+    if threshold is not None:
+        columns.append(f"P (imbalance, flagged below {threshold:g})")
     return pd.DataFrame(rows, columns=columns)
 
 
 # --------------------------------------------------------------------------- results
 
 
-def _in_report_order(arms: Sequence[ArmEstimate], report: AnalysisReport) -> list[ArmEstimate]:
-    order = {a.code: i for i, a in enumerate(report.arms)}
-    return sorted(arms, key=lambda a: order.get(a.arm, len(order)))
-
-
-def _contrast_cells(contrast: Contrast | None, digits: int = 1) -> list[str]:
-    if contrast is None:
-        return [MISSING, MISSING, MISSING]
-    return [
-        fmt_ci(contrast.estimate, contrast.ci_lower, contrast.ci_upper, digits),
-        fmt_p(contrast.p_value),
-        fmt_p(contrast.bh_p_value),
-    ]
-
-
 def _problem_text(result: AnalysisResult) -> str:
     if result.status == "error":
         return f"not estimable: {result.error}"
     return "; ".join(result.warnings)
-
-
-def substance_use_table(report: AnalysisReport) -> pd.DataFrame:
-    """Percentage of non-abstinent periods per arm (model-based, 95% CI) and the difference."""
-    rows = []
-    for result in report.analyses:
-        if result.kind != "analysis" or result.model not in ("gee_logistic", "logistic"):
-            continue
-        summary = result.summary
-        row = [result.title]
-        for code, _ in _arm_columns(report):
-            arm = (
-                None if summary is None else next((a for a in summary.arms if a.arm == code), None)
-            )
-            row.append(MISSING if arm is None else fmt_ci(arm.estimate, arm.ci_lower, arm.ci_upper))
-        contrast = None if summary is None else summary.contrast
-        row += _contrast_cells(contrast)
-        row.append(_problem_text(result))
-        rows.append(row)
-    measure = "Difference (95% CI)"
-    columns = [
-        "Outcome",
-        *[f"{label}, % (95% CI)" for _, label in _arm_columns(report)],
-        measure,
-        "P",
-        "BH-adjusted P",
-        "Notes",
-    ]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def change_table(report: AnalysisReport) -> pd.DataFrame:
-    """Craving and anxiety (every mixed model of the plan): within-arm change from the first
-    to the last time level, Cohen d, % change, the between-arm difference in change and the
-    arm × time interaction test."""
-    rows = []
-    for result in report.analyses:
-        if result.kind != "analysis" or result.model != "lmm":
-            continue
-        summary = result.summary
-        if summary is None:
-            rows.append([result.title, MISSING, *[MISSING] * 7, _problem_text(result)])
-            continue
-        for arm in _in_report_order(summary.arms, report):
-            rows.append(
-                [
-                    result.title,
-                    report.arm_label(arm.arm),
-                    fmt(arm.baseline, 2),
-                    fmt(arm.final, 2),
-                    fmt_ci(arm.estimate, arm.ci_lower, arm.ci_upper, 2),
-                    fmt(arm.cohen_d, 2),
-                    fmt(arm.percent_change, 0),
-                    MISSING,
-                    MISSING,
-                    "",
-                ]
-            )
-        contrast = summary.contrast
-        if contrast is not None:
-            rows.append(
-                [
-                    result.title,
-                    f"Difference in change ({contrast.label})",
-                    MISSING,
-                    MISSING,
-                    fmt_ci(contrast.estimate, contrast.ci_lower, contrast.ci_upper, 2),
-                    fmt(contrast.cohen_d, 2),
-                    MISSING,
-                    fmt_p(contrast.p_value),
-                    fmt_p(contrast.bh_p_value),
-                    "",
-                ]
-            )
-        for other in summary.other_contrasts:
-            rows.append(
-                [
-                    result.title,
-                    other.measure,
-                    MISSING,
-                    MISSING,
-                    fmt_ci(other.estimate, other.ci_lower, other.ci_upper, 2),
-                    MISSING,
-                    MISSING,
-                    fmt_p(other.p_value),
-                    MISSING,
-                    "",
-                ]
-            )
-        if summary.interaction is not None:
-            test = summary.interaction
-            rows.append(
-                [
-                    result.title,
-                    f"Arm × time interaction, χ²({test.df}) = {fmt(test.chi2, 1)}",
-                    MISSING,
-                    MISSING,
-                    MISSING,
-                    MISSING,
-                    MISSING,
-                    fmt_p(test.p_value),
-                    MISSING,
-                    "",
-                ]
-            )
-        if result.warnings:
-            rows[-1][-1] = _problem_text(result)
-    columns = [
-        "Outcome",
-        "Arm / comparison",
-        "Baseline mean",
-        "Final mean",
-        "Change (95% CI)",
-        "Cohen d",
-        "% change",
-        "P",
-        "BH-adjusted P",
-        "Notes",
-    ]
-    return pd.DataFrame(rows, columns=columns)
 
 
 def sensitivity_table(report: AnalysisReport) -> pd.DataFrame:
