@@ -136,7 +136,7 @@ def test_every_problem_is_listed_and_nothing_is_written(tmp_path: Path) -> None:
          "--events", str(f["events"]), "--mapping", str(f["mapping"]),
          "--protocol", "mrocc-2025", "--out", str(out)],
     )  # fmt: skip
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     text = " ".join(result.output.split())
     assert "nothing was written" in text
     assert (

@@ -1,6 +1,6 @@
 """`mindtrial import-redcap`: a REDCap export + a mapping file -> a study dataset.
 
-Exit codes: 0 the dataset was written; 1 anything stopped it (every problem is listed and
+Exit codes: 0 the dataset was written; 2 anything stopped it (every problem is listed and
 nothing is written).
 """
 
@@ -22,6 +22,8 @@ from mindtrial.interop.redcap_mapping import (
     shipped_mapping,
 )
 from mindtrial.protocols import ProtocolError, load_protocol
+
+BAD_INPUT = 2  # the input cannot be used: a clear message, nothing written
 
 
 def _mapping(spec: str) -> RedcapMapping:
@@ -47,7 +49,7 @@ def register(app: typer.Typer) -> None:
         """Convert a REDCap export into a study dataset with a mapping file. On any problem
         nothing is written and every problem is listed."""
         if out.exists() and not overwrite:
-            fail(f"{out} already exists (pass --overwrite to replace it)")
+            fail(f"{out} already exists (pass --overwrite to replace it)", code=BAD_INPUT)
         try:
             chosen = load_protocol(protocol)
             plan = _mapping(mapping)
@@ -62,7 +64,7 @@ def register(app: typer.Typer) -> None:
             DatasetError,
             FileExistsError,
         ) as exc:
-            fail(f"nothing was written.\n{exc}")
+            fail(f"nothing was written.\n{exc}", code=BAD_INPUT)
         ds = result.dataset
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}", highlight=False)

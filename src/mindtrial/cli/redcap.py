@@ -1,7 +1,8 @@
 """`mindtrial redcap`: read REDCap project exports.
 
 Exit codes: 0 the project was read (value problems are reported, not fatal);
-1 the files are not a REDCap export (a clear message, no traceback).
+2 the input is not a REDCap export, or a file cannot be written (a clear message, no
+traceback, nothing written).
 """
 
 from __future__ import annotations
@@ -25,10 +26,43 @@ from mindtrial.interop.redcap import RedcapFormatError, RedcapProject, kind_of, 
 
 redcap_app = typer.Typer(help="Read REDCap project exports.", no_args_is_help=True)
 
+BAD_INPUT = 2
+
+_RECORDS_HELP = "Records: flat CSV or EAV export (default: the data in --project-xml)."
+_MISSING_HELP = (
+    "REDCap missing-data codes read as missing in every field, comma-separated "
+    '(e.g. "UNK,NASK"); the project XML\'s own codes are always used.'
+)
+
+
+def _load(
+    records: Path | None,
+    dictionary: Path | None,
+    events: Path | None,
+    arms: Path | None,
+    project_xml: Path | None,
+    missing_codes: str,
+) -> RedcapProject:
+    if dictionary is None and project_xml is None:
+        fail("give --dictionary DD.csv or --project-xml PROJECT.xml (or both)", code=BAD_INPUT)
+    if records is None and project_xml is None:
+        fail("give --records DATA.csv, or a --project-xml that holds the data", code=BAD_INPUT)
+    try:
+        return read_project(
+            records=records,
+            dictionary=dictionary,
+            events=events,
+            arms=arms,
+            project_xml=project_xml,
+            missing_codes=tuple(c for c in missing_codes.split(",") if c.strip()),
+        )
+    except RedcapFormatError as exc:
+        fail(str(exc), code=BAD_INPUT)
+
 
 @redcap_app.command("inspect")
 def inspect_command(
-    records: Path = typer.Option(..., "--records", help="Records: flat CSV or EAV export."),
+    records: Path | None = typer.Option(None, "--records", help=_RECORDS_HELP),
     dictionary: Path | None = typer.Option(None, "--dictionary", help="Data dictionary CSV."),
     events: Path | None = typer.Option(None, "--events", help="event.csv (longitudinal)."),
     arms: Path | None = typer.Option(None, "--arms", help="arm.csv (longitudinal)."),
@@ -36,21 +70,11 @@ def inspect_command(
         None, "--project-xml", help="REDCap project XML (CDISC ODM 1.3.1)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    missing_codes: str = typer.Option("", "--missing-codes", help=_MISSING_HELP),
 ) -> None:
     """Print what a REDCap export holds: records, events, arms, instruments, field types and
     every value that does not fit its field."""
-    if dictionary is None and project_xml is None:
-        fail("give --dictionary DD.csv or --project-xml PROJECT.xml (or both)")
-    try:
-        project = read_project(
-            records=records,
-            dictionary=dictionary,
-            events=events,
-            arms=arms,
-            project_xml=project_xml,
-        )
-    except RedcapFormatError as exc:
-        fail(str(exc))
+    project = _load(records, dictionary, events, arms, project_xml, missing_codes)
     if as_json:
         console.print(
             json.dumps(project.summary(), ensure_ascii=False, indent=2),
@@ -73,7 +97,7 @@ _SUFFIX = {ExportFormat.stata: ".dta", ExportFormat.spss: ".sav", ExportFormat.p
 
 @redcap_app.command("export")
 def export_command(
-    records: Path = typer.Option(..., "--records", help="Records: flat CSV or EAV export."),
+    records: Path | None = typer.Option(None, "--records", help=_RECORDS_HELP),
     to: ExportFormat = typer.Option(..., "--to", help="stata, spss or parquet."),
     out: Path = typer.Option(..., "--out", help="Directory for one file per instrument."),
     dictionary: Path | None = typer.Option(None, "--dictionary", help="Data dictionary CSV."),
@@ -87,31 +111,25 @@ def export_command(
         "--short-names",
         help="Shorten names longer than Stata's 32 characters (listed in renamed.csv).",
     ),
+    missing_codes: str = typer.Option("", "--missing-codes", help=_MISSING_HELP),
 ) -> None:
     """Write each instrument's typed table to Stata, SPSS or Parquet (labels kept), plus
     problems.csv. All files are written or none."""
-    if dictionary is None and project_xml is None:
-        fail("give --dictionary DD.csv or --project-xml PROJECT.xml (or both)")
-    try:
-        project = read_project(
-            records=records,
-            dictionary=dictionary,
-            events=events,
-            arms=arms,
-            project_xml=project_xml,
-        )
-    except RedcapFormatError as exc:
-        fail(str(exc))
+    project = _load(records, dictionary, events, arms, project_xml, missing_codes)
     if out.exists() and not out.is_dir():
-        fail(f"--out {out} exists and is not a directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        fail(f"--out {out} exists and is not a directory", code=BAD_INPUT)
+    if not out.parent.is_dir():
+        fail(f"the folder {out.parent} of --out does not exist: create it first", code=BAD_INPUT)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as exc:
+        fail(f"cannot write in {out.parent}: {exc.strerror}", code=BAD_INPUT)
     try:
         written = _write_all(project, to, staging, short_names=short_names)
     except FormatWriteError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         hint = " (--short-names shortens names for Stata)" if to is ExportFormat.stata else ""
-        fail(f"nothing written: {exc}{hint}")
+        fail(f"nothing written: {exc}{hint}", code=BAD_INPUT)
     out.mkdir(exist_ok=True)
     for name in written:
         os.replace(staging / name, out / name)
@@ -174,7 +192,7 @@ def _write_all(
         try:
             if to is ExportFormat.parquet:
                 write_parquet(
-                    project.table(instrument),
+                    project.export_table(instrument),
                     folder / name,
                     variable_labels=labelled.variable_labels,
                 )
