@@ -18,11 +18,20 @@ from pathlib import Path
 import pandas as pd
 import typer
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from mindtrial.cli.common import console, fail
+from mindtrial.atomic_files import replace_folder
+from mindtrial.cli.common import console, err_console, fail
 from mindtrial.interop.formats import FormatWriteError, write_parquet, write_spss, write_stata
 from mindtrial.interop.redcap import RedcapFormatError, RedcapProject, kind_of, read_project
+from mindtrial.interop.redcap.api import (
+    TOKEN_ENV,
+    RedcapApiError,
+    RedcapClient,
+    pull_project,
+    read_token,
+)
 
 redcap_app = typer.Typer(help="Read REDCap project exports.", no_args_is_help=True)
 
@@ -287,6 +296,63 @@ def _print_project(project: RedcapProject) -> None:
     console.print(
         f"[yellow]{errors} value(s) do not fit their field and are missing in the tables; "
         f"{len(project.problems) - errors} warning(s)[/]"
+    )
+
+
+class RecordLayout(StrEnum):
+    flat = "flat"
+    eav = "eav"
+
+
+@redcap_app.command("pull")
+def pull_command(
+    url: str = typer.Option(..., "--url", help="The REDCap API address (ends in /api/)."),
+    out: Path = typer.Option(..., "--out", help="Folder to create with the project's files."),
+    token_file: Path | None = typer.Option(
+        None, "--token-file", help=f"File holding the API token (else ${TOKEN_ENV})."
+    ),
+    layout: RecordLayout = typer.Option(
+        RecordLayout.flat, "--type", help="Records as flat rows or EAV (one row per value)."
+    ),
+    batch_size: int = typer.Option(200, "--batch-size", min=1, help="Records per request."),
+    retries: int = typer.Option(3, "--retries", min=0, help="Retries of a failed request."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+) -> None:
+    """Pull a project through REDCap's API: dictionary, events, arms, form-event mapping,
+    repeating forms, DAGs, records (raw), project information and project XML, into one
+    folder (all files or none). The token is read from --token-file or the environment and
+    never printed."""
+    if out.exists() and not overwrite:
+        fail(f"{out} already exists (pass --overwrite to replace it)", code=BAD_INPUT)
+    if not out.parent.is_dir():
+        fail(f"the folder {out.parent} of --out does not exist: create it first", code=BAD_INPUT)
+    try:
+        token = read_token(token_file)
+        client = RedcapClient(url=url, token=token, retries=retries)
+    except RedcapFormatError as exc:
+        fail(str(exc), code=BAD_INPUT)
+    with Progress(
+        TextColumn("records"), BarColumn(), MofNCompleteColumn(), console=err_console
+    ) as bar:
+        task = bar.add_task("records", total=None)
+
+        def show(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            result = pull_project(
+                client, record_format=layout.value, batch_size=batch_size, progress=show
+            )
+        except RedcapApiError as exc:
+            fail(f"nothing written: {exc}", code=BAD_INPUT)
+    replace_folder(out, result.files)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
+    console.print(
+        f"wrote {out}: {result.records} record(s), {result.rows} row(s) of {layout.value} "
+        f"records, {len(result.files)} files",
+        highlight=False,
+        markup=False,
     )
 
 
