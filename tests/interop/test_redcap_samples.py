@@ -286,3 +286,30 @@ def test_russian_sample_reads_from_project_xml_alone() -> None:
     # "NA" (R's missing) is missing, and the code 999 has its label from the XML code list
     assert screening["refuse"].isna().all()
     assert screening["randomization_code"].tolist() == ["1", "999", "2"]
+
+
+# REDCapR's own expected column types for its "longitudinal" test project
+# (OuhscBbmc/REDCapR, inst/test-data/specific-redcapr/metadata-coltypes/longitudinal.R):
+# readr collectors date, logical, integer and double. Radio fields and form status, which
+# REDCapR reads as character or integer codes, are categorical here and left out.
+REDCAPR_LONGITUDINAL = {
+    "date": "date_enrolled dob withdraw_date date_visit_4 creat_4 discharge_date_4 cpq1 cpq9",
+    "boolean": "given_birth",
+    "checkbox": "gym aerobics eat drink meds",
+    "integer": "num_children specify_mood weight weight2 npcr_4 chol_4 cpq2 cpq3 cpq4 cpq5",
+    "number": "height height2 prealb_b creat_b npcr_b chol_b transferrin_b vld1 vld2 vld3 "
+    "vld4 vld5 vbw1 vbw2 vbw3 vbw4 vbw5 alb_4 prealb_4",
+}
+
+
+def test_longitudinal_types_agree_with_redcapr() -> None:
+    project = _read("longitudinal")
+    kinds = project.summary()["field_details"]
+    for kind, names in REDCAPR_LONGITUDINAL.items():
+        for name in names.split():
+            assert kinds[name]["kind"] == kind, name
+    data = project.data
+    assert pd.api.types.is_datetime64_any_dtype(data["dob"])
+    assert str(data["num_children"].dtype) == "Int64"
+    assert str(data["height"].dtype) == "Float64"
+    assert str(data["gym___0"].dtype) == "boolean"

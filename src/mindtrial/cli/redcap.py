@@ -37,6 +37,30 @@ redcap_app = typer.Typer(help="Read REDCap project exports.", no_args_is_help=Tr
 
 BAD_INPUT = 2
 
+
+class ValuesOption(StrEnum):
+    auto = "auto"
+    raw = "raw"
+    label = "label"
+
+
+class DecimalOption(StrEnum):
+    auto = "auto"
+    point = "."
+    comma = ","
+
+
+class DateOrderOption(StrEnum):
+    field = "field"
+    ymd = "ymd"
+    dmy = "dmy"
+    mdy = "mdy"
+
+
+_VALUES_HELP = "raw (codes), label (a label export), or auto (detected, with a note)."
+_DECIMAL_HELP = "Decimal mark of number fields: '.', ',' or auto (each field's own)."
+_DATE_HELP = "Order of dates not written Y-M-D: field (each field's), dmy or mdy."
+
 _RECORDS_HELP = "Records: flat CSV or EAV export (default: the data in --project-xml)."
 _MISSING_HELP = (
     "REDCap missing-data codes read as missing in every field, comma-separated "
@@ -51,6 +75,9 @@ def _load(
     arms: Path | None,
     project_xml: Path | None,
     missing_codes: str,
+    values: str = "auto",
+    decimal: str = "auto",
+    date_order: str = "field",
 ) -> RedcapProject:
     if dictionary is None and project_xml is None:
         fail("give --dictionary DD.csv or --project-xml PROJECT.xml (or both)", code=BAD_INPUT)
@@ -64,6 +91,9 @@ def _load(
             arms=arms,
             project_xml=project_xml,
             missing_codes=tuple(c for c in missing_codes.split(",") if c.strip()),
+            values=ValuesOption(values).value,
+            decimal=DecimalOption(decimal).value,
+            date_order=DateOrderOption(date_order).value,
         )
     except RedcapFormatError as exc:
         fail(str(exc), code=BAD_INPUT)
@@ -80,10 +110,25 @@ def inspect_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     missing_codes: str = typer.Option("", "--missing-codes", help=_MISSING_HELP),
+    values: ValuesOption = typer.Option(ValuesOption.auto, "--values", help=_VALUES_HELP),
+    decimal: DecimalOption = typer.Option(DecimalOption.auto, "--decimal", help=_DECIMAL_HELP),
+    date_order: DateOrderOption = typer.Option(
+        DateOrderOption.field, "--date-order", help=_DATE_HELP
+    ),
 ) -> None:
     """Print what a REDCap export holds: records, events, arms, instruments, field types and
     every value that does not fit its field."""
-    project = _load(records, dictionary, events, arms, project_xml, missing_codes)
+    project = _load(
+        records,
+        dictionary,
+        events,
+        arms,
+        project_xml,
+        missing_codes,
+        values=values.value,
+        decimal=decimal.value,
+        date_order=date_order.value,
+    )
     if as_json:
         console.print(
             json.dumps(project.summary(), ensure_ascii=False, indent=2),
@@ -121,10 +166,25 @@ def export_command(
         help="Shorten names longer than Stata's 32 characters (listed in renamed.csv).",
     ),
     missing_codes: str = typer.Option("", "--missing-codes", help=_MISSING_HELP),
+    values: ValuesOption = typer.Option(ValuesOption.auto, "--values", help=_VALUES_HELP),
+    decimal: DecimalOption = typer.Option(DecimalOption.auto, "--decimal", help=_DECIMAL_HELP),
+    date_order: DateOrderOption = typer.Option(
+        DateOrderOption.field, "--date-order", help=_DATE_HELP
+    ),
 ) -> None:
     """Write each instrument's typed table to Stata, SPSS or Parquet (labels kept), plus
     problems.csv. All files are written or none."""
-    project = _load(records, dictionary, events, arms, project_xml, missing_codes)
+    project = _load(
+        records,
+        dictionary,
+        events,
+        arms,
+        project_xml,
+        missing_codes,
+        values=values.value,
+        decimal=decimal.value,
+        date_order=date_order.value,
+    )
     if out.exists() and not out.is_dir():
         fail(f"--out {out} exists and is not a directory", code=BAD_INPUT)
     if not out.parent.is_dir():

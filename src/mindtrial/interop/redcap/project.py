@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -14,6 +14,13 @@ import pandas as pd
 
 from mindtrial.interop.formats import LabelledFrame
 from mindtrial.interop.redcap.dictionary import DataDictionary, read_dictionary
+from mindtrial.interop.redcap.labels import (
+    ValueMode,
+    event_label_map,
+    label_headers,
+    labels_to_codes,
+    looks_like_labels,
+)
 from mindtrial.interop.redcap.odm import read_clinical_data, read_project_xml
 from mindtrial.interop.redcap.records import (
     DAG,
@@ -48,6 +55,8 @@ from mindtrial.interop.redcap.values import (
     unique_labels,
 )
 
+Decimal = Literal["auto", ".", ","]
+DateOrder = Literal["field", "ymd", "dmy", "mdy"]
 ARM = "redcap_arm"
 _ARM_SUFFIX = re.compile(r"_arm_(\d+)$")
 _TAG = re.compile(r"<[^>]*>")
@@ -261,10 +270,21 @@ def read_project(
     record_format: RecordFormat = "auto",
     missing_strings: frozenset[str] | None = None,
     missing_codes: Sequence[str] = (),
+    values: ValueMode = "auto",
+    decimal: Decimal = "auto",
+    date_order: DateOrder = "field",
 ) -> RedcapProject:
     """Read a REDCap export: records (flat or EAV) plus a data dictionary and/or project XML,
     or a project XML alone (its metadata and its clinical data).
 
+    ``values``: ``"raw"`` (codes, REDCap's default), ``"label"`` (a label export: choice
+    labels, Yes/No, Checked/Unchecked, Complete ... turned back into codes with the
+    dictionary) or ``"auto"`` (label when most coded values are labels, with a note).
+    ``decimal``: ``"."`` or ``","`` reads every number field with that decimal mark;
+    ``"auto"`` keeps each field's own (``number`` or ``number_comma_decimal``) but reads a
+    ``number`` field whose values all have a decimal comma as such, with a note.
+    ``date_order``: ``"field"`` reads dates not written Y-M-D in each field's display order;
+    ``"dmy"``/``"mdy"`` declare that order for every date field (Y-M-D is always read).
     ``missing_codes`` are REDCap missing-data codes (``UNK``, ``NASK`` ...) read as missing in
     every field, on top of those the project XML declares.
     Raises :class:`RedcapFormatError` when the files are not a REDCap export. Values that do
@@ -279,7 +299,11 @@ def read_project(
         raise RedcapFormatError("a data dictionary or a project XML is needed to type the records")
     if records is not None:
         raw = read_records(
-            records, dictionary=dd, record_format=record_format, missing_strings=missing_strings
+            records,
+            dictionary=dd,
+            record_format=record_format,
+            missing_strings=missing_strings,
+            rename=None if values == "raw" else (lambda cols: label_headers(cols, dd)),
         )
     elif project_xml is not None:
         raw = RawRecords(
@@ -294,8 +318,30 @@ def read_project(
         raise RedcapFormatError("give the records file, or a project XML that holds the data")
     event_list, arm_list = _events_and_arms(events, arms, meta, raw)
     raw = _event_ids_to_names(raw, event_list)
+    if values == "label" or (values == "auto" and looks_like_labels(raw.frame, dd)):
+        event_labels = event_label_map(event_list, {a.number: a.name for a in arm_list})
+        raw = RawRecords(
+            frame=labels_to_codes(raw.frame, dd, event_labels=event_labels),
+            format=raw.format,
+            missing_strings=raw.missing_strings,
+            notes=(
+                *raw.notes,
+                "the records hold labels (a label export): turned back into codes with the "
+                + "dictionary"
+                + ("" if values == "label" else "; give --values raw if that is wrong"),
+            ),
+        )
     codes = {c.strip() for c in missing_codes if c.strip()}
-    return _build(dd, raw, event_list, arm_list, meta, extra_missing=frozenset(codes))
+    return _build(
+        dd,
+        raw,
+        event_list,
+        arm_list,
+        meta,
+        extra_missing=frozenset(codes),
+        decimal=decimal,
+        date_order=date_order,
+    )
 
 
 def _event_ids_to_names(raw: RawRecords, events: tuple[Event, ...]) -> RawRecords:
@@ -409,6 +455,8 @@ def _build(
     meta: ProjectMetadata | None,
     *,
     extra_missing: frozenset[str] = frozenset(),
+    decimal: Decimal = "auto",
+    date_order: DateOrder = "field",
 ) -> RedcapProject:
     frame = raw.frame
     notes = list(dd.notes) + list(raw.notes)
@@ -490,6 +538,9 @@ def _build(
                 note = f"field {col!r}: validation {f.validation!r} is not known, read as text"
                 if note not in notes:
                     notes.append(note)
+            f, note = _declared_format(f, series[~blank], decimal=decimal, date_order=date_order)
+            if note:
+                notes.append(note)
             values, issues = convert_field(f, series, blank)
             ctx.report(col, series, issues)
             typed[col] = values
@@ -535,6 +586,33 @@ def _build(
         record_format=raw.format,
         title=meta.title if meta else "",
     )
+
+
+_POINT_NUMBER = re.compile(r"number(_\ddp)?")
+_COMMA_NUMBER = re.compile(r"[-+]?(?:\d+(?:,\d+)?|,\d+)")
+
+
+def _declared_format(
+    f: Field, present: pd.Series, *, decimal: Decimal, date_order: DateOrder
+) -> tuple[Field, str]:
+    """The field as the export writes it: a declared (or detected) decimal mark, a declared
+    date order."""
+    v = f.validation
+    if f.field_type == "text" and _POINT_NUMBER.fullmatch(v) and decimal != ".":
+        values = present.str.strip()
+        if decimal == ",":
+            return replace(f, validation=f"{v}_comma_decimal"), ""
+        with_comma = values.str.contains(",", regex=False)
+        if bool(with_comma.any()) and bool(values.str.fullmatch(_COMMA_NUMBER.pattern).all()):
+            return replace(f, validation=f"{v}_comma_decimal"), (
+                f"field {f.name!r} ({v}) holds numbers with a decimal comma only: read with a "
+                "decimal comma (give --decimal . if that is wrong)"
+            )
+    if f.field_type == "text" and v.endswith("comma_decimal") and decimal == ".":
+        return replace(f, validation=v.removesuffix("_comma_decimal")), ""
+    if f.field_type == "text" and date_order != "field" and v.startswith(("date_", "datetime_")):
+        return replace(f, validation=v.rsplit("_", 1)[0] + "_" + date_order), ""
+    return f, ""
 
 
 def _code_column(col: str, existing: pd.Index) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -49,13 +50,20 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
     answers a request that matches no record with a lone newline)."""
     check_file(path, "records")
     try:
-        if not path.read_bytes().strip():
-            return None
+        head = path.read_bytes()
     except OSError as exc:
         raise RedcapFormatError(f"records file {path} cannot be read: {exc}") from None
+    if not head.strip():
+        return None
+    first_line = head.split(b"\n", 1)[0]
+    # REDCap's API can write ";" or tab-separated CSV (csvDelimiter); the header tells which
+    sep = ","
+    if b"," not in first_line:
+        sep = next((s for s in (";", "\t", "|", "^") if s.encode() in first_line), ",")
     try:
         return pd.read_csv(
             path,
+            sep=sep,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -80,8 +88,10 @@ def read_records(
     dictionary: DataDictionary,
     record_format: RecordFormat = "auto",
     missing_strings: frozenset[str] | None = None,
+    rename: Callable[[list[str]], list[str] | None] | None = None,
 ) -> RawRecords:
-    """Read the records file; an EAV file is turned into REDCap's flat layout."""
+    """Read the records file; an EAV file is turned into REDCap's flat layout. ``rename``
+    may name the columns of a header without the record id (a header of field labels)."""
     path = Path(path)
     read = _read_csv(path)
     notes: list[str] = []
@@ -120,6 +130,14 @@ def read_records(
         fmt: Literal["flat", "eav"] = "eav"
     else:
         fmt = "flat"
+    if dictionary.record_id not in frame.columns and rename is not None:
+        names = rename(list(map(str, frame.columns)))
+        if names is not None:
+            frame = frame.set_axis(names, axis=1)
+            notes.append(
+                f"{path.name} has field labels as its header (a label export): its columns "
+                "were named by their position, as REDCap orders them"
+            )
     if dictionary.record_id not in frame.columns:
         raise RedcapFormatError(
             f"{path} is not a REDCap records export for this dictionary: it has no record id "
