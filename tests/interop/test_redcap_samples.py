@@ -313,3 +313,27 @@ def test_longitudinal_types_agree_with_redcapr() -> None:
     assert str(data["num_children"].dtype) == "Int64"
     assert str(data["height"].dtype) == "Float64"
     assert str(data["gym___0"].dtype) == "boolean"
+
+
+def test_held_out_decimal_comma_and_dot() -> None:
+    """A REDCapR project not used while writing the reader: each comma field equals its
+    point twin, calculated fields included (data.csv: 1.54 / "1,54", 22.1 / "22,1" ...)."""
+    project = _read("decimal-comma-and-dot")
+    data = project.data
+    assert project.records == ("1", "2", "3", "4")
+    assert not project.problems
+    for dot, comma in (("height_dot", "height_comma"), ("weight_dot", "weight_comma")):
+        assert data[dot].tolist() == data[comma].tolist()
+    assert data["bmi"].tolist() == [22.1, 27.3, 32.5, 17.7]
+    assert data["bmi_comma"].tolist() == data["bmi"].tolist()
+
+
+def test_held_out_nonnumeric_record_ids() -> None:
+    project = _read("nonnumeric-record-id")
+    assert project.records == ("a", "b", "c")
+    assert project.table("demographics")["name"].tolist() == ["Amanda", "Bob", "Charlie"]
+    assert project.table("demographics")["demographics_complete"].tolist() == [
+        "Incomplete",
+        "Complete",
+        "Incomplete",
+    ]

@@ -598,7 +598,11 @@ def _declared_format(
     """The field as the export writes it: a declared (or detected) decimal mark, a declared
     date order."""
     v = f.validation
-    if f.field_type == "text" and _POINT_NUMBER.fullmatch(v) and decimal != ".":
+    point_number = f.field_type == "text" and bool(_POINT_NUMBER.fullmatch(v))
+    if f.field_type == "calc" and not v:
+        # REDCap writes a calculation from decimal-comma fields with a decimal comma
+        point_number, v = True, "number"
+    if point_number and decimal != ".":
         values = present.str.strip()
         if decimal == ",":
             return replace(f, validation=f"{v}_comma_decimal"), ""
