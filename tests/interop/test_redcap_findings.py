@@ -327,3 +327,17 @@ def test_export_odm_into_a_missing_folder_is_a_clear_error(tmp_path: Path) -> No
     )  # fmt: skip
     assert code == 2 and "Traceback" not in output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_key_columns_have_variable_labels() -> None:
+    d = SAMPLES / "dag"
+    project = read_project(records=d / "data.csv", dictionary=d / "dictionary.csv")
+    labels = project.labelled_table("demographics").variable_labels
+    assert labels["redcap_data_access_group"] == "REDCap data access group"
+    d = SAMPLES / "longitudinal"
+    project = read_project(
+        records=d / "data.csv", dictionary=d / "dictionary.csv", events=d / "event.csv"
+    )
+    labels = project.labelled_table("demographics").variable_labels
+    assert labels["redcap_event_name"] == "REDCap event (unique event name)"
+    assert labels["redcap_arm"] == "REDCap arm number"
