@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -139,3 +140,26 @@ def test_an_unreachable_server_is_retried_then_reported(tmp_path: Path) -> None:
     with pytest.raises(RedcapApiError, match="3 tries") as caught:
         pull_project(client)
     assert TOKEN not in str(caught.value)
+
+
+def test_inspect_a_pulled_folder_uses_the_projects_missing_codes(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(SAMPLES / "dag", project)
+    with (project / "data.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    at = rows[0].index("height")
+    rows[1][at] = "UNK"  # a missing-data code in a number field
+    with (project / "data.csv").open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    out = tmp_path / "pulled"
+    with serve(Replay(project, missing_codes="UNK, Unknown | NASK, Not asked")) as url:
+        pulled = runner.invoke(
+            app,
+            ["redcap", "pull", "--url", url, "--out", str(out)],
+            env={"MINDTRIAL_REDCAP_TOKEN": TOKEN},
+        )
+    assert pulled.exit_code == 0, pulled.output
+    result = runner.invoke(app, ["redcap", "inspect", "--pulled", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"problems": []' in result.output
+    assert "1 value(s) were REDCap missing-data codes" in result.output

@@ -29,6 +29,7 @@ from mindtrial.interop.redcap.api import (
     TOKEN_ENV,
     RedcapApiError,
     RedcapClient,
+    missing_codes_of,
     pull_project,
     read_token,
 )
@@ -78,7 +79,30 @@ def _load(
     values: str = "auto",
     decimal: str = "auto",
     date_order: str = "field",
+    pulled: Path | None = None,
 ) -> RedcapProject:
+    if pulled is not None:
+        if not pulled.is_dir():
+            fail(f"--pulled {pulled} is not a folder written by 'redcap pull'", code=BAD_INPUT)
+
+        def inside(name: str, given: Path | None) -> Path | None:
+            return (
+                given
+                if given is not None
+                else (pulled / name if (pulled / name).exists() else None)
+            )
+
+        records = inside("records.csv", records)
+        dictionary = inside("dictionary.csv", dictionary)
+        events = inside("event.csv", events)
+        arms = inside("arm.csv", arms)
+        info = pulled / "project.json"
+        if info.is_file():
+            try:
+                codes = missing_codes_of(info.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                fail(f"{info} is not the project.json of 'redcap pull'", code=BAD_INPUT)
+            missing_codes = ",".join([*codes, *missing_codes.split(",")])
     if dictionary is None and project_xml is None:
         fail("give --dictionary DD.csv or --project-xml PROJECT.xml (or both)", code=BAD_INPUT)
     if records is None and project_xml is None:
@@ -110,6 +134,9 @@ def inspect_command(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     missing_codes: str = typer.Option("", "--missing-codes", help=_MISSING_HELP),
+    pulled: Path | None = typer.Option(
+        None, "--pulled", help="A folder written by 'redcap pull' (its files and missing codes)."
+    ),
     values: ValuesOption = typer.Option(ValuesOption.auto, "--values", help=_VALUES_HELP),
     decimal: DecimalOption = typer.Option(DecimalOption.auto, "--decimal", help=_DECIMAL_HELP),
     date_order: DateOrderOption = typer.Option(
@@ -128,6 +155,7 @@ def inspect_command(
         values=values.value,
         decimal=decimal.value,
         date_order=date_order.value,
+        pulled=pulled,
     )
     if as_json:
         console.print(
@@ -166,6 +194,9 @@ def export_command(
         help="Shorten names longer than Stata's 32 characters (listed in renamed.csv).",
     ),
     missing_codes: str = typer.Option("", "--missing-codes", help=_MISSING_HELP),
+    pulled: Path | None = typer.Option(
+        None, "--pulled", help="A folder written by 'redcap pull' (its files and missing codes)."
+    ),
     values: ValuesOption = typer.Option(ValuesOption.auto, "--values", help=_VALUES_HELP),
     decimal: DecimalOption = typer.Option(DecimalOption.auto, "--decimal", help=_DECIMAL_HELP),
     date_order: DateOrderOption = typer.Option(
@@ -184,6 +215,7 @@ def export_command(
         values=values.value,
         decimal=decimal.value,
         date_order=date_order.value,
+        pulled=pulled,
     )
     if out.exists() and not out.is_dir():
         fail(f"--out {out} exists and is not a directory", code=BAD_INPUT)
