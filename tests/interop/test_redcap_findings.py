@@ -341,3 +341,13 @@ def test_key_columns_have_variable_labels() -> None:
     labels = project.labelled_table("demographics").variable_labels
     assert labels["redcap_event_name"] == "REDCap event (unique event name)"
     assert labels["redcap_arm"] == "REDCap arm number"
+
+
+def test_import_redcap_with_a_folder_for_records_is_a_clear_error(tmp_path: Path) -> None:
+    d = SAMPLES / "clinical-trial-1"
+    code, output = _run(
+        "import-redcap", "--dictionary", str(d / "dictionary.csv"), "--records", str(tmp_path),
+        "--mapping", "mrocc-redcap", "--protocol", "mrocc-2025", "--out", str(tmp_path / "ds"),
+    )  # fmt: skip
+    assert code == 2 and "is a folder" in " ".join(output.split())
+    assert "Traceback" not in output and not (tmp_path / "ds").exists()
