@@ -104,6 +104,6 @@ def test_odm_import_of_a_non_odm_file_fails_cleanly(tmp_path: Path) -> None:
     bogus = tmp_path / "not.xml"
     bogus.write_text("<html><body>hello</body></html>", encoding="utf-8")
     result = runner.invoke(app, ["import-odm", "--odm", str(bogus), "--out", str(tmp_path / "o")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert not (tmp_path / "o").exists()

@@ -136,7 +136,7 @@ def test_every_problem_is_listed_and_nothing_is_written(tmp_path: Path) -> None:
          "--events", str(f["events"]), "--mapping", str(f["mapping"]),
          "--protocol", "mrocc-2025", "--out", str(out)],
     )  # fmt: skip
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     text = " ".join(result.output.split())
     assert "nothing was written" in text
     assert (
@@ -198,3 +198,25 @@ def test_mapping_checked_against_protocol_and_project(tmp_path: Path) -> None:
     text = str(err.value)
     assert "mapping instruments[0].items.ocs_9: ocs has no item 'ocs_9'" in text
     assert "mapping instruments[1].items.opioids: 'nope' is not a field of the project" in text
+
+
+def test_value_and_dataset_problems_are_listed_together(tmp_path: Path) -> None:
+    """Issue 14: dataset-level problems used to appear only once the value problems were
+    fixed. Here an out-of-range answer (a value problem), a participant without a
+    randomization date and a repeated answer (both found by the study-dataset validation)."""
+    records = RECORDS.replace(
+        "0042,enrolment_arm_1,craving,1,boston,,,7,2,",
+        "0042,enrolment_arm_1,craving,1,boston,,,11,2,",
+    )
+    records = records.replace("0099,enrolment_arm_1,,,,1,03/16/2021", "0099,enrolment_arm_1,,,,1,")
+    records += "0042,enrolment_arm_1,craving,4,boston,,,6,,\n"
+    f = _files(tmp_path, records=records)
+    project = read_project(records=f["records"], dictionary=f["dictionary"], events=f["events"])
+    with pytest.raises(RedcapImportError) as caught:
+        import_redcap(
+            project, parse_mapping(MAPPING, source="map.yaml"), protocol=load_protocol("mrocc-2025")
+        )
+    text = str(caught.value)
+    assert "'11' is out of range" in text
+    assert "record '0099': participants.csv (randomized_on): value is missing" in text
+    assert "duplicate answer" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -93,16 +94,16 @@ def test_project_xml_alone_is_enough() -> None:
     assert json.loads(out)["records"] == 3
 
 
-def test_not_a_redcap_export_exits_1_with_a_message(tmp_path: Path) -> None:
+def test_not_a_redcap_export_exits_2_with_a_message(tmp_path: Path) -> None:
     other = tmp_path / "sales.csv"
     other.write_text("region,amount\nnorth,10\n", encoding="utf-8")
     code, out = _inspect(
         "--dictionary", str(FIXTURES / "zeros" / "dictionary.csv"), "--records", str(other)
     )
-    assert code == 1
+    assert code == 2
     assert "no record id column" in out and "Traceback" not in out
     code, out = _inspect("--records", str(other))
-    assert code == 1 and "--dictionary" in out
+    assert code == 2 and "--dictionary" in out
 
 
 def test_problem_values_are_printed_verbatim(tmp_path: Path) -> None:
@@ -136,7 +137,7 @@ def test_export_to_stata_is_all_or_nothing_and_keeps_redcap_codes(tmp_path: Path
         app, ["redcap", "export", *_longitudinal_args(), "--to", "stata", "--out", str(out)]
     )
     # patient_morale_questionnaire_complete has 37 characters: too long for Stata
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "nothing written" in result.output and "--short-names" in result.output
     assert list(tmp_path.iterdir()) == []  # no folder, no staging left behind
 
@@ -180,8 +181,13 @@ def test_export_to_parquet_keeps_the_typed_tables(tmp_path: Path) -> None:
     project = read_project(
         dictionary=d / "dictionary.csv", records=d / "data.csv", events=d / "event.csv"
     )
-    for name, table in project.tables.items():
-        pd.testing.assert_frame_equal(pd.read_parquet(out / f"{name}.parquet"), table)
+    for name in project.tables:
+        # date fields are written as dates (Parquet date32), the rest as typed
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(out / f"{name}.parquet"), project.export_table(name)
+        )
+    dob = pd.read_parquet(out / "demographics.parquet")["dob"]
+    assert dob.iloc[0] == dt.date(1983, 9, 23)  # data.csv row 1: 1983-09-23
 
 
 def test_shorten_keeps_names_unique() -> None:

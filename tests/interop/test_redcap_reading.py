@@ -121,9 +121,19 @@ def test_every_validation_type_with_good_and_bad_values() -> None:
         ("v_zipcode", "2139"),  # four digits
         ("form_1_complete", "3"),
     }
+    # record 002 writes its D-M-Y / M-D-Y fields in display order, not the Y-M-D of a raw
+    # export: read in the field's order, each with a warning (31 > 12: not ambiguous)
+    display_order = {
+        ("v_date_dmy", "31/12/2020"),
+        ("v_date_mdy", "12/31/2020"),
+        ("v_datetime_dmy", "31-12-2020 23:59"),
+        ("v_datetime_mdy", "12-31-2020 23:59"),
+        ("v_datetime_seconds_dmy", "31-12-2020 23:59:58"),
+        ("v_datetime_seconds_mdy", "12/31/2020 23:59:58"),
+    }
     assert problems == {("003", f, v, "error") for f, v in expected_errors} | {
         ("003", "f_slider", "150", "warning")  # slider max is 101 in the dictionary
-    }
+    } | {("002", f, v, "warning") for f, v in display_order}
     bad = data.loc["003"]
     for field, _ in expected_errors:
         assert pd.isna(bad[field]), field
@@ -178,8 +188,9 @@ def test_a_csv_that_is_not_redcap_records_is_rejected(tmp_path: Path) -> None:
         read_project(records=FIXTURES / "zeros" / "data.csv", project_xml=other)
     empty = tmp_path / "empty.csv"
     empty.write_text("", encoding="utf-8")
-    with pytest.raises(RedcapFormatError, match="is empty"):
-        read_project(dictionary=FIXTURES / "zeros" / "dictionary.csv", records=empty)
+    # an empty answer is REDCap's zero-record export: empty tables, said in a note
+    nothing = read_project(dictionary=FIXTURES / "zeros" / "dictionary.csv", records=empty)
+    assert nothing.records == () and "holds no records" in " ".join(nothing.notes)
 
 
 def test_repeating_events_and_instruments_in_a_longitudinal_project() -> None:

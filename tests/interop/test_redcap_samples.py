@@ -286,3 +286,54 @@ def test_russian_sample_reads_from_project_xml_alone() -> None:
     # "NA" (R's missing) is missing, and the code 999 has its label from the XML code list
     assert screening["refuse"].isna().all()
     assert screening["randomization_code"].tolist() == ["1", "999", "2"]
+
+
+# REDCapR's own expected column types for its "longitudinal" test project
+# (OuhscBbmc/REDCapR, inst/test-data/specific-redcapr/metadata-coltypes/longitudinal.R):
+# readr collectors date, logical, integer and double. Radio fields and form status, which
+# REDCapR reads as character or integer codes, are categorical here and left out.
+REDCAPR_LONGITUDINAL = {
+    "date": "date_enrolled dob withdraw_date date_visit_4 creat_4 discharge_date_4 cpq1 cpq9",
+    "boolean": "given_birth",
+    "checkbox": "gym aerobics eat drink meds",
+    "integer": "num_children specify_mood weight weight2 npcr_4 chol_4 cpq2 cpq3 cpq4 cpq5",
+    "number": "height height2 prealb_b creat_b npcr_b chol_b transferrin_b vld1 vld2 vld3 "
+    "vld4 vld5 vbw1 vbw2 vbw3 vbw4 vbw5 alb_4 prealb_4",
+}
+
+
+def test_longitudinal_types_agree_with_redcapr() -> None:
+    project = _read("longitudinal")
+    kinds = project.summary()["field_details"]
+    for kind, names in REDCAPR_LONGITUDINAL.items():
+        for name in names.split():
+            assert kinds[name]["kind"] == kind, name
+    data = project.data
+    assert pd.api.types.is_datetime64_any_dtype(data["dob"])
+    assert str(data["num_children"].dtype) == "Int64"
+    assert str(data["height"].dtype) == "Float64"
+    assert str(data["gym___0"].dtype) == "boolean"
+
+
+def test_held_out_decimal_comma_and_dot() -> None:
+    """A REDCapR project not used while writing the reader: each comma field equals its
+    point twin, calculated fields included (data.csv: 1.54 / "1,54", 22.1 / "22,1" ...)."""
+    project = _read("decimal-comma-and-dot")
+    data = project.data
+    assert project.records == ("1", "2", "3", "4")
+    assert not project.problems
+    for dot, comma in (("height_dot", "height_comma"), ("weight_dot", "weight_comma")):
+        assert data[dot].tolist() == data[comma].tolist()
+    assert data["bmi"].tolist() == [22.1, 27.3, 32.5, 17.7]
+    assert data["bmi_comma"].tolist() == data["bmi"].tolist()
+
+
+def test_held_out_nonnumeric_record_ids() -> None:
+    project = _read("nonnumeric-record-id")
+    assert project.records == ("a", "b", "c")
+    assert project.table("demographics")["name"].tolist() == ["Amanda", "Bob", "Charlie"]
+    assert project.table("demographics")["demographics_complete"].tolist() == [
+        "Incomplete",
+        "Complete",
+        "Incomplete",
+    ]

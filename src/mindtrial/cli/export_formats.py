@@ -1,6 +1,6 @@
 """`mindtrial export-redcap design|records`, `mindtrial export-odm` and `mindtrial import-odm`.
 
-Exit codes: 0 written; 1 a problem with the input (listed; nothing is written).
+Exit codes: 0 written; 2 a problem with the input (listed; nothing is written).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from pathlib import Path
 import typer
 
 from mindtrial.cli.common import command_group, console, fail
+
+BAD_INPUT = 2  # the input cannot be used: a clear message, nothing written
 
 export_redcap_app = command_group(
     "Lay a protocol out as a REDCap project, or write a study dataset as REDCap records."
@@ -31,7 +33,7 @@ def design_command(
         design = redcap_design(load_protocol(protocol))
         write_files(out, design_files(design), overwrite=overwrite)
     except (ProtocolError, FileExistsError) as exc:
-        fail(str(exc))
+        fail(str(exc), code=BAD_INPUT)
     console.print(
         f"wrote {out}: {len(design.fields)} fields, {len(design.forms)} instruments, "
         f"{len(design.events)} events",
@@ -55,12 +57,14 @@ def records_command(
     from mindtrial.protocols import ProtocolError, load_protocol
 
     if out.exists() and not overwrite:
-        fail(f"{out} already exists (pass --overwrite to replace it)")
+        fail(f"{out} already exists (pass --overwrite to replace it)", code=BAD_INPUT)
     try:
         ds = read_dataset(dataset)
         text = redcap_records_csv(ds, redcap_design(load_protocol(ds.meta.protocol_id)))
     except (DatasetError, ProtocolError, RedcapExportError) as exc:
-        fail(f"nothing was written.\n{exc}")
+        fail(f"nothing was written.\n{exc}", code=BAD_INPUT)
+    if not out.parent.is_dir():
+        fail(f"the folder {out.parent} of --out does not exist: create it first", code=BAD_INPUT)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)
@@ -84,7 +88,7 @@ def register(app: typer.Typer) -> None:
         try:
             write_odm(read_dataset(dataset), out, overwrite=overwrite)
         except (DatasetError, ProtocolError, OdmError, FileExistsError) as exc:
-            fail(f"nothing was written.\n{exc}")
+            fail(f"nothing was written.\n{exc}", code=BAD_INPUT)
         console.print(f"wrote {out}", highlight=False)
 
     @app.command("import-odm")
@@ -101,5 +105,5 @@ def register(app: typer.Typer) -> None:
         try:
             write_dataset(read_odm(odm), out, overwrite=overwrite)
         except (DatasetError, ProtocolError, OdmError, FileExistsError) as exc:
-            fail(f"nothing was written.\n{exc}")
+            fail(f"nothing was written.\n{exc}", code=BAD_INPUT)
         console.print(f"wrote {out}", highlight=False)

@@ -1,6 +1,6 @@
 """`mindtrial import-redcap`: a REDCap export + a mapping file -> a study dataset.
 
-Exit codes: 0 the dataset was written; 1 anything stopped it (every problem is listed and
+Exit codes: 0 the dataset was written; 2 anything stopped it (every problem is listed and
 nothing is written).
 """
 
@@ -15,6 +15,8 @@ from mindtrial.cli.common import console, fail
 
 if TYPE_CHECKING:
     from mindtrial.interop.redcap_mapping import RedcapMapping
+
+BAD_INPUT = 2  # the input cannot be used: a clear message, nothing written
 
 
 def _mapping(spec: str) -> RedcapMapping:
@@ -51,7 +53,7 @@ def register(app: typer.Typer) -> None:
         from mindtrial.protocols import ProtocolError, load_protocol
 
         if out.exists() and not overwrite:
-            fail(f"{out} already exists (pass --overwrite to replace it)")
+            fail(f"{out} already exists (pass --overwrite to replace it)", code=BAD_INPUT)
         try:
             chosen = load_protocol(protocol)
             plan = _mapping(mapping)
@@ -66,7 +68,7 @@ def register(app: typer.Typer) -> None:
             DatasetError,
             FileExistsError,
         ) as exc:
-            fail(f"nothing was written.\n{exc}")
+            fail(f"nothing was written.\n{exc}", code=BAD_INPUT)
         ds = result.dataset
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}", highlight=False)

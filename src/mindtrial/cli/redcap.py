@@ -1,7 +1,8 @@
 """`mindtrial redcap`: read REDCap project exports.
 
 Exit codes: 0 the project was read (value problems are reported, not fatal);
-1 the files are not a REDCap export (a clear message, no traceback).
+2 the input is not a REDCap export, or a file cannot be written (a clear message, no
+traceback, nothing written).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mindtrial.cli.common import command_group, console, fail
+from mindtrial.cli.common import command_group, console, err_console, fail
 from mindtrial.csv_cells import escape_row
 
 if TYPE_CHECKING:  # pandas and the readers load when a command runs, not at start-up
@@ -33,10 +34,99 @@ _PROBLEM_COLUMNS = ("record", "event", "instance", "field", "value", "reason", "
 
 redcap_app = command_group("Read REDCap project exports.")
 
+BAD_INPUT = 2
+
+
+class ValuesOption(StrEnum):
+    auto = "auto"
+    raw = "raw"
+    label = "label"
+
+
+class DecimalOption(StrEnum):
+    auto = "auto"
+    point = "."
+    comma = ","
+
+
+class DateOrderOption(StrEnum):
+    field = "field"
+    ymd = "ymd"
+    dmy = "dmy"
+    mdy = "mdy"
+
+
+_VALUES_HELP = "raw (codes), label (a label export), or auto (detected, with a note)."
+_DECIMAL_HELP = "Decimal mark of number fields: '.', ',' or auto (each field's own)."
+_DATE_HELP = "Order of dates not written Y-M-D: field (each field's), dmy or mdy."
+
+_RECORDS_HELP = "Records: flat CSV or EAV export (default: the data in --project-xml)."
+_MISSING_HELP = (
+    "REDCap missing-data codes read as missing in every field, comma-separated "
+    '(e.g. "UNK,NASK"); the project XML\'s own codes are always used.'
+)
+
+
+def _load(
+    records: Path | None,
+    dictionary: Path | None,
+    events: Path | None,
+    arms: Path | None,
+    project_xml: Path | None,
+    missing_codes: str,
+    values: str = "auto",
+    decimal: str = "auto",
+    date_order: str = "field",
+    pulled: Path | None = None,
+) -> RedcapProject:
+    from mindtrial.interop.redcap import RedcapFormatError, read_project
+    from mindtrial.interop.redcap.api import missing_codes_of
+
+    if pulled is not None:
+        if not pulled.is_dir():
+            fail(f"--pulled {pulled} is not a folder written by 'redcap pull'", code=BAD_INPUT)
+
+        def inside(name: str, given: Path | None) -> Path | None:
+            return (
+                given
+                if given is not None
+                else (pulled / name if (pulled / name).exists() else None)
+            )
+
+        records = inside("records.csv", records)
+        dictionary = inside("dictionary.csv", dictionary)
+        events = inside("event.csv", events)
+        arms = inside("arm.csv", arms)
+        info = pulled / "project.json"
+        if info.is_file():
+            try:
+                codes = missing_codes_of(info.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                fail(f"{info} is not the project.json of 'redcap pull'", code=BAD_INPUT)
+            missing_codes = ",".join([*codes, *missing_codes.split(",")])
+    if dictionary is None and project_xml is None:
+        fail("give --dictionary DD.csv or --project-xml PROJECT.xml (or both)", code=BAD_INPUT)
+    if records is None and project_xml is None:
+        fail("give --records DATA.csv, or a --project-xml that holds the data", code=BAD_INPUT)
+    try:
+        return read_project(
+            records=records,
+            dictionary=dictionary,
+            events=events,
+            arms=arms,
+            project_xml=project_xml,
+            missing_codes=tuple(c for c in missing_codes.split(",") if c.strip()),
+            values=ValuesOption(values).value,
+            decimal=DecimalOption(decimal).value,
+            date_order=DateOrderOption(date_order).value,
+        )
+    except RedcapFormatError as exc:
+        fail(str(exc), code=BAD_INPUT)
+
 
 @redcap_app.command("inspect")
 def inspect_command(
-    records: Path = typer.Option(..., "--records", help="Records: flat CSV or EAV export."),
+    records: Path | None = typer.Option(None, "--records", help=_RECORDS_HELP),
     dictionary: Path | None = typer.Option(None, "--dictionary", help="Data dictionary CSV."),
     events: Path | None = typer.Option(None, "--events", help="event.csv (longitudinal)."),
     arms: Path | None = typer.Option(None, "--arms", help="arm.csv (longitudinal)."),
@@ -44,6 +134,15 @@ def inspect_command(
         None, "--project-xml", help="REDCap project XML (CDISC ODM 1.3.1)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    missing_codes: str = typer.Option("", "--missing-codes", help=_MISSING_HELP),
+    pulled: Path | None = typer.Option(
+        None, "--pulled", help="A folder written by 'redcap pull' (its files and missing codes)."
+    ),
+    values: ValuesOption = typer.Option(ValuesOption.auto, "--values", help=_VALUES_HELP),
+    decimal: DecimalOption = typer.Option(DecimalOption.auto, "--decimal", help=_DECIMAL_HELP),
+    date_order: DateOrderOption = typer.Option(
+        DateOrderOption.field, "--date-order", help=_DATE_HELP
+    ),
     problems_csv: Path | None = typer.Option(
         None,
         "--problems-csv",
@@ -53,25 +152,23 @@ def inspect_command(
 ) -> None:
     """Print what a REDCap export holds: records, events, arms, instruments, field types and
     the values that do not fit their field (all of them with --problems-csv)."""
-    from mindtrial.interop.redcap import RedcapFormatError, read_project
-
-    if dictionary is None and project_xml is None:
-        fail("give --dictionary DD.csv or --project-xml PROJECT.xml (or both)")
-    try:
-        project = read_project(
-            records=records,
-            dictionary=dictionary,
-            events=events,
-            arms=arms,
-            project_xml=project_xml,
-        )
-    except RedcapFormatError as exc:
-        fail(str(exc))
+    project = _load(
+        records,
+        dictionary,
+        events,
+        arms,
+        project_xml,
+        missing_codes,
+        values=values.value,
+        decimal=decimal.value,
+        date_order=date_order.value,
+        pulled=pulled,
+    )
     if problems_csv is not None:
         try:
             _write_problems_csv(project.problems, problems_csv)
         except OSError as exc:
-            fail(f"cannot write {problems_csv}: {exc.strerror or exc}")
+            fail(f"cannot write {problems_csv}: {exc.strerror or exc}", code=BAD_INPUT)
     if as_json:
         # one write of the whole text: Rich's console would lay out every line of a large export
         sys.stdout.write(json.dumps(project.summary(), ensure_ascii=False, indent=2) + "\n")
@@ -81,15 +178,17 @@ def inspect_command(
 
 def _problem_rows(problems: Sequence[Problem]) -> list[list[str]]:
     return [
-        [
-            p.record,
-            p.event or "",
-            "" if p.instance is None else str(p.instance),
-            p.field,
-            p.value,
-            p.reason,
-            p.severity,
-        ]
+        escape_row(
+            [
+                p.record,
+                p.event or "",
+                "" if p.instance is None else str(p.instance),
+                p.field,
+                p.value,
+                p.reason,
+                p.severity,
+            ]
+        )
         for p in problems
     ]
 
@@ -100,7 +199,7 @@ def _write_problems_csv(problems: Sequence[Problem], path: Path) -> None:
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         rows = csv.writer(handle)
         rows.writerow(_PROBLEM_COLUMNS)
-        rows.writerows(escape_row(row) for row in _problem_rows(problems))
+        rows.writerows(_problem_rows(problems))
     tmp.replace(path)
 
 
@@ -115,7 +214,7 @@ _SUFFIX = {ExportFormat.stata: ".dta", ExportFormat.spss: ".sav", ExportFormat.p
 
 @redcap_app.command("export")
 def export_command(
-    records: Path = typer.Option(..., "--records", help="Records: flat CSV or EAV export."),
+    records: Path | None = typer.Option(None, "--records", help=_RECORDS_HELP),
     to: ExportFormat = typer.Option(..., "--to", help="stata, spss or parquet."),
     out: Path = typer.Option(..., "--out", help="Directory for one file per instrument."),
     dictionary: Path | None = typer.Option(None, "--dictionary", help="Data dictionary CSV."),
@@ -129,34 +228,46 @@ def export_command(
         "--short-names",
         help="Shorten names longer than Stata's 32 characters (listed in renamed.csv).",
     ),
+    missing_codes: str = typer.Option("", "--missing-codes", help=_MISSING_HELP),
+    pulled: Path | None = typer.Option(
+        None, "--pulled", help="A folder written by 'redcap pull' (its files and missing codes)."
+    ),
+    values: ValuesOption = typer.Option(ValuesOption.auto, "--values", help=_VALUES_HELP),
+    decimal: DecimalOption = typer.Option(DecimalOption.auto, "--decimal", help=_DECIMAL_HELP),
+    date_order: DateOrderOption = typer.Option(
+        DateOrderOption.field, "--date-order", help=_DATE_HELP
+    ),
 ) -> None:
     """Write each instrument's typed table to Stata, SPSS or Parquet (labels kept), plus
     problems.csv. All files are written or none."""
     from mindtrial.interop.formats import FormatWriteError
-    from mindtrial.interop.redcap import RedcapFormatError, read_project
 
-    if dictionary is None and project_xml is None:
-        fail("give --dictionary DD.csv or --project-xml PROJECT.xml (or both)")
-    try:
-        project = read_project(
-            records=records,
-            dictionary=dictionary,
-            events=events,
-            arms=arms,
-            project_xml=project_xml,
-        )
-    except RedcapFormatError as exc:
-        fail(str(exc))
+    project = _load(
+        records,
+        dictionary,
+        events,
+        arms,
+        project_xml,
+        missing_codes,
+        values=values.value,
+        decimal=decimal.value,
+        date_order=date_order.value,
+        pulled=pulled,
+    )
     if out.exists() and not out.is_dir():
-        fail(f"--out {out} exists and is not a directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        fail(f"--out {out} exists and is not a directory", code=BAD_INPUT)
+    if not out.parent.is_dir():
+        fail(f"the folder {out.parent} of --out does not exist: create it first", code=BAD_INPUT)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as exc:
+        fail(f"cannot write in {out.parent}: {exc.strerror}", code=BAD_INPUT)
     try:
         written = _write_all(project, to, staging, short_names=short_names)
     except FormatWriteError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         hint = " (--short-names shortens names for Stata)" if to is ExportFormat.stata else ""
-        fail(f"nothing written: {exc}{hint}")
+        fail(f"nothing written: {exc}{hint}", code=BAD_INPUT)
     out.mkdir(exist_ok=True)
     for name in written:
         os.replace(staging / name, out / name)
@@ -228,7 +339,7 @@ def _write_all(
         try:
             if to is ExportFormat.parquet:
                 write_parquet(
-                    project.table(instrument),
+                    project.export_table(instrument),
                     folder / name,
                     variable_labels=labelled.variable_labels,
                 )
@@ -247,7 +358,7 @@ def _write_all(
     with (folder / "problems.csv").open("w", newline="", encoding="utf-8") as handle:
         writer_csv = csv.writer(handle)
         writer_csv.writerow(_PROBLEM_COLUMNS)
-        writer_csv.writerows(escape_row(row) for row in _problem_rows(project.problems))
+        writer_csv.writerows(_problem_rows(project.problems))
     names.append("problems.csv")
     if renamed:
         with (folder / "renamed.csv").open("w", newline="", encoding="utf-8") as handle:
@@ -330,6 +441,74 @@ def _print_project(project: RedcapProject, *, problems_csv: Path | None) -> None
     console.print(
         f"[yellow]{errors} value(s) do not fit their field and are missing in the tables; "
         f"{len(project.problems) - errors} warning(s)[/]"
+    )
+
+
+class RecordLayout(StrEnum):
+    flat = "flat"
+    eav = "eav"
+
+
+@redcap_app.command("pull")
+def pull_command(
+    url: str = typer.Option(..., "--url", help="The REDCap API address (ends in /api/)."),
+    out: Path = typer.Option(..., "--out", help="Folder to create with the project's files."),
+    token_file: Path | None = typer.Option(
+        None, "--token-file", help="File holding the API token (else $MINDTRIAL_REDCAP_TOKEN)."
+    ),
+    layout: RecordLayout = typer.Option(
+        RecordLayout.flat, "--type", help="Records as flat rows or EAV (one row per value)."
+    ),
+    batch_size: int = typer.Option(200, "--batch-size", min=1, help="Records per request."),
+    retries: int = typer.Option(3, "--retries", min=0, help="Retries of a failed request."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+) -> None:
+    """Pull a project through REDCap's API: dictionary, events, arms, form-event mapping,
+    repeating forms, DAGs, records (raw), project information and project XML, into one
+    folder (all files or none). The token is read from --token-file or the environment and
+    never printed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from mindtrial.atomic_files import replace_folder
+    from mindtrial.interop.redcap import RedcapFormatError
+    from mindtrial.interop.redcap.api import (
+        RedcapApiError,
+        RedcapClient,
+        pull_project,
+        read_token,
+    )
+
+    if out.exists() and not overwrite:
+        fail(f"{out} already exists (pass --overwrite to replace it)", code=BAD_INPUT)
+    if not out.parent.is_dir():
+        fail(f"the folder {out.parent} of --out does not exist: create it first", code=BAD_INPUT)
+    try:
+        token = read_token(token_file)
+        client = RedcapClient(url=url, token=token, retries=retries)
+    except RedcapFormatError as exc:
+        fail(str(exc), code=BAD_INPUT)
+    with Progress(
+        TextColumn("records"), BarColumn(), MofNCompleteColumn(), console=err_console
+    ) as bar:
+        task = bar.add_task("records", total=None)
+
+        def show(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            result = pull_project(
+                client, record_format=layout.value, batch_size=batch_size, progress=show
+            )
+        except RedcapApiError as exc:
+            fail(f"nothing written: {exc}", code=BAD_INPUT)
+    replace_folder(out, result.files)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
+    console.print(
+        f"wrote {out}: {result.records} record(s), {result.rows} row(s) of {layout.value} "
+        f"records, {len(result.files)} files",
+        highlight=False,
+        markup=False,
     )
 
 

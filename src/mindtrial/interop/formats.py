@@ -7,7 +7,9 @@ turned into what both understand, and every such change is stated, not hidden:
 * boolean -> 0/1 with value labels ``0 False`` / ``1 True``;
 * nullable integers/floats -> double, missing as the system missing value;
 * timedelta -> seconds (the variable label says so);
-* text -> text; Stata and SPSS strings cannot be missing, so a missing text is ``""``.
+* ``datetime.date`` values -> dates (Stata %td, SPSS DATE; Parquet date32);
+* text -> text; Stata and SPSS strings cannot be missing, so a missing text is ``""``;
+  Stata text longer than 2,045 bytes is written as a strL (and noted).
 
 Writes are all-or-nothing: the file is written beside the target and moved into place only
 when complete. Names that the format cannot hold raise :class:`FormatWriteError` naming them.
@@ -21,6 +23,7 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -144,6 +147,9 @@ def to_readstat(
             out[col] = s.dt.total_seconds()
             var_labels[col] = (var_labels.get(col, col) + " (seconds)").strip()
             notes.append(f"{col}: durations written as seconds")
+        elif _is_date_column(s):
+            # datetime.date values: pyreadstat writes them as dates (Stata %td, SPSS DATE)
+            out[col] = s.astype("object").where(s.notna(), None)
         elif pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
             values = s.astype("object")
             not_text = [v for v in values if not (isinstance(v, str) or pd.isna(v))]
@@ -158,9 +164,9 @@ def to_readstat(
             if fmt == "stata":
                 longest = max((len(str(v).encode()) for v in text), default=0)
                 if longest > _STATA_STR_MAX:
-                    raise FormatWriteError(
-                        f"column {col!r} holds text of {longest} bytes; Stata strings written "
-                        f"here hold at most {_STATA_STR_MAX}"
+                    notes.append(
+                        f"{col}: text of up to {longest} bytes written as a Stata strL "
+                        "(long string; Stata 13 or later)"
                     )
             out[col] = text
         else:
@@ -197,6 +203,23 @@ def to_readstat(
     return pd.DataFrame(out, index=range(len(frame))), var_labels, val_labels, notes
 
 
+def _is_date_column(s: pd.Series) -> bool:
+    if not pd.api.types.is_object_dtype(s.dtype):
+        return False
+    present = [v for v in s if not (v is None or (isinstance(v, float) and np.isnan(v)))]
+    return bool(present) and all(
+        isinstance(v, date) and not isinstance(v, datetime) for v in present
+    )
+
+
+def usual_file_mode() -> int:
+    """The mode ``open()`` gives a new file (0o666 less the umask), which a temporary file
+    made with ``mkstemp`` (always 0o600) lacks."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -204,6 +227,7 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        tmp.chmod(usual_file_mode())
         os.replace(tmp, path)
     except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
         tmp.unlink(missing_ok=True)

@@ -45,6 +45,7 @@ from mindtrial.dataset.schema import (
 )
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.schema import Item, ItemType
+from mindtrial.interop.formats import usual_file_mode
 from mindtrial.protocols import load_protocol
 from mindtrial.protocols.schema import Protocol
 
@@ -538,13 +539,20 @@ def write_odm(
 ) -> Path:
     """Write :func:`odm_xml` to ``path`` all or nothing (temporary file, then rename)."""
     target = Path(path)
+    if target.is_dir():
+        raise OdmError(f"{target} is a folder: give the name of the XML file to write")
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists (use overwrite to replace it)")
+    if not target.parent.is_dir():
+        raise OdmError(
+            f"the folder {target.parent} of {target.name} does not exist: create it first"
+        )
     data = odm_xml(ds, protocol=protocol, audit=audit)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, usual_file_mode())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -309,15 +309,11 @@ class ImportProblem:
 class RedcapImportError(ValueError):
     """The project cannot be imported with this mapping; ``problems`` lists every reason."""
 
-    MAX_LISTED: Final = 50
-
     def __init__(self, problems: Iterable[ImportProblem]) -> None:
         self.problems = tuple(problems)
         n = len(self.problems)
         lines = [f"{n} problem{'s' if n != 1 else ''} importing the REDCap project:"]
-        lines += [f"  - {p}" for p in self.problems[: self.MAX_LISTED]]
-        if n > self.MAX_LISTED:
-            lines.append(f"  … and {n - self.MAX_LISTED} more")
+        lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
 
@@ -902,8 +898,6 @@ def import_redcap(
         ADVERSE_EVENTS: _rows_table(b, mapping.adverse_events, ADVERSE_EVENTS, ids),
         SCREENING: _rows_table(b, mapping.screening, SCREENING, ids),
     }
-    if b.problems:
-        raise RedcapImportError(b.problems)
     _sort_tables(tables, mapping)
     meta = StudyMeta(
         protocol_id=protocol.id,
@@ -947,5 +941,8 @@ def import_redcap(
                 located.append(ImportProblem(where, f"{p.file}{col}: {p.message}"))
             else:
                 located.append(ImportProblem("", str(p)))
-        raise RedcapImportError(located) from None
+        # every problem at once: the values' and the whole dataset's
+        raise RedcapImportError([*b.problems, *located]) from None
+    if b.problems:
+        raise RedcapImportError(b.problems)
     return ImportResult(dataset=dataset, notes=tuple(_unused_notes(b, wanted)))

@@ -35,7 +35,9 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "matrix_ranking": ("matrix ranking?", "matrix_ranking"),
     "annotation": ("field annotation", "field_annotation"),
 }
-_REQUIRED = ("field_name", "form_name", "field_type", "field_label")
+# The columns that decide how a value is read: REDCap always exports them, so a file
+# without one is not a whole data dictionary (reading on would type dates as text).
+_REQUIRED = ("field_name", "form_name", "field_type", "field_label", "choices", "validation")
 _ALIASES = {alias: key for key, aliases in _COLUMNS.items() for alias in aliases}
 
 # Older spellings of validation types, as REDCap itself still accepts them.
@@ -118,10 +120,12 @@ def _header_map(header: list[str], source: str) -> dict[str, int]:
     missing = [k for k in _REQUIRED if k not in found]
     if missing:
         raise RedcapFormatError(
-            f"{source} is not a REDCap data dictionary: its header lacks "
-            f"{', '.join(repr(_COLUMNS[k][0].title()) for k in missing)} "
-            f"(expected REDCap's 18 columns starting 'Variable / Field Name', 'Form Name', "
-            f"or the API spelling 'field_name', 'form_name'; found {header[:4]!r})"
+            f"{source} is not a REDCap data dictionary (or not a whole one): its header lacks "
+            + ", ".join(f"{_COLUMNS[k][0].title()!r} (API: {_COLUMNS[k][1]!r})" for k in missing)
+            + " (REDCap writes 18 columns starting 'Variable / Field Name', 'Form Name', or "
+            f"the API spelling 'field_name', 'form_name'; found {header[:4]!r}"
+            + (", ..." if len(header) > 4 else "")
+            + ")"
         )
     return found
 
@@ -204,10 +208,20 @@ def dictionary_from_rows(rows: Iterable[list[str]], *, source: str) -> DataDicti
 def read_dictionary(path: Path | str) -> DataDictionary:
     """Read a REDCap data dictionary CSV (quoted multi-line labels are fine)."""
     path = Path(path)
+    if path.is_dir():
+        raise RedcapFormatError(f"data dictionary {path} is a folder: give the CSV file itself")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise RedcapFormatError(f"data dictionary {path} does not exist") from None
     except UnicodeDecodeError as exc:
-        raise RedcapFormatError(f"{path} is not UTF-8 text: {exc}") from None
-    return dictionary_from_rows(csv.reader(io.StringIO(text, newline="")), source=str(path))
+        raise RedcapFormatError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}): REDCap writes "
+            "its data dictionary in UTF-8"
+        ) from None
+    except OSError as exc:
+        raise RedcapFormatError(f"data dictionary {path} cannot be read: {exc.strerror}") from None
+    try:
+        return dictionary_from_rows(csv.reader(io.StringIO(text, newline="")), source=str(path))
+    except csv.Error as exc:
+        raise RedcapFormatError(f"{path} is not a readable CSV file: {exc}") from None

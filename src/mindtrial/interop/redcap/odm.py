@@ -1,15 +1,19 @@
-"""REDCap's project XML (CDISC ODM 1.3.1 with REDCap extensions): metadata only."""
+"""REDCap's project XML (CDISC ODM 1.3.1 with REDCap extensions): metadata and records."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pandas as pd
+
 from mindtrial.interop.redcap.dictionary import (
+    DataDictionary,
     normalise_field_type,
     normalise_validation,
     parse_choices,
 )
+from mindtrial.interop.redcap.records import flat_layout
 from mindtrial.interop.redcap.types import (
     Arm,
     Choice,
@@ -35,13 +39,34 @@ def _rc(element: ET.Element, name: str) -> str:
     return element.get(f"{RC}{name}", "")
 
 
+# Columns REDCap adds to every export (and lists as items in its project XML) that are not
+# fields of the data dictionary: the reader types them itself.
+_NOT_FIELDS = frozenset(
+    {
+        "redcap_data_access_group",
+        "redcap_survey_identifier",
+        "redcap_event_name",
+        "redcap_repeat_instrument",
+        "redcap_repeat_instance",
+    }
+)
+
+
+def _is_form_column(name: str, form: str) -> bool:
+    return name in (f"{form}_complete", f"{form}_timestamp")
+
+
 def read_project_xml(path: Path | str) -> ProjectMetadata:
     """Fields, events, arms, repeating instruments and DAGs from a REDCap project XML."""
     path = Path(path)
+    if path.is_dir():
+        raise RedcapFormatError(f"project XML {path} is a folder: give the XML file itself")
     try:
         root = ET.parse(path).getroot()
     except FileNotFoundError:
         raise RedcapFormatError(f"project XML {path} does not exist") from None
+    except OSError as exc:
+        raise RedcapFormatError(f"project XML {path} cannot be read: {exc.strerror}") from None
     except ET.ParseError as exc:
         raise RedcapFormatError(f"{path} is not well-formed XML: {exc}") from None
     if root.tag != f"{ODM}ODM":
@@ -70,7 +95,7 @@ def read_project_xml(path: Path | str) -> ProjectMetadata:
                 if item is None:
                     continue
                 name = _rc(item, "Variable") or item.get("Name", "")
-                if name in seen or name == f"{form}_complete":
+                if name in seen or name in _NOT_FIELDS or _is_form_column(name, form):
                     continue
                 seen.add(name)
                 fields.append(_field(item, form, name, code_lists))
@@ -167,3 +192,97 @@ def _field(item: ET.Element, form: str, name: str, code_lists: dict[str, ET.Elem
         matrix_group=_rc(item, "MatrixGroupName"),
         annotation=_rc(item, "FieldAnnotation"),
     )
+
+
+def read_clinical_data(
+    path: Path | str, *, dictionary: DataDictionary, repeating: tuple[RepeatSetting, ...] = ()
+) -> pd.DataFrame:
+    """The records of a project XML (its ClinicalData) laid out as REDCap's flat export:
+    one row per record x event x repeat instance, every cell a string. ``repeating`` (from
+    the same XML's metadata) says which instruments and events repeat."""
+    repeat_events = {r.event for r in repeating if r.instrument is None}
+    repeat_forms = {(r.event, r.instrument) for r in repeating if r.instrument}
+    path = Path(path)
+    if path.is_dir():
+        raise RedcapFormatError(f"project XML {path} is a folder: give the XML file itself")
+    try:
+        root = ET.parse(path).getroot()
+    except FileNotFoundError:
+        raise RedcapFormatError(f"project XML {path} does not exist") from None
+    except ET.ParseError as exc:
+        raise RedcapFormatError(f"{path} is not well-formed XML: {exc}") from None
+    clinical = root.findall(f"{ODM}ClinicalData")
+    if not clinical:
+        raise RedcapFormatError(
+            f"{path} holds no records (no ClinicalData): export the project XML with its data, "
+            "or give the records file with --records"
+        )
+    rid = dictionary.record_id
+    rows: dict[tuple[str, str, str, str], dict[str, str]] = {}
+    columns: dict[str, None] = {rid: None}
+    has_events = False
+    has_repeats = False
+    for block in clinical:
+        for subject in block.iter(f"{ODM}SubjectData"):
+            record = subject.get("SubjectKey", "")
+            dag = ""
+            event_nodes = subject.findall(f"{ODM}StudyEventData") or [subject]
+            for ev in event_nodes:
+                event = ""
+                event_instance = ""
+                if ev is not subject:
+                    has_events = True
+                    event = _rc(ev, "UniqueEventName") or ev.get("StudyEventOID", "").removeprefix(
+                        "Event."
+                    )
+                    key = ev.get("StudyEventRepeatKey", "1")
+                    event_instance = key if key != "1" or event in repeat_events else ""
+                for form in ev.findall(f"{ODM}FormData"):
+                    name = form.get("FormOID", "").removeprefix("Form.")
+                    repeat = form.get("FormRepeatKey", "1")
+                    instrument = instance = ""
+                    if event_instance:
+                        instance = event_instance
+                    elif (
+                        repeat != "1"
+                        or (event or None, name) in repeat_forms
+                        or (None, name) in repeat_forms
+                    ):
+                        instrument, instance = name, repeat
+                    if instance:
+                        has_repeats = True
+                    row = rows.setdefault((record, event, instrument, instance), {rid: record})
+                    for item in form.iter(f"{ODM}ItemData"):
+                        oid = item.get("ItemOID", "")
+                        value = item.get("Value", "")
+                        if oid == "redcap_data_access_group":
+                            dag = value
+                            continue
+                        row[oid] = value
+                        columns.setdefault(oid, None)
+            if dag:
+                for row_key, row in rows.items():
+                    if row_key[0] == record:
+                        row["redcap_data_access_group"] = dag
+    keys: list[str] = []
+    if has_events:
+        keys.append("redcap_event_name")
+    if has_repeats:
+        keys += ["redcap_repeat_instrument", "redcap_repeat_instance"]
+    out = []
+    for (record, event, instrument, instance), row in rows.items():
+        flat = {rid: record}
+        if has_events:
+            flat["redcap_event_name"] = event
+        if has_repeats:
+            flat["redcap_repeat_instrument"] = instrument
+            flat["redcap_repeat_instance"] = instance
+        flat.update(row)
+        out.append(flat)
+    front = [rid, *keys]
+    if any("redcap_data_access_group" in r for r in out):
+        front.append("redcap_data_access_group")
+    layout = flat_layout(dictionary, set(columns))
+    order = [*front, *layout[1:], *[c for c in columns if c not in layout and c not in front]]
+    frame = pd.DataFrame(out, columns=order, dtype=str)
+    return frame.fillna("")

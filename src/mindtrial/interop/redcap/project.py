@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -13,7 +14,14 @@ import pandas as pd
 
 from mindtrial.interop.formats import LabelledFrame
 from mindtrial.interop.redcap.dictionary import DataDictionary, read_dictionary
-from mindtrial.interop.redcap.odm import read_project_xml
+from mindtrial.interop.redcap.labels import (
+    ValueMode,
+    event_label_map,
+    label_headers,
+    labels_to_codes,
+    looks_like_labels,
+)
+from mindtrial.interop.redcap.odm import read_clinical_data, read_project_xml
 from mindtrial.interop.redcap.records import (
     DAG,
     EVENT,
@@ -47,8 +55,36 @@ from mindtrial.interop.redcap.values import (
     unique_labels,
 )
 
+Decimal = Literal["auto", ".", ","]
+DateOrder = Literal["field", "ymd", "dmy", "mdy"]
 ARM = "redcap_arm"
 _ARM_SUFFIX = re.compile(r"_arm_(\d+)$")
+_TAG = re.compile(r"<[^>]*>")
+_BOOLEAN_LABELS: dict[str, dict[float, str]] = {
+    "yesno": {0.0: "No", 1.0: "Yes"},
+    "truefalse": {0.0: "False", 1.0: "True"},
+}
+_KEY_LABELS = {
+    EVENT: "REDCap event (unique event name)",
+    ARM: "REDCap arm number",
+    REPEAT_INSTRUMENT: "REDCap repeating instrument",
+    REPEAT_INSTANCE: "REDCap repeat instance",
+    DAG: "REDCap data access group",
+    SURVEY_ID: "REDCap survey identifier",
+}
+
+
+def plain_text(label: str) -> str:
+    """A REDCap label without its HTML tags and entities, on one line."""
+    return " ".join(html.unescape(_TAG.sub(" ", label)).split())
+
+
+def _whole_number(code: str) -> int | None:
+    try:
+        value = float(code)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() and abs(value) < 2**31 else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,12 +149,12 @@ class RedcapProject:
     def variable_labels(self) -> dict[str, str]:
         """Column -> label for the typed tables (for Stata/SPSS): the field label; a checkbox
         option gets "label: option"; a code column "label (code)"."""
-        out: dict[str, str] = {}
+        out: dict[str, str] = dict(_KEY_LABELS)
         for f in self.dictionary.fields:
-            label = " ".join(f.label.split())
+            label = plain_text(f.label) or f.name
             if f.field_type == "checkbox":
                 for choice in f.choices:
-                    out[f.checkbox_column(choice.code)] = f"{label}: {choice.label}"
+                    out[f.checkbox_column(choice.code)] = f"{label}: {plain_text(choice.label)}"
                 continue
             out[f.name] = label
             if kind_of(f) == "categorical":
@@ -128,25 +164,54 @@ class RedcapProject:
             out[f"{form}_timestamp"] = f"{form}: survey completed at"
         return {k: v for k, v in out.items() if k in self.data.columns}
 
+    def export_table(self, instrument: str) -> pd.DataFrame:
+        """An instrument's table for files: as :meth:`table`, but date fields hold
+        ``datetime.date`` values (written as dates: Stata %td, SPSS DATE, Parquet date32)."""
+        table = self.table(instrument).copy()
+        for f in self.dictionary.fields_of(instrument):
+            if kind_of(f) == "date" and f.name in table:
+                column = table[f.name]
+                table[f.name] = pd.Series(
+                    [None if pd.isna(v) else v.date() for v in column],
+                    index=table.index,
+                    dtype="object",
+                )
+        return table
+
     def labelled_table(self, instrument: str) -> LabelledFrame:
         """An instrument's table for Stata/SPSS: radio/dropdown fields (and form status) as
-        their REDCap codes with value labels when all codes are numbers, so the file matches
-        the project's codebook; otherwise left categorical (the writers label the categories).
-        The separate ``_code`` columns are dropped."""
-        table = self.table(instrument).copy()
+        their REDCap codes with value labels when all codes are whole numbers, so the file
+        matches the project's codebook; otherwise (codes like ``0.5`` or ``A``) left
+        categorical, which the writers label, beside the ``_code`` column of text codes.
+        Yes/no, true/false and checkbox columns get No/Yes, False/True, Unchecked/Checked.
+        Labels are plain text (REDCap's HTML tags removed)."""
+        table = self.export_table(instrument)
         value_labels: dict[str, dict[float, str]] = {}
         for f in self.dictionary.fields_of(instrument):
+            if f.field_type == "checkbox":
+                for col in f.checkbox_columns:
+                    if col in table:
+                        value_labels[col] = {0.0: "Unchecked", 1.0: "Checked"}
+                continue
+            if f.field_type in _BOOLEAN_LABELS and f.name in table:
+                value_labels[f.name] = dict(_BOOLEAN_LABELS[f.field_type])
+                continue
             if kind_of(f) != "categorical" or f.name not in table:
                 continue
             code_col = f"{f.name}_code"
-            try:
-                codes = {float(c.code): c for c in f.choices}
-            except ValueError:
+            codes = [_whole_number(c.code) for c in f.choices]
+            if any(c is None for c in codes):
+                labels = [plain_text(label) for label in table[f.name].cat.categories]
+                if len(set(labels)) == len(labels):
+                    table[f.name] = table[f.name].cat.rename_categories(labels)
                 continue
             if code_col in table:
                 table[f.name] = pd.to_numeric(table[code_col]).astype("Float64")
                 table = table.drop(columns=code_col)
-            value_labels[f.name] = dict(zip(codes, unique_labels(f.choices), strict=True))
+            labels = [plain_text(label) for label in unique_labels(f.choices)]
+            value_labels[f.name] = {
+                float(c): label for c, label in zip(codes, labels, strict=True) if c is not None
+            }
         status = f"{instrument}_complete"
         if status in table:
             codes_of = table[status].cat.codes.astype("float64")
@@ -197,16 +262,31 @@ class RedcapProject:
 
 def read_project(
     *,
-    records: Path | str,
+    records: Path | str | None = None,
     dictionary: Path | str | None = None,
     events: Path | str | None = None,
     arms: Path | str | None = None,
     project_xml: Path | str | None = None,
     record_format: RecordFormat = "auto",
     missing_strings: frozenset[str] | None = None,
+    missing_codes: Sequence[str] = (),
+    values: ValueMode = "auto",
+    decimal: Decimal = "auto",
+    date_order: DateOrder = "field",
 ) -> RedcapProject:
-    """Read a REDCap export: records (flat or EAV) plus a data dictionary and/or project XML.
+    """Read a REDCap export: records (flat or EAV) plus a data dictionary and/or project XML,
+    or a project XML alone (its metadata and its clinical data).
 
+    ``values``: ``"raw"`` (codes, REDCap's default), ``"label"`` (a label export: choice
+    labels, Yes/No, Checked/Unchecked, Complete ... turned back into codes with the
+    dictionary) or ``"auto"`` (label when most coded values are labels, with a note).
+    ``decimal``: ``"."`` or ``","`` reads every number field with that decimal mark;
+    ``"auto"`` keeps each field's own (``number`` or ``number_comma_decimal``) but reads a
+    ``number`` field whose values all have a decimal comma as such, with a note.
+    ``date_order``: ``"field"`` reads dates not written Y-M-D in each field's display order;
+    ``"dmy"``/``"mdy"`` declare that order for every date field (Y-M-D is always read).
+    ``missing_codes`` are REDCap missing-data codes (``UNK``, ``NASK`` ...) read as missing in
+    every field, on top of those the project XML declares.
     Raises :class:`RedcapFormatError` when the files are not a REDCap export. Values that do
     not fit their field are listed in ``problems`` and are missing in the typed tables.
     """
@@ -217,11 +297,72 @@ def read_project(
         dd = DataDictionary(fields=meta.fields)
     else:
         raise RedcapFormatError("a data dictionary or a project XML is needed to type the records")
-    raw = read_records(
-        records, dictionary=dd, record_format=record_format, missing_strings=missing_strings
-    )
+    if records is not None:
+        raw = read_records(
+            records,
+            dictionary=dd,
+            record_format=record_format,
+            missing_strings=missing_strings,
+            rename=None if values == "raw" else (lambda cols: label_headers(cols, dd)),
+        )
+    elif project_xml is not None:
+        raw = RawRecords(
+            frame=read_clinical_data(
+                project_xml, dictionary=dd, repeating=meta.repeating if meta else ()
+            ),
+            format="flat",
+            missing_strings=missing_strings or frozenset({""}),
+            notes=(f"records read from the project XML {Path(project_xml).name}",),
+        )
+    else:
+        raise RedcapFormatError("give the records file, or a project XML that holds the data")
     event_list, arm_list = _events_and_arms(events, arms, meta, raw)
-    return _build(dd, raw, event_list, arm_list, meta)
+    raw = _event_ids_to_names(raw, event_list)
+    if values == "label" or (values == "auto" and looks_like_labels(raw.frame, dd)):
+        event_labels = event_label_map(event_list, {a.number: a.name for a in arm_list})
+        raw = RawRecords(
+            frame=labels_to_codes(raw.frame, dd, event_labels=event_labels),
+            format=raw.format,
+            missing_strings=raw.missing_strings,
+            notes=(
+                *raw.notes,
+                "the records hold labels (a label export): turned back into codes with the "
+                + "dictionary"
+                + ("" if values == "label" else "; give --values raw if that is wrong"),
+            ),
+        )
+    codes = {c.strip() for c in missing_codes if c.strip()}
+    return _build(
+        dd,
+        raw,
+        event_list,
+        arm_list,
+        meta,
+        extra_missing=frozenset(codes),
+        decimal=decimal,
+        date_order=date_order,
+    )
+
+
+def _event_ids_to_names(raw: RawRecords, events: tuple[Event, ...]) -> RawRecords:
+    """An API EAV export names events by their numeric id: give them their unique names."""
+    by_id = {e.event_id: e.unique_name for e in events if e.event_id}
+    names = {e.unique_name for e in events}
+    if EVENT not in raw.frame or not by_id:
+        return raw
+    column = raw.frame[EVENT]
+    is_id = column.isin(list(by_id)) & ~column.isin(list(names))
+    if not is_id.any():
+        return raw
+    frame = raw.frame.copy()
+    frame[EVENT] = column.where(~is_id, column.map(by_id))
+    note = f"{int(is_id.sum())} row(s) named their event by its event id: read as its unique name"
+    return RawRecords(
+        frame=frame,
+        format=raw.format,
+        missing_strings=raw.missing_strings,
+        notes=(*raw.notes, note),
+    )
 
 
 def _events_and_arms(
@@ -312,10 +453,15 @@ def _build(
     events: tuple[Event, ...],
     arms: tuple[Arm, ...],
     meta: ProjectMetadata | None,
+    *,
+    extra_missing: frozenset[str] = frozenset(),
+    decimal: Decimal = "auto",
+    date_order: DateOrder = "field",
 ) -> RedcapProject:
     frame = raw.frame
     notes = list(dd.notes) + list(raw.notes)
     missing_codes = {c.code for c in meta.missing_codes} if meta else set()
+    missing_codes |= extra_missing
     empty = set(raw.missing_strings)
     rid = dd.record_id
     fields = dd.by_name
@@ -392,6 +538,9 @@ def _build(
                 note = f"field {col!r}: validation {f.validation!r} is not known, read as text"
                 if note not in notes:
                     notes.append(note)
+            f, note = _declared_format(f, series[~blank], decimal=decimal, date_order=date_order)
+            if note:
+                notes.append(note)
             values, issues = convert_field(f, series, blank)
             ctx.report(col, series, issues)
             typed[col] = values
@@ -437,6 +586,37 @@ def _build(
         record_format=raw.format,
         title=meta.title if meta else "",
     )
+
+
+_POINT_NUMBER = re.compile(r"number(_\ddp)?")
+_COMMA_NUMBER = re.compile(r"[-+]?(?:\d+(?:,\d+)?|,\d+)")
+
+
+def _declared_format(
+    f: Field, present: pd.Series, *, decimal: Decimal, date_order: DateOrder
+) -> tuple[Field, str]:
+    """The field as the export writes it: a declared (or detected) decimal mark, a declared
+    date order."""
+    v = f.validation
+    point_number = f.field_type == "text" and bool(_POINT_NUMBER.fullmatch(v))
+    if f.field_type == "calc" and not v:
+        # REDCap writes a calculation from decimal-comma fields with a decimal comma
+        point_number, v = True, "number"
+    if point_number and decimal != ".":
+        values = present.str.strip()
+        if decimal == ",":
+            return replace(f, validation=f"{v}_comma_decimal"), ""
+        with_comma = values.str.contains(",", regex=False)
+        if bool(with_comma.any()) and bool(values.str.fullmatch(_COMMA_NUMBER.pattern).all()):
+            return replace(f, validation=f"{v}_comma_decimal"), (
+                f"field {f.name!r} ({v}) holds numbers with a decimal comma only: read with a "
+                "decimal comma (give --decimal . if that is wrong)"
+            )
+    if f.field_type == "text" and v.endswith("comma_decimal") and decimal == ".":
+        return replace(f, validation=v.removesuffix("_comma_decimal")), ""
+    if f.field_type == "text" and date_order != "field" and v.startswith(("date_", "datetime_")):
+        return replace(f, validation=v.rsplit("_", 1)[0] + "_" + date_order), ""
+    return f, ""
 
 
 def _code_column(col: str, existing: pd.Index) -> str:

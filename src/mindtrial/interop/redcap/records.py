@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,6 +21,7 @@ REPEAT_INSTRUMENT = "redcap_repeat_instrument"
 REPEAT_INSTANCE = "redcap_repeat_instance"
 DAG = "redcap_data_access_group"
 SURVEY_ID = "redcap_survey_identifier"
+EVENT_ID = "event_id"  # the event column of an EAV export from the API
 EAV_KEYS = ("record", "field_name", "value")
 
 
@@ -32,10 +35,35 @@ class RawRecords:
     notes: tuple[str, ...] = ()
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def check_file(path: Path, what: str) -> None:
+    """A clear error for a path that is missing, a folder, or unreadable."""
+    if not path.exists():
+        raise RedcapFormatError(f"{what} file {path} does not exist")
+    if path.is_dir():
+        raise RedcapFormatError(f"{what} {path} is a folder: give the file itself")
+    if not os.access(path, os.R_OK):
+        raise RedcapFormatError(f"{what} file {path} cannot be read (permission denied)")
+
+
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    """The CSV as strings; None when the file holds no records at all (REDCap's API
+    answers a request that matches no record with a lone newline)."""
+    check_file(path, "records")
+    try:
+        head = path.read_bytes()
+    except OSError as exc:
+        raise RedcapFormatError(f"records file {path} cannot be read: {exc}") from None
+    if not head.strip():
+        return None
+    first_line = head.split(b"\n", 1)[0]
+    # REDCap's API can write ";" or tab-separated CSV (csvDelimiter); the header tells which
+    sep = ","
+    if b"," not in first_line:
+        sep = next((s for s in (";", "\t", "|", "^") if s.encode() in first_line), ",")
     try:
         return pd.read_csv(
             path,
+            sep=sep,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -44,8 +72,13 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except FileNotFoundError:
         raise RedcapFormatError(f"records file {path} does not exist") from None
     except pd.errors.EmptyDataError:
-        raise RedcapFormatError(f"{path} is empty: expected REDCap records") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        return None
+    except UnicodeDecodeError as exc:
+        raise RedcapFormatError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}): REDCap exports "
+            "are UTF-8; re-export it, or convert it to UTF-8"
+        ) from None
+    except pd.errors.ParserError as exc:
         raise RedcapFormatError(f"{path} is not a readable CSV file: {exc}") from None
 
 
@@ -55,11 +88,19 @@ def read_records(
     dictionary: DataDictionary,
     record_format: RecordFormat = "auto",
     missing_strings: frozenset[str] | None = None,
+    rename: Callable[[list[str]], list[str] | None] | None = None,
 ) -> RawRecords:
-    """Read the records file; an EAV file is turned into REDCap's flat layout."""
+    """Read the records file; an EAV file is turned into REDCap's flat layout. ``rename``
+    may name the columns of a header without the record id (a header of field labels)."""
     path = Path(path)
-    frame = _read_csv(path)
+    read = _read_csv(path)
     notes: list[str] = []
+    if read is None:
+        notes.append(f"{path.name} holds no records: the tables are empty")
+        read = pd.DataFrame(
+            {col: pd.Series([], dtype=str) for col in flat_layout(dictionary, set())}
+        )
+    frame = read
     missing = set(missing_strings) if missing_strings is not None else {""}
     first = str(frame.columns[0]) if len(frame.columns) else ""
     if first.startswith("Unnamed: 0") and frame.iloc[:, 0].tolist() == [
@@ -79,10 +120,24 @@ def read_records(
             raise RedcapFormatError(
                 f"{path} is not an EAV export: it needs the columns record, field_name, value"
             )
-        frame = eav_to_flat(frame, dictionary=dictionary)
+        if EVENT_ID in columns and EVENT not in columns:
+            frame = frame.rename(columns={EVENT_ID: EVENT})
+            notes.append(
+                f"{path.name} names its events in an {EVENT_ID!r} column (as REDCap's API "
+                "does): read as the event of each value"
+            )
+        frame = eav_to_flat(frame, dictionary=dictionary, source=path.name)
         fmt: Literal["flat", "eav"] = "eav"
     else:
         fmt = "flat"
+    if dictionary.record_id not in frame.columns and rename is not None:
+        names = rename(list(map(str, frame.columns)))
+        if names is not None:
+            frame = frame.set_axis(names, axis=1)
+            notes.append(
+                f"{path.name} has field labels as its header (a label export): its columns "
+                "were named by their position, as REDCap orders them"
+            )
     if dictionary.record_id not in frame.columns:
         raise RedcapFormatError(
             f"{path} is not a REDCap records export for this dictionary: it has no record id "
@@ -96,7 +151,9 @@ def read_records(
     )
 
 
-def eav_to_flat(eav: pd.DataFrame, *, dictionary: DataDictionary) -> pd.DataFrame:
+def eav_to_flat(
+    eav: pd.DataFrame, *, dictionary: DataDictionary, source: str = "the EAV file"
+) -> pd.DataFrame:
     """REDCap's EAV layout (one row per value) -> its flat layout (one row per record x event
     x repeat). Checkbox rows carry the checked code as the value; an option not listed is
     unchecked ("0") where the row holds any value of the checkbox's instrument, else blank."""
@@ -116,20 +173,18 @@ def eav_to_flat(eav: pd.DataFrame, *, dictionary: DataDictionary) -> pd.DataFram
             row[col] = "1"
         else:
             col = name
+            if row.get(col, value) != value:
+                where = ", ".join(f"{k} {v!r}" for k, v in zip(keys, key, strict=True))
+                raise RedcapFormatError(
+                    f"{source} gives field {name!r} two values ({row[col]!r} and {value!r}) "
+                    f"for {where}: the file's columns ({', '.join(map(str, eav.columns))}) "
+                    "do not say which event or instance each value belongs to"
+                )
             row[col] = value
         if col not in seen_cols:
             seen_cols.add(col)
             order.append(col)
-    # every field of the dictionary gets a column, in the order REDCap exports them
-    layout: list[str] = [dictionary.record_id]
-    for form in dictionary.instruments:
-        if f"{form}_timestamp" in seen_cols:
-            layout.append(f"{form}_timestamp")
-        for f in dictionary.fields_of(form):
-            if f.field_type == "descriptive" or f.name == dictionary.record_id:
-                continue
-            layout.extend(f.checkbox_columns if f.field_type == "checkbox" else [f.name])
-        layout.append(f"{form}_complete")
+    layout = flat_layout(dictionary, seen_cols)
     order = (
         [c for c in order if c in (DAG, SURVEY_ID)]
         + layout
@@ -160,6 +215,21 @@ def eav_to_flat(eav: pd.DataFrame, *, dictionary: DataDictionary) -> pd.DataFram
     return frame[[*front, *[c for c in frame.columns if c not in front]]]
 
 
+def flat_layout(dictionary: DataDictionary, present: set[str]) -> list[str]:
+    """Every column of the dictionary, in the order REDCap's flat export writes them (a
+    survey timestamp only where ``present`` has it)."""
+    layout: list[str] = [dictionary.record_id]
+    for form in dictionary.instruments:
+        if f"{form}_timestamp" in present:
+            layout.append(f"{form}_timestamp")
+        for f in dictionary.fields_of(form):
+            if f.field_type == "descriptive" or f.name == dictionary.record_id:
+                continue
+            layout.extend(f.checkbox_columns if f.field_type == "checkbox" else [f.name])
+        layout.append(f"{form}_complete")
+    return layout
+
+
 def _forms_with_data(
     row: dict[str, str], form_cols: dict[str, list[str]], *, exclude: str
 ) -> set[str]:
@@ -175,6 +245,7 @@ def read_small_csv(
 ) -> list[dict[str, str]]:
     """Rows of a small REDCap side file (events, arms) as dicts, header checked."""
     path = Path(path)
+    check_file(path, what)
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
@@ -186,5 +257,7 @@ def read_small_csv(
                     f"{', '.join(missing)} (found {header})"
                 )
             return [{(k or "").strip(): (v or "") for k, v in row.items()} for row in reader]
-    except FileNotFoundError:
-        raise RedcapFormatError(f"{what} file {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise RedcapFormatError(f"{what} file {path} is not UTF-8 text: {exc.reason}") from None
+    except csv.Error as exc:
+        raise RedcapFormatError(f"{what} file {path} is not a readable CSV file: {exc}") from None

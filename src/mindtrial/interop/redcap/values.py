@@ -109,9 +109,14 @@ def parse_number(raw: pd.Series, blank: pd.Series, *, comma: bool) -> Converted:
     text = raw.where(ok)
     if comma:
         text = text.str.replace(",", ".", regex=False)
-    values = pd.to_numeric(text, errors="coerce").astype("Float64")
+    numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    overflow = ok & ~pd.Series(np.isfinite(numbers.to_numpy()), index=raw.index)
+    values = numbers.where(~overflow).astype("Float64")
     reason = "not a number with a decimal comma" if comma else "not a number"
-    return values, [Issue(~ok & ~blank, reason)]
+    return values, [
+        Issue(~ok & ~blank, reason),
+        Issue(overflow, "too large to hold as a number (beyond about 1.8e308)"),
+    ]
 
 
 def _assemble_datetime(
@@ -154,7 +159,10 @@ def parse_dates(
     values = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
     matched = pd.Series(False, index=raw.index)
     impossible = pd.Series(False, index=raw.index)
-    for pattern in _date_patterns(order, with_time=with_time, seconds=seconds):
+    display = pd.Series(False, index=raw.index)
+    ambiguous = pd.Series(False, index=raw.index)
+    patterns = _date_patterns(order, with_time=with_time, seconds=seconds)
+    for n, pattern in enumerate(patterns):
         todo = ~matched & ~blank
         if not todo.any():
             break
@@ -167,14 +175,34 @@ def parse_dates(
         values.loc[good[good].index] = parsed[good]
         matched.loc[ok[ok].index] = True
         impossible.loc[bad[bad].index] = True
+        if n > 0:
+            display.loc[good[good].index] = True
+            day = pd.to_numeric(parts["d"], errors="coerce")
+            month = pd.to_numeric(parts["m"], errors="coerce")
+            either = good & (day <= 12) & (month <= 12) & (day != month)
+            ambiguous.loc[either[either].index] = True
     what = "date and time" if with_time else "date"
     clock = (" H:M" + (":S" if seconds else "")) if with_time else ""
     shape = "Y-M-D" + clock
     if order != "ymd":
         shape += f" or {DATE_ORDERS[order]}{clock}"
+    shown = DATE_ORDERS.get(order, "")
     return values, [
         Issue(~matched & ~blank, f"not a {what} ({shape})"),
         Issue(impossible, f"not a real calendar {what} (or outside 1677-2262)"),
+        Issue(
+            display & ~ambiguous,
+            f"written {shown} (the field's display order), not Y-M-D as REDCap's raw "
+            f"exports write dates: read as {shown}",
+            "warning",
+        ),
+        Issue(
+            ambiguous,
+            f"ambiguous: written {shown} (the field's display order) with day and month "
+            f"both 12 or less, not Y-M-D as REDCap's raw exports write dates: read as "
+            f"{shown}; check it",
+            "warning",
+        ),
     ]
 
 
@@ -311,6 +339,10 @@ def convert_field(field: Field, raw: pd.Series, blank: pd.Series) -> Converted:
         return values.reindex(raw.index), []
     kind = kind_of(field)
     v = field.validation
+    if kind != "string":
+        # REDCap trims what is typed; spaces around a number, date or code are not part of it
+        raw = raw.str.strip()
+        blank = blank | (raw == "")
     if kind == "integer":
         values, issues = parse_integer(raw, blank)
     elif kind == "number":
