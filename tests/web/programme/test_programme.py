@@ -100,7 +100,8 @@ def test_other_groups_facilitator_and_bad_week_are_refused() -> None:
     p = world.participants[0]
     other_group = world.cohort.groups.exclude(pk=p.group_id).get()
     stranger = make_facilitator(world.study, other_group, "otherfac")
-    with pytest.raises(ServiceError, match="own facilitators"):
+    # Another group's facilitator does not even reach the participant (least privilege).
+    with pytest.raises(ServiceError, match="access to this participant"):
         attendance_record(acting_user=stranger, participant=p, week=1, status="present")
     with pytest.raises(ServiceError) as info:
         attendance_record(acting_user=world.coordinator, participant=p, week=25, status="late")

@@ -26,6 +26,7 @@ from mindtrial.web.enrolment.selectors import (
     funnel_counts,
     participant_view,
     participants_for,
+    sees_enrolment_record,
 )
 from mindtrial.web.studies import services as study_services
 from mindtrial.web.studies.selectors import (
@@ -213,8 +214,9 @@ def _participant_out(user: User, p: Participant) -> dict[str, Any]:
 
 def _participant_detail(user: User, p: Participant) -> dict[str, Any]:
     out = _participant_out(user, p)
-    screening = getattr(p, "screening", None) if hasattr(p, "screening") else None
-    consent = p.consent if hasattr(p, "consent") else None
+    record = sees_enrolment_record(user)
+    screening = getattr(p, "screening", None) if record and hasattr(p, "screening") else None
+    consent = p.consent if record and hasattr(p, "consent") else None
     out.update(
         eligible=screening.eligible if screening else None,
         failed_criteria=list(screening.failed) if screening else [],
@@ -226,6 +228,7 @@ def _participant_detail(user: User, p: Participant) -> dict[str, Any]:
                 "scores": dict(b.scores.get("scores", {})) if b.scores else {},
             }
             for b in BaselineAssessment.objects.filter(participant=p).order_by("instrument")
+            if record
         ],
     )
     return out

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Count, QuerySet
 
+from mindtrial.web.accounts.models import Role
 from mindtrial.web.common import NotFound
-from mindtrial.web.enrolment.models import FUNNEL_ORDER, Participant, Randomization
+from mindtrial.web.enrolment.models import FUNNEL_ORDER, Participant, Randomization, Status
 from mindtrial.web.studies.selectors import group_label, site_ids_for, studies_for_user
 
 if TYPE_CHECKING:
@@ -19,11 +20,14 @@ if TYPE_CHECKING:
 
 
 def participants_for(user: User, study: Study) -> QuerySet[Participant]:
-    """The study's participants at the sites the user may see."""
+    """The study's participants at the sites the user may see; for a facilitator, only the
+    members of the groups they run (no referrals, no screening, no other group's roster)."""
     if not studies_for_user(user).filter(pk=study.pk).exists():
         return Participant.objects.none()
     scope = site_ids_for(user, study)
     found = Participant.objects.filter(study=study).select_related("site", "cohort", "group")
+    if user.role == Role.FACILITATOR and not user.is_administrator:
+        found = found.filter(group__facilitators=user, status=Status.RANDOMIZED)
     return found if scope is None else found.filter(site_id__in=scope)
 
 
@@ -37,6 +41,12 @@ def access_participant_by_id(user: User, participant_id: int) -> Participant:
     if not participants_for(user, participant.study).filter(pk=participant.pk).exists():
         raise NotFound("participant")
     return participant
+
+
+def sees_enrolment_record(user: User) -> bool:
+    """Screening, consent and baseline details: not for facilitators (running the group
+    needs none of them)."""
+    return user.is_administrator or user.role != Role.FACILITATOR
 
 
 def participant_arm(user: User, participant: Participant) -> tuple[str, str] | None:

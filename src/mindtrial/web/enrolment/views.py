@@ -26,6 +26,7 @@ from mindtrial.web.enrolment.selectors import (
     access_participant_by_id,
     participant_view,
     participants_for,
+    sees_enrolment_record,
 )
 from mindtrial.web.studies.models import Cohort
 from mindtrial.web.studies.protocol_access import get_instrument, load_protocol
@@ -109,6 +110,7 @@ def participant_detail(request: AuthedRequest, participant_id: int) -> HttpRespo
         {
             "p": participant,
             "view": participant_view(request.user, participant),
+            "enrolment_record": sees_enrolment_record(request.user),
             "screening": screening,
             "consent": consent,
             "baseline": baseline,
