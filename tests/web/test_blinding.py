@@ -73,6 +73,7 @@ def trial() -> dict[str, Any]:
         "group_id": [str(g.pk) for g in Group.objects.filter(cohort=cohort)],
         "cohort_id": [str(cohort.pk)],
         "instrument": ["ocs", "promis_anxiety_8a", "covariates"],
+        "user_id": [str(u.pk) for u in users.values()],
         # ninja's OpenAPI/docs routes have no parameters; anything else must be added here.
     }
     forbidden = {s.lower() for a in study.arms for s in (a["id"], a["label"])} | {
