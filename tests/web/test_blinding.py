@@ -35,7 +35,10 @@ from .factories import (
 pytestmark = pytest.mark.django_db
 
 SKIP_ROUTES = {"logout"}  # would end the session mid-crawl
-CSRF = re.compile(rb'(name="csrfmiddlewaretoken" value=|data-csrf-token=)"[^"]*"')
+# Per-render random values: CSRF tokens and the AE form's one-time submission key.
+CSRF = re.compile(
+    rb'(name="csrfmiddlewaretoken" value=|data-csrf-token=|name="submission_key" value=)"[^"]*"'
+)
 
 
 @pytest.fixture
