@@ -35,7 +35,10 @@ from .factories import (
 pytestmark = pytest.mark.django_db
 
 SKIP_ROUTES = {"logout"}  # would end the session mid-crawl
-CSRF = re.compile(rb'(name="csrfmiddlewaretoken" value=|data-csrf-token=)"[^"]*"')
+# Per-render random values: CSRF tokens and the AE form's one-time submission key.
+CSRF = re.compile(
+    rb'(name="csrfmiddlewaretoken" value=|data-csrf-token=|name="submission_key" value=)"[^"]*"'
+)
 
 
 @pytest.fixture
@@ -73,6 +76,7 @@ def trial() -> dict[str, Any]:
         "group_id": [g.public_id for g in Group.objects.filter(cohort=cohort)],
         "cohort_id": [cohort.public_id],
         "instrument": ["ocs", "promis_anxiety_8a", "covariates"],
+        "user_id": [str(u.pk) for u in users.values()],
         # ninja's OpenAPI/docs routes have no parameters; anything else must be added here.
     }
     forbidden = {s.lower() for a in study.arms for s in (a["id"], a["label"])} | {

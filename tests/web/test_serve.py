@@ -78,6 +78,10 @@ def test_serve_runs_gunicorn_with_static_files(tmp_path: Path) -> None:
         # A key was generated for this installation and kept private.
         key = tmp_path / "var" / "secret_key"
         assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
+        # A personal link's token (the query string) never reaches the access log.
+        assert _get(f"{base}/c/?t=not-a-real-token-5ecret")[0] == 404
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
+    logged = log_path.read_text()
+    assert '"GET /c/ HTTP/1.1" 404' in logged and "5ecret" not in logged

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from mindtrial.cli.common import console, fail
+from mindtrial.cli.common import console, err_console, fail
 
 
 class CliFormat(enum.StrEnum):
@@ -66,6 +66,14 @@ def register(app: typer.Typer) -> None:
             )
         except (ServiceError, DatasetError, OdmError, FormatWriteError, OSError) as exc:
             fail(f"cannot export study {study}: {exc}")
+        if written.left_out:
+            err_console.print(
+                f"[bold yellow]warning:[/] {len(written.left_out)} stored record(s) cannot be "
+                f"exported and were left out (see `mindtrial check --study {study}`):",
+                highlight=False,
+            )
+            for item in written.left_out:
+                err_console.print(f"  - {item}", highlight=False, soft_wrap=True)
         if written.format is ExportFormat.DATASET:
             from mindtrial.dataset import read_dataset
 

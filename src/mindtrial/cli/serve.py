@@ -67,5 +67,8 @@ def register(app: typer.Typer) -> None:
             str(workers),
             "--access-logfile",
             "-",
+            # The path without its query string: a query can hold a personal link's token.
+            "--access-logformat",
+            '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s',
         ]
         os.execv(sys.executable, args)

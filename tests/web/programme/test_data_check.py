@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -149,7 +150,7 @@ def test_export_with_a_bad_stored_row_still_answers_and_names_it(
         assert bad.code not in tables["attendance.csv"]
 
 
-def test_check_command_lists_bad_rows_and_exits_non_zero() -> None:
+def test_check_command_lists_bad_rows_and_exits_non_zero(tmp_path: Path) -> None:
     world = World(n=2)
     clean = runner.invoke(app, ["check", "--study", str(world.study.pk)])
     assert clean.exit_code == 0, clean.output
@@ -161,3 +162,8 @@ def test_check_command_lists_bad_rows_and_exits_non_zero() -> None:
     assert "99999" in result.output and "Traceback" not in result.output
     missing = runner.invoke(app, ["check", "--study", "999999"])
     assert missing.exit_code == 1
+    out = tmp_path / "export"
+    exported = runner.invoke(app, ["export", "--study", str(world.study.pk), "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert "left out" in exported.output and bad.code in exported.output
+    assert bad.code not in (out / "participants.csv").read_text()

@@ -176,3 +176,26 @@ def test_codes_continue_after_loaded_events() -> None:
             acting_user=None, participant=q, code="AE00009", onset_week=2, severity="mild",
             serious=False, related=True, expected=True, relatedness="not_related",
         )  # fmt: skip
+
+
+def test_withdrawal_form_asks_for_confirmation_before_recording() -> None:
+    from django.test import Client
+
+    from mindtrial.web.safety.models import Withdrawal
+
+    world = World(n=1)
+    p = world.participants[0]
+    client = Client()
+    client.force_login(world.coordinator)
+    url = f"/participants/{p.pk}/withdraw/"
+    answers = {"kind": "withdrawn", "week": "5", "reason": "moved away"}
+    asked = client.post(url, answers)
+    assert asked.status_code == 200 and "cannot be undone" in asked.content.decode()
+    assert not Withdrawal.objects.exists()  # nothing is recorded before the confirmation
+    back = client.post(url, answers | {"edit": "1"})
+    assert back.status_code == 200 and "cannot be undone" not in back.content.decode()
+    assert 'value="moved away"' in back.content.decode()
+    done = client.post(url, answers | {"confirmed": "yes"})
+    assert done.status_code == 302
+    withdrawal = Withdrawal.objects.get(participant=p)
+    assert (withdrawal.kind, withdrawal.week, withdrawal.reason) == ("withdrawn", 5, "moved away")

@@ -43,12 +43,26 @@ def checkin_url(token: str) -> str:
     return f"{reverse('checkin')}?{urlencode({'t': token})}"
 
 
+SESSION_TOKEN = "checkin_token"
+"""The session key that holds a participant's link token once it has left the URL."""
+
+
 @never_cache
 def checkin(request: HttpRequest) -> HttpResponse:
-    """``/c/?t=TOKEN`` is a participant's personal link; ``/c/`` alone asks for the code."""
+    """``/c/?t=TOKEN`` (a participant's personal link) is exchanged for a session and
+    redirected to ``/c/``, so the token is in no later URL, access log line or Referer;
+    ``/c/`` shows that participant's check-in, or asks for the short code."""
     token = request.GET.get("t", "")
     if token:
-        return _participant_checkin(request, token)
+        try:
+            services.link_from_token(token)
+        except NotFound:
+            return render(request, "checkin/unavailable.html", status=404)
+        _remember(request, token)
+        return redirect("checkin")
+    token = request.session.get(SESSION_TOKEN, "")
+    if token:
+        return _participant_checkin(request, str(token))
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["code"]
@@ -64,19 +78,27 @@ def checkin(request: HttpRequest) -> HttpResponse:
                 "code", "That code did not work. Please check it, or call the study team."
             )
         else:
-            return redirect(checkin_url(services.link_token(link)))
+            _remember(request, services.link_token(link))
+            return redirect("checkin")
     return render(request, "checkin/code.html", {"form": form})
+
+
+def _remember(request: HttpRequest, token: str) -> None:
+    """Keep the token server-side in a fresh session (a new session id: no fixation)."""
+    request.session.cycle_key()
+    request.session[SESSION_TOKEN] = token
 
 
 def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
     try:
         link = services.link_from_token(token)
-    except NotFound:
+    except NotFound:  # revoked or expired since: forget it, so the code can be entered
+        request.session.pop(SESSION_TOKEN, None)
         return render(request, "checkin/unavailable.html", status=404)
     participant = link.participant
     week = services.current_week(participant)
     protocol = study_protocol(participant.study)
-    context = {"week": week, "token": token}
+    context = {"week": week}
     withdrawal = withdrawal_of(participant)
     due = services.due_instruments(protocol, week) if week else []
     if (withdrawal is not None and week is not None and week >= withdrawal.week) or not due:
@@ -100,10 +122,13 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
             )
         except ServiceError as exc:
             if done is not None:
-                return render(request, "checkin/thanks.html", {**context, "checkin": done})
+                # A second, different check-in for a recorded week: say so, never "saved".
+                return render(
+                    request, "checkin/already.html", {**context, "checkin": done}, status=409
+                )
             add_service_errors(form, ServiceError(field_errors(exc.errors)))
         else:
-            return redirect(checkin_url(token))
+            return redirect("checkin")
     return render(request, "checkin/form.html", {**context, "form": form})
 
 

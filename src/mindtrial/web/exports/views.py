@@ -90,6 +90,14 @@ def download(request: AuthedRequest, study_id: int, fmt: str = "") -> HttpRespon
                     # The page lists them before the download; the header counts them.
                     response["X-MindTrial-Left-Out"] = str(len(files.left_out))
                     return response
+    try:
+        # Checked as this user may export it, so a blinded role sees masked records only.
+        left_out = study_export_checked(
+            acting_user=request.user, study=study, masked=not may_unmask
+        ).left_out
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+        left_out = ()
     return render(
         request,
         "exports/download.html",
@@ -97,9 +105,6 @@ def download(request: AuthedRequest, study_id: int, fmt: str = "") -> HttpRespon
             "study": study,
             "may_unmask": may_unmask,
             "formats": list(FORMAT_LABELS.items()),
-            # Checked as this user may export it, so a blinded role sees masked records only.
-            "left_out": study_export_checked(
-                acting_user=request.user, study=study, masked=not may_unmask
-            ).left_out,
+            "left_out": left_out,
         },
     )

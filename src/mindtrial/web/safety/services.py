@@ -250,15 +250,11 @@ def _data_from_week(participant: Participant, week: int) -> str:
     return ", ".join(found)
 
 
-def participant_withdraw(
-    *,
-    acting_user: User | None,
-    participant: Participant,
-    kind: str,
-    week: int,
-    reason: str,
-) -> Withdrawal:
-    """Record withdrawal or loss to follow-up; no data is accepted from ``week`` on."""
+def participant_withdraw_check(
+    *, acting_user: User | None, participant: Participant, kind: str, week: int, reason: str
+) -> None:
+    """Every check of :func:`participant_withdraw` without writing (for the confirmation
+    step): raises ServiceError with the problems."""
     require_writer(acting_user, participant, STAFF_WRITERS, what="withdrawals")
     _require_randomized(participant)
     errors: dict[str, str] = {}
@@ -277,6 +273,20 @@ def participant_withdraw(
         raise ServiceError(
             {"week": f"Data are already recorded from week {week} on ({later}); check the week."}
         )
+
+
+def participant_withdraw(
+    *,
+    acting_user: User | None,
+    participant: Participant,
+    kind: str,
+    week: int,
+    reason: str,
+) -> Withdrawal:
+    """Record withdrawal or loss to follow-up; no data is accepted from ``week`` on."""
+    participant_withdraw_check(
+        acting_user=acting_user, participant=participant, kind=kind, week=week, reason=reason
+    )
     with transaction.atomic():
         withdrawal = Withdrawal.objects.create(
             participant=participant,

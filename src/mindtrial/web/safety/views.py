@@ -16,7 +16,7 @@ from mindtrial.web.enrolment.selectors import access_participant_by_id
 from mindtrial.web.programme.access import STAFF_WRITERS
 from mindtrial.web.safety import services
 from mindtrial.web.safety.forms import AdverseEventForm, ReviewForm, WithdrawalForm
-from mindtrial.web.safety.models import AdverseEvent
+from mindtrial.web.safety.models import AdverseEvent, ExitKind
 from mindtrial.web.safety.selectors import (
     access_adverse_event_by_id,
     adverse_event_by_submission_key,
@@ -148,18 +148,36 @@ def withdraw(request: AuthedRequest, participant_id: int) -> HttpResponse:
         messages.info(request, f"{participant.code} left the study in week {existing.week}.")
         return redirect("participant_detail", participant_id=participant.pk)
     form = WithdrawalForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    editing = request.POST.get("edit") == "1"  # back from the confirmation to the form
+    if request.method == "POST" and not editing and form.is_valid():
+        chosen = {
+            "kind": form.cleaned_data["kind"],
+            "week": form.cleaned_data["week"],
+            "reason": form.cleaned_data["reason"],
+        }
+        confirmed = request.POST.get("confirmed") == "yes"
         try:
-            services.participant_withdraw(
-                acting_user=request.user,
-                participant=participant,
-                kind=form.cleaned_data["kind"],
-                week=form.cleaned_data["week"],
-                reason=form.cleaned_data["reason"],
-            )
+            if not confirmed:  # the irreversible step is shown once more before it is taken
+                services.participant_withdraw_check(
+                    acting_user=request.user, participant=participant, **chosen
+                )
+            else:
+                services.participant_withdraw(
+                    acting_user=request.user, participant=participant, **chosen
+                )
         except ServiceError as exc:
             add_service_errors(form, exc)
         else:
+            if not confirmed:
+                return render(
+                    request,
+                    "safety/withdraw_confirm.html",
+                    {
+                        "participant": participant,
+                        "chosen": chosen,
+                        "kind_label": ExitKind(chosen["kind"]).label,
+                    },
+                )
             messages.success(request, f"Recorded: {participant.code} left the study.")
             return redirect("participant_detail", participant_id=participant.pk)
     return render(
@@ -168,7 +186,7 @@ def withdraw(request: AuthedRequest, participant_id: int) -> HttpResponse:
         {
             "form": form,
             "title": f"Withdrawal or loss to follow-up · {participant.code}",
-            "submit": "Record",
+            "submit": "Continue",
             "participant": participant,
         },
     )
