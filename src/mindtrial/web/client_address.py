@@ -13,8 +13,8 @@ With no trusted proxies (the default) ``X-Forwarded-For`` is ignored and ``REMOT
 is the client; a request that carries the header from an untrusted peer logs one warning
 per process so a forgotten setting is noticed.
 
-:func:`client_ip` is django-axes' ``AXES_CLIENT_IP_CALLABLE`` and the check-in code
-throttle's client key.
+:func:`client_ip` is the check-in code throttle's client key and, as
+:func:`axes_client_ip`, django-axes' ``AXES_CLIENT_IP_CALLABLE``.
 """
 
 from __future__ import annotations
@@ -100,3 +100,10 @@ def client_ip(request: HttpRequest) -> str:
         if not _trusted(address, networks):
             break
     return str(client)
+
+
+def axes_client_ip(request: HttpRequest) -> str | None:
+    """:func:`client_ip` for django-axes, which stores it in an address column: None (not
+    ``"unknown"``) when the peer address is missing, e.g. for a session made in a test."""
+    address = client_ip(request)
+    return None if address == UNKNOWN else address

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 import pytest
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
 from django.test import Client, RequestFactory, override_settings
 
 from mindtrial.web.checkin.services import participant_link_issue
 from mindtrial.web.checkin.throttle import client_address
-from mindtrial.web.client_address import client_ip, parse_trusted_proxies
+from mindtrial.web.client_address import axes_client_ip, client_ip, parse_trusted_proxies
 
 from ..factories import PASSWORD, make_user
 from ..programme.factories import World
@@ -47,6 +48,8 @@ def test_the_client_is_the_rightmost_untrusted_forwarded_address() -> None:
     # From an untrusted peer the header is ignored (a client cannot choose its address).
     assert _ip("203.0.113.50", "1.2.3.4") == "203.0.113.50"
     assert _ip("", "1.2.3.4") == "unknown"
+    # django-axes stores the address in an inet column: a missing one is None, not "unknown".
+    assert axes_client_ip(HttpRequest()) is None
 
 
 def test_without_trusted_proxies_forwarded_addresses_are_ignored() -> None:

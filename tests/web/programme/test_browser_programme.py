@@ -20,6 +20,7 @@ from mindtrial.web.accounts.services import user_create
 from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.checkin.services import checkin_submit, participant_link_issue
 from mindtrial.web.checkin.views import checkin_url
+from mindtrial.web.common import local_date
 from mindtrial.web.programme.models import Attendance
 from mindtrial.web.programme.services import attendance_record
 from mindtrial.web.safety.models import AdverseEvent, SafetyAlert
@@ -29,6 +30,7 @@ from mindtrial.web.toxicology.schedule import _all_test_days
 from ..factories import PASSWORD, grant
 from ..test_browser import _sign_in
 from .factories import WEEK1_ANSWERS, World, make_facilitator
+from .records import PANEL
 
 SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "web" / "programme"
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -92,7 +94,7 @@ def test_coordinator_records_todays_test(
     live_server: Any, browser: Any, tmp_path: Path, settings: Any
 ) -> None:
     settings.MEDIA_ROOT = str(tmp_path)
-    today = timezone.localdate()
+    today = local_date("America/New_York")  # where the factories' cohorts meet
     world = World(n=8, start=today - dt.timedelta(weeks=4))
     due = [p for p in world.participants if today in _all_test_days(p)]
     if not due:
@@ -103,7 +105,10 @@ def test_coordinator_records_todays_test(
     assert page.locator("#today tbody tr").count() == len(due)
     page.locator("#today a:text-is('Record test')").first.click()
     page.check("input[name=status][value=completed]")
-    page.check("input[name=a_fentanyl][value=positive]")
+    for analyte in PANEL:  # nothing is pre-selected: every result is chosen
+        page.check(
+            f"input[name=a_{analyte}][value={'positive' if analyte == 'fentanyl' else 'negative'}]"
+        )
     capture = tmp_path / "capture.png"
     capture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
     page.set_input_files("input[name=capture]", str(capture))

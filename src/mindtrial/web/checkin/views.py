@@ -134,7 +134,10 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
 
 @staff_view
 def participant_link(request: AuthedRequest, participant_id: int) -> HttpResponse:
-    """Issue (or revoke) a participant's personal link; the link and code are shown once."""
+    """Issue (or revoke) a participant's personal link; the link and code are shown once.
+
+    The new link is shown in the answer to the POST itself (not after a redirect), so the
+    secret is never kept in the session or a cookie to survive one."""
     participant = access_participant_by_id(request.user, participant_id)
     require_role(request.user, STAFF_WRITERS)
     issued = None
@@ -147,9 +150,16 @@ def participant_link(request: AuthedRequest, participant_id: int) -> HttpRespons
                     services.participant_link_revoke(acting_user=request.user, link=link)
                 messages.success(request, "The link and code no longer work.")
             elif request.POST.get("action") == "issue":
-                issued = services.participant_link_issue(
-                    acting_user=request.user, participant=participant
-                )
+                # Issuing revokes the participant's current link and code: confirm it first.
+                if request.POST.get("confirm") != "1":
+                    messages.error(
+                        request,
+                        "Tick the box to confirm: the current link and code stop working.",
+                    )
+                else:
+                    issued = services.participant_link_issue(
+                        acting_user=request.user, participant=participant
+                    )
         except ServiceError as exc:
             messages.error(request, str(exc))
     url = request.build_absolute_uri(checkin_url(issued.token)) if issued else ""

@@ -1,4 +1,8 @@
-"""Enrolment forms; screening, instrument and covariate forms are built from protocol data."""
+"""Enrolment forms; screening, instrument and covariate forms are built from protocol data.
+
+No answer is pre-selected: every choice starts on an empty "—" option (a required one must be
+changed), so a form saved without looking never records the first option of a list.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,12 @@ _BOOLEAN_OPS = {"is_true", "is_false"}
 _NUMERIC_OPS = {"ge", "le", "gt", "lt", "between"}
 
 
+EMPTY = ("", "—")
+
+
 class ReferForm(forms.Form):
-    site = forms.ModelChoiceField(queryset=Site.objects.none(), empty_label=None)
-    referral_source = forms.ChoiceField(choices=ReferralSource.choices)
+    site = forms.ModelChoiceField(queryset=Site.objects.none(), empty_label=EMPTY[1])
+    referral_source = forms.ChoiceField(choices=[EMPTY, *ReferralSource.choices])
     referral_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args: Any, sites: Any, **kwargs: Any) -> None:
@@ -58,7 +65,7 @@ class ScreeningForm(forms.Form):
 class ConsentForm(forms.Form):
     form_version = forms.CharField(max_length=64, label="Consent form version")
     consent_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    obtained_by = forms.ModelChoiceField(queryset=User.objects.none(), empty_label=None)
+    obtained_by = forms.ModelChoiceField(queryset=User.objects.none(), empty_label=EMPTY[1])
 
     def __init__(self, *args: Any, staff: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -93,8 +100,7 @@ def _item_field(item: Item) -> forms.Field:
     if item.type is ItemType.BOOLEAN:
         return yes_no_field(label, required=required)
     if item.type is ItemType.CHOICE:
-        options = [("", "—")] if not required else []
-        options += [(str(c.code), c.label) for c in item.choices]
+        options = [EMPTY] + [(str(c.code), c.label) for c in item.choices]
         return forms.ChoiceField(label=label, choices=options, required=required)
     if item.type is ItemType.DATE:
         return forms.DateField(
@@ -134,7 +140,9 @@ class CovariateForm(forms.Form):
             if covariate.type == "boolean":
                 field = yes_no_field(label, required=True)
             elif covariate.type == "category":
-                field = forms.ChoiceField(label=label, choices=[(v, v) for v in covariate.levels])
+                field = forms.ChoiceField(
+                    label=label, choices=[EMPTY] + [(v, v) for v in covariate.levels]
+                )
             else:
                 field = forms.FloatField(
                     label=label, min_value=covariate.minimum, max_value=covariate.maximum
@@ -151,7 +159,7 @@ class RandomizeForm(forms.Form):
 
 
 class CohortAssignForm(forms.Form):
-    cohort = forms.ModelChoiceField(queryset=Cohort.objects.none(), empty_label=None)
+    cohort = forms.ModelChoiceField(queryset=Cohort.objects.none(), empty_label=EMPTY[1])
 
     def __init__(self, *args: Any, cohorts: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

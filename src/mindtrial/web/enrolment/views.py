@@ -153,7 +153,7 @@ def participant_consent(request: AuthedRequest, participant_id: int) -> HttpResp
     participant = access_participant_by_id(request.user, participant_id)
     require_role(request.user, WRITERS)
     staff = User.objects.filter(is_active=True).exclude(role__in=BLINDED_ROLES).order_by("username")
-    form = ConsentForm(request.POST or None, staff=staff, initial={"obtained_by": request.user})
+    form = ConsentForm(request.POST or None, staff=staff)
     if request.method == "POST" and form.is_valid():
         try:
             services.participant_consent(

@@ -1,4 +1,8 @@
-"""The result form: one choice per analyte of the protocol's panel, or a reason."""
+"""The result form: one choice per analyte of the protocol's panel, or a reason.
+
+Nothing is pre-selected: each analyte's result (and the test's status) must be chosen, so a
+single click can never save a panel of negatives nobody read.
+"""
 
 from __future__ import annotations
 
@@ -37,8 +41,7 @@ class TestResultForm(forms.Form):
                 label=labels.get(analyte, analyte),
                 choices=RESULT_CHOICES,
                 widget=forms.RadioSelect,
-                required=False,
-                initial="negative",
+                required=False,  # the service names every missing analyte of a completed test
             )
 
     def results(self) -> dict[str, str]:

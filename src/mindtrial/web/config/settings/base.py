@@ -127,7 +127,7 @@ AXES_COOLOFF_TIME = 0.5  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
-AXES_CLIENT_IP_CALLABLE = "mindtrial.web.client_address.client_ip"
+AXES_CLIENT_IP_CALLABLE = "mindtrial.web.client_address.axes_client_ip"
 
 # Sessions expire after 8 hours and when the browser closes.
 SESSION_COOKIE_AGE = 8 * 60 * 60
