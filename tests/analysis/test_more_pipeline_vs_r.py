@@ -152,3 +152,19 @@ def test_mmt_events_and_person_time(mmt: Pair) -> None:
             assert arm.events == r[analysis_id]["events"][arm.arm]
             assert arm.person_time == pytest.approx(r[analysis_id]["person_time"][arm.arm])
     assert math.isfinite(r["days_of_use"]["theta"])
+    assert report.analysis("days_of_use").formula == "use_days ~ arm"
+
+
+def test_mmt_methadone_adherence_equals_geepack(mmt: Pair) -> None:
+    report, r = mmt
+    result = report.analysis("methadone_adherence")
+    assert result.status == "ok", (result.error, result.warnings)
+    summary = result.summary
+    assert summary is not None and summary.contrast is not None
+    expected = r["methadone_adherence"]
+    assert result.n_observations == expected["n"]
+    for arm in summary.arms:
+        _close(arm.estimate, expected["percent"][arm.arm], 1e-5)
+    for key in ("estimate", "std_error", "ci_lower", "ci_upper"):
+        _close(getattr(summary.contrast, key), expected["difference"][key], 1e-4)
+    assert summary.published is not None and summary.published.arms["more"] == 95.5

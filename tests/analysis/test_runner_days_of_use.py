@@ -23,6 +23,19 @@ from mindtrial.outcomes.drug_use import drug_items, use_weeks
 from mindtrial.protocols import load_protocol
 
 MMT = load_protocol("more-mmt-2024")
+# The use-weeks variant of the drug_use_count kind (a dataset without the weekly days item):
+# the shipped plan counts days from drug_use_days; these tests pin the use-weeks rule.
+_WEEKS = MMT.analysis_spec("days_of_use").model_copy(
+    update={
+        "derive": MMT.analysis_spec("days_of_use").derive.model_copy(
+            update={"params": {"substances": ["any_drug"]}}
+        ),
+        "exposure": "follow_up_weeks",
+    }
+)
+MMT_WEEKS = MMT.model_copy(
+    update={"analysis": MMT.analysis.model_copy(update={"analyses": [_WEEKS], "sensitivity": []})}
+)
 META = StudyMeta(
     protocol_id="more-mmt-2024",
     protocol_version=MMT.version,
@@ -120,7 +133,7 @@ def test_use_weeks_rule_case_by_case() -> None:
     assert table.loc["C"].to_dict() == dict.fromkeys(table.columns, 0)
     assert list(table.index) == ["A", "B", "C"]
 
-    data = model_data(ds, MMT, MMT.analysis_spec("days_of_use"))
+    data = model_data(ds, MMT_WEEKS, MMT_WEEKS.analysis_spec("days_of_use"))
     assert data.outcome == "use_weeks" and data.exposure == "follow_up_weeks"
     rows = data.frame.set_index("participant_id")
     assert rows["use_weeks"].to_dict() == {"A": 3.0, "B": 2.0}  # C: no assessed week, left out
@@ -149,7 +162,7 @@ def test_negative_binomial_rate_ratio_worked_by_hand() -> None:
         weeks = 16 if pid.startswith("M") else 12
         responses += _weekly(pid, weeks, set(range(1, k + 1)))
     ds = dataset(arms, responses)
-    report = run_analysis(ds, protocol=MMT, imputations=2, seed=1)
+    report = run_analysis(ds, protocol=MMT_WEEKS, imputations=2, seed=1)
     days = report.analysis("days_of_use")
     assert days.status == "ok", (days.error, days.warnings)
     assert days.formula == "use_weeks ~ arm"
@@ -181,8 +194,11 @@ def test_simulated_more_mmt_trial_analyses_without_error() -> None:
     for result in report.analyses:
         assert result.status in ("ok", "warning"), (result.id, result.error)
     days = report.analysis("days_of_use")
-    counts = use_weeks(ds, MMT)
-    analysed = counts[counts["weeks_assessed"] > 0]
-    assert days.n_participants == len(analysed)
+    r = ds.responses
+    answered = r[
+        (r["instrument"] == "drug_use_days") & r["week"].between(1, 16) & r["value"].notna()
+    ]
+    assert days.n_participants == answered["participant_id"].nunique()
+    assert days.formula == "use_days ~ arm"
     contrast = days.summary.contrast  # type: ignore[union-attr]
     assert contrast is not None and 0 < contrast.estimate < 1  # the simulated MORE arm uses less

@@ -1,13 +1,15 @@
 # The MORE-LTOT and MORE-MMT published estimands computed by R's reference packages straight
 # from a study dataset folder, independently of MindTrial: outcome derivation in base R from
-# the CSV files, then stats::glm (binomial), lme4::lmer (ML), survival::coxph (Efron ties)
-# and MASS::glm.nb.
+# the CSV files, then stats::glm (binomial), geepack::geeglm (methadone doses taken), lme4::lmer
+# (ML), survival::coxph (Efron ties)
+# and MASS::glm.nb (days of use with the log of the days assessed as offset).
 #
 # Usage: Rscript tests/reference/more_pipeline.R ltot|mmt DATASET_DIR OUT_JSON
 # tests/analysis/test_more_pipeline_vs_r.py runs it on the committed datasets under
 # tests/reference/data/ and compares with mindtrial's run_analysis on the same folder.
 suppressPackageStartupMessages({
   library(lme4)
+  library(geepack)
   library(MASS)
   library(survival)
   library(jsonlite)
@@ -128,11 +130,11 @@ if (trial == "mmt") {
   rtu$event <- as.numeric(!is.na(first[rtu$pid]))
   rtu$time <- ifelse(rtu$event == 1, first[rtu$pid], rtu$end)
   rtu <- rtu[rtu$time > 0, ]
+  # ---- treatment dropout: the week of leaving methadone treatment (participants.csv) -------
+  exit_week <- as.integer(ppl$treatment_exit_week)
   drop <- people
-  drop$event <- as.numeric(!is.na(drop$withdrawn_week) &
-                             grepl("treatment", tolower(ifelse(is.na(drop$reason), "", drop$reason)),
-                                   fixed = TRUE))
-  drop$time <- drop$end
+  drop$event <- as.numeric(!is.na(exit_week))
+  drop$time <- ifelse(is.na(exit_week), drop$end, exit_week)
   drop <- drop[drop$time > 0, ]
   for (name in c("return_to_use", "treatment_dropout")) {
     d <- if (name == "return_to_use") rtu else drop
@@ -144,29 +146,45 @@ if (trial == "mmt") {
                         events = as.list(tapply(d$event, d$arm, sum)),
                         person_time = as.list(tapply(d$time, d$arm, sum)))
   }
-  # ---- use-weeks over weeks 1-16 (any drug item but alcohol, or a positive test) -----------
-  items <- c("opioids", "benzodiazepines", "cocaine", "methamphetamine")
-  r <- resp[resp$instrument == "substance_use_7d" & resp$item %in% items & !is.na(resp$value) &
+  # ---- days of any drug use: weekly drug_use_days answers over weeks 1-16 -----------------
+  r <- resp[resp$instrument == "drug_use_days" & resp$item == "any_drug" & !is.na(resp$value) &
               resp$week >= 1 & resp$week <= 16, ]
-  tt <- tox[tox$analyte %in% any_drug & tox$result != "invalid" & tox$week >= 1 & tox$week <= 16, ]
-  wk <- rbind(data.frame(key = paste(r$participant_id, r$week), use = r$value == 1),
-              data.frame(key = paste(tt$participant_id, tt$week), use = tt$result == "positive"))
-  per_week <- tapply(wk$use, wk$key, any)
-  pid_of <- sub(" .*", "", names(per_week))
-  use_weeks <- tapply(per_week, pid_of, sum)
-  assessed <- tapply(per_week, pid_of, length)
-  d <- data.frame(people, use_weeks = as.numeric(use_weeks[people$pid]),
-                  assessed = as.numeric(assessed[people$pid]))
-  d$use_weeks[is.na(d$use_weeks)] <- 0
-  d$assessed[is.na(d$assessed)] <- 0
-  d <- d[d$assessed > 0, ]
-  fit <- glm.nb(use_weeks ~ arm + offset(log(assessed)), data = d)
+  days <- tapply(r$value, r$participant_id, sum)
+  answered <- tapply(r$value, r$participant_id, length)
+  d <- data.frame(people, use_days = as.numeric(days[people$pid]),
+                  assessed = 7 * as.numeric(answered[people$pid]))
+  d <- d[!is.na(d$assessed) & d$assessed > 0, ]
+  fit <- glm.nb(use_days ~ arm + offset(log(assessed)), data = d)
   s <- summary(fit)$coefficients
   b <- s["armmore", "Estimate"]; se <- s["armmore", "Std. Error"]
   w <- wald(b, se)
   out$days_of_use <- list(log_ratio = w, ratio = exp(b), ci_lower = exp(w$ci_lower),
                           ci_upper = exp(w$ci_upper), p_value = w$p_value, theta = fit$theta,
                           n = nobs(fit), coefficients = coefs(s[, "Estimate"], s[, "Std. Error"]))
+  # ---- methadone adherence: % of scheduled doses taken (GEE-free check: raw % per arm) -----
+  med <- rd("medications.csv")
+  med <- med[med$drug == "methadone" & !is.na(med$days_scheduled), ]
+  med$arm <- people$arm[match(med$participant_id, people$pid)]
+  n_sched <- as.integer(med$days_scheduled); n_taken <- as.integer(med$days_taken)
+  doses <- data.frame(pid = rep(med$participant_id, n_sched), arm = rep(med$arm, n_sched),
+                      week = rep(as.integer(med$week), n_sched),
+                      taken = unlist(mapply(function(n, k) as.numeric(seq_len(n) <= k),
+                                            n_sched, n_taken, SIMPLIFY = FALSE)))
+  doses <- doses[order(doses$pid, doses$week), ]
+  fit <- geeglm(taken ~ arm, family = binomial, id = factor(doses$pid, levels = unique(doses$pid)),
+                data = doses, corstr = "exchangeable")
+  beta <- coef(fit); V <- vcov(fit)
+  p_arm <- function(x) { eta <- sum(x * beta); plogis(eta) }
+  g <- function(x) { p <- plogis(sum(x * beta)); p * (1 - p) * x }
+  x0 <- c(1, 0); x1 <- c(1, 1)
+  diff_grad <- g(x1) - g(x0)
+  diff <- p_arm(x1) - p_arm(x0)
+  out$methadone_adherence <- list(
+    percent = list(usual_care = 100 * p_arm(x0), more = 100 * p_arm(x1)),
+    difference = c(wald(100 * diff, 100 * sqrt(drop(t(diff_grad) %*% V %*% diff_grad)))),
+    n = nrow(doses),
+    scheduled = as.list(tapply(as.numeric(med$days_scheduled), med$arm, sum)),
+    taken = as.list(tapply(as.numeric(med$days_taken), med$arm, sum)))
 }
 
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, null = "null", na = "null"), out_file)

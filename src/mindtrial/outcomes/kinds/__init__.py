@@ -17,11 +17,18 @@ from pydantic import ValidationError
 
 from mindtrial.dataset import StudyDataset
 from mindtrial.outcomes.kinds.common import OutcomeError, OutcomeFrame, Params
+from mindtrial.outcomes.kinds.ema import EmaParams, derive_ema
 from mindtrial.outcomes.kinds.events import (
     CountParams,
     TimeToEventParams,
     derive_count,
     derive_time_to_event,
+)
+from mindtrial.outcomes.kinds.medication import (
+    AdherenceParams,
+    DoseParams,
+    derive_adherence,
+    derive_dose,
 )
 from mindtrial.outcomes.kinds.scores import ScoreParams, derive_score
 from mindtrial.outcomes.kinds.substance import (
@@ -86,7 +93,7 @@ KINDS: dict[str, OutcomeKind[Params]] = {
         ),
         OutcomeKind(
             "drug_use_count",
-            "count of follow-up weeks with any drug use, assessed weeks as exposure",
+            "days (or weeks) of any drug use over follow-up, days (weeks) assessed as exposure",
             UseCountParams,
             derive_use_count,
             ("negative_binomial",),
@@ -104,6 +111,27 @@ KINDS: dict[str, OutcomeKind[Params]] = {
             TimeToEventParams,
             derive_time_to_event,
             ("cox",),
+        ),
+        OutcomeKind(
+            "ema_mean",
+            "person-week mean of answered EMA prompts at each time level",
+            EmaParams,
+            derive_ema,
+            ("lmm",),
+        ),
+        OutcomeKind(
+            "opioid_dose",
+            "total MME/day of the medication list at each time level",
+            DoseParams,
+            derive_dose,
+            ("lmm",),
+        ),
+        OutcomeKind(
+            "medication_adherence",
+            "scheduled doses of a medication taken (1) or missed (0)",
+            AdherenceParams,
+            derive_adherence,
+            ("gee_logistic",),
         ),
     )
 }

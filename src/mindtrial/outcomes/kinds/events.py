@@ -86,13 +86,16 @@ class SelfReport(Params):
 
 class TimeToEventParams(Params):
     """``event``: ``first_use`` (the first follow-up week with a positive test for one of
-    ``substances`` or self-reported use) or ``withdrawal`` (leaving the study with a
-    withdrawal reason containing ``reason_contains``; other withdrawals are censored)."""
+    ``substances`` or self-reported use), ``withdrawal`` (leaving the study with a
+    withdrawal reason containing ``reason_contains``; other withdrawals are censored) or
+    ``week_column`` (the week in the participants.csv ``column``, e.g.
+    ``treatment_exit_week``; blank = censored at the end of follow-up)."""
 
     event: str
     substances: tuple[str, ...] = ()
     self_report: SelfReport | None = None
     reason_contains: str | None = None
+    column: str | None = None
 
 
 def derive_time_to_event(
@@ -151,8 +154,26 @@ def derive_time_to_event(
             "withdrawals and completers censored at the end of their follow-up"
         )
         described = f"withdrawal naming {params.reason_contains}"
+    elif params.event == "week_column":
+        column = params.column
+        if column is None or column not in dataset.participants.columns:
+            raise OutcomeError(
+                f"week_column events need participants.csv column {column!r} (study dataset "
+                "format version 2)"
+            )
+        exit_weeks = dataset.participants.set_index(ID)[column].astype("Float64")
+        event_week = frame[ID].map(exit_weeks).astype("Float64")
+        frame["event"] = event_week.notna().astype("float64").to_numpy()
+        frame["weeks_to_event"] = event_week.fillna(frame["end"]).astype("float64").to_numpy()
+        notes.append(
+            f"event: the week in participants.csv {column}; participants without one censored "
+            "at the end of follow-up (withdrawal week, else last week with data)"
+        )
+        described = column.removesuffix("_week").replace("_", " ")
     else:
-        raise OutcomeError(f"event {params.event!r}: expected 'first_use' or 'withdrawal'")
+        raise OutcomeError(
+            f"event {params.event!r}: expected 'first_use', 'withdrawal' or 'week_column'"
+        )
     unusable = frame["weeks_to_event"] <= 0
     if bool(unusable.any()):
         notes.append(f"{int(unusable.sum())} participant(s) without follow-up time left out")

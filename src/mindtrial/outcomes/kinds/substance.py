@@ -7,6 +7,7 @@ import pandas as pd
 from mindtrial.dataset import StudyDataset
 from mindtrial.outcomes.abstinence import toxicology_tests
 from mindtrial.outcomes.drug_use import use_weeks
+from mindtrial.outcomes.engagement import final_week
 from mindtrial.outcomes.frames import analysis_frame_periods, participant_frame
 from mindtrial.outcomes.kinds.common import (
     ID,
@@ -164,19 +165,69 @@ def derive_misuse(
 # --------------------------------------------------------------------------- use counts
 
 
-class UseCountParams(Params):
-    """``substances``: toxicology groups whose positive test counts as use; ``items``: the
-    self-report items that count (default every drug item, alcohol excluded)."""
+class DaysItem(Params):
+    """A weekly "on how many of the past 7 days" item."""
 
+    instrument: str
+    item: str
+
+
+class UseCountParams(Params):
+    """``days``: count days from a weekly days item (the published "days of use"); without
+    it, use-weeks from the yes/no survey and tests: ``substances`` (toxicology groups whose
+    positive test counts as use) and ``items`` (default every drug item but alcohol)."""
+
+    days: DaysItem | None = None
     substances: tuple[str, ...] | None = None
     items: tuple[str, ...] | None = None
+
+
+def _use_days(
+    dataset: StudyDataset, protocol: Protocol, spec: AnalysisSpec, days: DaysItem
+) -> OutcomeFrame:
+    """Days of use over follow-up weeks 1..final week: the sum of the weekly answers of
+    ``days``; exposure = 7 × weeks answered (days assessed)."""
+    last = final_week(protocol)
+    r = dataset.responses
+    answers = r[
+        (r["instrument"] == days.instrument)
+        & (r["item"] == days.item)
+        & r["value"].notna()
+        & (r["week"] >= 1)
+        & (r["week"] <= last)
+    ]
+    per = answers.groupby(ID)["value"].agg(["sum", "size"])
+    people = participant_frame(dataset, protocol)
+    exposure = spec.exposure or "days_assessed"
+    ids = people[ID].astype(str)
+    people["use_days"] = ids.map(per["sum"]).fillna(0).astype("float64").to_numpy()
+    people[exposure] = (7 * ids.map(per["size"]).fillna(0)).astype("float64").to_numpy()
+    notes = [
+        f"days of use: sum over follow-up weeks 1-{last} of {days.instrument} {days.item} "
+        f"(days in the past 7); exposure ({exposure}) = 7 × weeks answered; the ratio "
+        "compares mean days of use per assessed day"
+    ]
+    none = people[exposure] <= 0
+    if bool(none.any()):
+        notes.append(f"{int(none.sum())} participant(s) with no answered week left out")
+        people = people[~none]
+    return OutcomeFrame(
+        frame=people,
+        value="use_days",
+        exposure=exposure,
+        event="day of drug use",
+        rate="days of any drug use per 100 assessed days",
+        notes=tuple(notes),
+    )
 
 
 def derive_use_count(
     dataset: StudyDataset, protocol: Protocol, spec: AnalysisSpec, params: UseCountParams
 ) -> OutcomeFrame:
     """Weeks with any drug use over follow-up per participant, with the assessed weeks as
-    exposure (:mod:`mindtrial.outcomes.drug_use`)."""
+    exposure (:mod:`mindtrial.outcomes.drug_use`); days when ``params.days`` is given."""
+    if params.days is not None:
+        return _use_days(dataset, protocol, spec, params.days)
     people = participant_frame(dataset, protocol)
     try:
         counts = use_weeks(dataset, protocol, items=params.items, substances=params.substances)
