@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from mindtrial.analysis import ModelResult, fit_lmm
-from mindtrial.analysis.statsmodels_adapter import _OneReProfile
+from mindtrial.analysis.models.lmm import OneReProfile
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 SCRIPT = REFERENCE / "lmm_hard_cases.R"
@@ -152,7 +152,7 @@ def test_profiled_deviance_at_zero_is_the_linear_model() -> None:
     groups = np.repeat(np.arange(6), 5)
     x = np.column_stack([np.ones(30), rng.normal(size=30)])
     y = x @ [1.0, 2.0] + rng.normal(size=30)
-    profile = _OneReProfile(y, x, np.ones(30), groups)
+    profile = OneReProfile(y, x, np.ones(30), groups)
     rss = float(np.sum((y - x @ np.linalg.lstsq(x, y, rcond=None)[0]) ** 2))
     ml = profile.solve(0.0, reml=False)
     assert ml.deviance == pytest.approx(30 * (1 + np.log(2 * np.pi * rss / 30)), rel=1e-12)

@@ -13,7 +13,10 @@ from typer.testing import CliRunner
 from mindtrial.cli.main import app
 from mindtrial.design.power import (
     PowerError,
+    PowerPoint,
+    SimulationPowerResult,
     analytic,
+    power_curve_figure,
     proportions_power,
     proportions_sample_size,
     read_results,
@@ -22,6 +25,7 @@ from mindtrial.design.power import (
     t_test_sample_size,
     true_effect_of,
     wilson_interval,
+    write_power_curve,
 )
 from mindtrial.protocols import load_protocol
 from mindtrial.simulate import default_scenario
@@ -210,3 +214,26 @@ def test_simulation_cli(tmp_path: Path) -> None:
     again = runner.invoke(app, args)
     assert json.loads(again.stdout)["resumed"] == 2
     assert len(results.read_text().splitlines()) == 2
+
+
+def test_power_curve_shows_each_point_with_its_wilson_interval(tmp_path: Path) -> None:
+    # 7 of 20 significant at n = 100; R: prop.test(7, 20, correct = FALSE)$conf.int (Wilson)
+    # = 0.1811918241 0.5671457233
+    low, high = wilson_interval(7, 20)
+    assert (low, high) == (pytest.approx(0.1811918241), pytest.approx(0.5671457233))
+    points = (
+        PowerPoint(100, 20, 20, 0, 7, 0.35, low, high, None, None),
+        PowerPoint(200, 20, 20, 0, 15, 0.75, *wilson_interval(15, 20), None, None),
+    )
+    result = SimulationPowerResult("mrocc-2025", "primary", 0.05, None, 1, points, 1.0)
+    figure = power_curve_figure(result)
+    (axes,) = figure.axes
+    line = axes.lines[0]
+    assert list(line.get_xdata()) == [100, 200]
+    assert list(line.get_ydata()) == [0.35, 0.75]
+    bars = axes.collections[0].get_segments()
+    assert bars[0][0][1] == pytest.approx(low) and bars[0][1][1] == pytest.approx(high)
+    svg = write_power_curve(result, tmp_path / "curve.svg")
+    assert svg.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    with pytest.raises(PowerError, match=r"\.svg, \.png or \.pdf"):
+        write_power_curve(result, tmp_path / "curve.txt")

@@ -2,7 +2,8 @@
 
 Pure layer (no Django). The public API, validated against R in ``tests/analysis``:
 
-* estimators (:mod:`.statsmodels_adapter`, the only module importing statsmodels):
+* estimators (:mod:`.models`, one module per model kind; the only package importing
+  statsmodels):
   :func:`fit_gee`, :func:`fit_lmm`, :func:`fit_logit`, :func:`fit_ols`, :func:`fit_negbin`,
   :func:`fit_cox` → :class:`ModelResult`;
 * derived inference (:mod:`.contrasts`): :func:`contrast`, :func:`wald_test`,
@@ -27,6 +28,14 @@ from mindtrial.analysis.contrasts import (
 from mindtrial.analysis.effect_size import change_score_sd, cohen_d, pooled_sd
 from mindtrial.analysis.errors import AnalysisError
 from mindtrial.analysis.imputation import impute_pmm
+from mindtrial.analysis.models import (
+    fit_cox,
+    fit_gee,
+    fit_lmm,
+    fit_logit,
+    fit_negbin,
+    fit_ols,
+)
 from mindtrial.analysis.multiplicity import benjamini_hochberg
 from mindtrial.analysis.pooling import barnard_rubin_df, pool, pool_scalar
 from mindtrial.analysis.results import (
@@ -36,14 +45,6 @@ from mindtrial.analysis.results import (
     ModelResult,
     PooledResult,
     WaldTest,
-)
-from mindtrial.analysis.statsmodels_adapter import (
-    fit_cox,
-    fit_gee,
-    fit_lmm,
-    fit_logit,
-    fit_negbin,
-    fit_ols,
 )
 
 __all__ = [

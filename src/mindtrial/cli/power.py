@@ -113,7 +113,15 @@ def register(app: typer.Typer) -> None:
             None, "--alpha", help="Significance level (default the protocol's)."
         ),
         jobs: int = typer.Option(1, "--jobs", help="Simulation: local worker processes."),
-        dask: str | None = typer.Option(None, "--dask", help="Simulation: Dask scheduler address."),
+        dask: str | None = typer.Option(
+            None,
+            "--scheduler",
+            "--dask",
+            help="Simulation: Dask scheduler address (tcp://host:8786); reps run on its workers.",
+        ),
+        plot: Path | None = typer.Option(
+            None, "--plot", help="Simulation: write the power curve (power vs n, 95% CI) here."
+        ),
         resume: Path | None = typer.Option(
             None, "--resume", help="Simulation: JSONL results file; finished reps are skipped."
         ),
@@ -167,7 +175,7 @@ def register(app: typer.Typer) -> None:
             TimeRemainingColumn,
         )
 
-        from mindtrial.design.power import simulation_power
+        from mindtrial.design.power import simulation_power, write_power_curve
         from mindtrial.simulate import ScenarioError, load_scenario
 
         scenario: Scenario | None = None
@@ -218,10 +226,19 @@ def register(app: typer.Typer) -> None:
             fail(str(exc))
         except OSError as exc:
             fail(f"cannot use the Dask cluster or the results file: {exc}")
+        if plot is not None:
+            try:
+                write_power_curve(sim, plot)
+            except PowerError as exc:
+                fail(str(exc))
+            except OSError as exc:
+                fail(f"cannot write {plot}: {exc.strerror or exc}")
         if as_json:
             console.print_json(json.dumps(sim.to_json()))
             return
         console.print(_simulation_table(sim))
+        if plot is not None:
+            console.print(f"Power curve written to {plot}.", highlight=False)
         if sim.resumed:
             console.print(f"Resumed {sim.resumed} finished reps from {resume}.")
         done = sum(p.fitted + p.failed for p in sim.points) - sim.resumed

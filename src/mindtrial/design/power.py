@@ -559,6 +559,42 @@ def simulation_power(
     )
 
 
+def power_curve_figure(result: SimulationPowerResult) -> Any:
+    """A matplotlib ``Figure``: simulated power against the number randomized, with the
+    Monte-Carlo (Wilson 95%) interval of each point and the nominal alpha as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    points = sorted(result.points, key=lambda p: p.n)
+    sizes = [p.n for p in points]
+    power = np.array([p.power for p in points])
+    lower = power - np.array([p.ci_lower for p in points])
+    upper = np.array([p.ci_upper for p in points]) - power
+    figure = Figure(figsize=(6.0, 4.0))
+    axes = figure.add_subplot()
+    axes.errorbar(sizes, power, yerr=[lower, upper], marker="o", capsize=4, label="power")
+    axes.axhline(result.alpha, linestyle=":", color="grey", label=f"alpha {result.alpha:g}")
+    axes.set_ylim(0.0, 1.0)
+    axes.set_xlabel("participants randomized")
+    axes.set_ylabel("power (95% Monte-Carlo CI)")
+    reps = max((p.reps for p in points), default=0)
+    axes.set_title(f"{result.protocol_id} / {result.analysis_id}: {reps} simulated trials per n")
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def write_power_curve(result: SimulationPowerResult, path: str | Path) -> Path:
+    """Write :func:`power_curve_figure` to ``path`` (format from the suffix: .svg, .png, .pdf)."""
+    target = Path(path)
+    if target.suffix.lower() not in (".svg", ".png", ".pdf"):
+        raise PowerError(f"{target}: the plot is written as .svg, .png or .pdf")
+    power_curve_figure(result).savefig(target)
+    return target
+
+
 __all__ = [
     "AnalyticResult",
     "PowerError",
@@ -567,6 +603,7 @@ __all__ = [
     "RepTask",
     "SimulationPowerResult",
     "analytic",
+    "power_curve_figure",
     "proportions_power",
     "proportions_sample_size",
     "read_results",
@@ -577,4 +614,5 @@ __all__ = [
     "t_test_sample_size",
     "true_effect_of",
     "wilson_interval",
+    "write_power_curve",
 ]
