@@ -456,6 +456,7 @@ def build_report(dataset: StudyDataset, protocol: Protocol, report: AnalysisRepo
         ],
         consort_svg=Markup(_inline_svg(consort)),
         forest=None if forest is None else _figure_item(forest),
+        has_sensitivity=bool(len(tables["sensitivity"])),
         tables={
             "consort": html_table(tables["consort"]),
             "baseline": html_table(tables["baseline"]),
@@ -497,9 +498,11 @@ def _results_text(report: AnalysisReport, protocol: Protocol) -> list[str]:
             out.append(f"{result.title}: not estimable ({result.error or 'no estimate'}).")
             continue
         digits = 2 if "ratio" in contrast.measure or "change" in contrast.measure else 1
+        arm_digits = 1 if summary is not None and "percent" in summary.measure else 2
         arms = (
             "; ".join(
-                f"{report.arm_label(a.arm)} {fmt_ci(a.estimate, a.ci_lower, a.ci_upper, digits)}"
+                f"{report.arm_label(a.arm)} "
+                f"{fmt_ci(a.estimate, a.ci_lower, a.ci_upper, arm_digits)}"
                 for a in summary.arms
             )
             if summary is not None

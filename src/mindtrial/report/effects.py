@@ -65,6 +65,11 @@ def measure_kind(result: AnalysisResult, declared: str | None) -> MeasureKind:
         found = kind_of_measure(contrast.measure)
         if found is not None:
             return found
+    estimand_measure = _field(getattr(result, "estimand", None), "measure")
+    if isinstance(estimand_measure, str):
+        found = kind_of_measure(estimand_measure)
+        if found is not None:
+            return found
     if declared is not None and declared in _DECLARED:
         return _DECLARED[declared]
     return "other"
@@ -91,23 +96,48 @@ class PublishedValue:
     arms: Mapping[str, float]
 
 
+def _field(obj: object, name: str) -> object:
+    """``obj.name`` or ``obj[name]`` (results objects or their JSON form), else ``None``."""
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
 def published_value(
     result: AnalysisResult, protocol: Protocol, *, ratio: bool
 ) -> PublishedValue | None:
-    """The published value of the analysis' estimand: ``contrast.published`` when the
-    results carry it, else the protocol's published result with the analysis' id."""
-    contrast = None if result.summary is None else result.summary.contrast
-    carried = getattr(contrast, "published", None)
-    if isinstance(carried, int | float) and math.isfinite(carried):
-        return PublishedValue(float(carried), None, None, {})
-    if isinstance(carried, Mapping) and isinstance(carried.get("estimate"), int | float):
-        low, high = carried.get("ci_lower"), carried.get("ci_upper")
-        return PublishedValue(
-            float(carried["estimate"]),
-            float(low) if isinstance(low, int | float) else None,
-            float(high) if isinstance(high, int | float) else None,
-            {},
+    """The published value of the analysis' estimand: the ``published`` entry the results
+    carry (on the analysis, its summary or its contrast), else the protocol's published
+    result with the analysis' id."""
+    summary = result.summary
+    contrast = None if summary is None else summary.contrast
+    for holder in (result, summary, contrast):
+        carried = _field(holder, "published") if holder is not None else None
+        if carried is None:
+            continue
+        direct = _number(carried)
+        if direct is not None:
+            return PublishedValue(direct, None, None, {})
+        estimate = _number(_field(carried, "estimate"))
+        arms_field = _field(carried, "arms")
+        arms = (
+            {str(k): float(v) for k, v in arms_field.items() if _number(v) is not None}
+            if isinstance(arms_field, Mapping)
+            else {}
         )
+        if estimate is not None:
+            return PublishedValue(
+                estimate,
+                _number(_field(carried, "ci_lower")),
+                _number(_field(carried, "ci_upper")),
+                arms,
+            )
     if result.kind != "analysis":
         return None
     for published in protocol.published.results:
@@ -182,15 +212,28 @@ def _notes(result: AnalysisResult) -> str:
 def _bh(contrast: Contrast | None, result: AnalysisResult) -> str:
     if result.family is None:
         return "not adjusted"
-    return MISSING if contrast is None else fmt_p(contrast.bh_p_value)
+    if contrast is None:
+        return MISSING
+    family = _field(result.summary, "multiplicity")
+    incomplete = family is not None and _field(family, "complete") is False
+    failed = _field(family, "failed") if family is not None else None
+    mark = (
+        f" (family incomplete: {len(failed) if isinstance(failed, list | tuple) else 'some'} "
+        "member(s) not estimable)"
+        if incomplete
+        else ""
+    )
+    return fmt_p(contrast.bh_p_value) + mark
 
 
 def _contrast_row(contrast: Contrast | None, result: AnalysisResult, digits: int) -> list[str]:
     if contrast is None:
         return [MISSING, MISSING, MISSING, MISSING]
     measure = contrast.measure[:1].upper() + contrast.measure[1:]
+    direction = _field(contrast, "direction")
+    how = f"; {direction}" if isinstance(direction, str) and direction else ""
     return [
-        f"{measure} ({contrast.label})",
+        f"{measure} ({contrast.label}{how})",
         fmt_ci(contrast.estimate, contrast.ci_lower, contrast.ci_upper, digits),
         fmt_p(contrast.p_value),
         _bh(contrast, result),
@@ -286,7 +329,7 @@ def change_table(report: AnalysisReport, protocol: Protocol) -> pd.DataFrame:
             rows.append(
                 [
                     result.title,
-                    f"Difference in change ({contrast.label})",
+                    f"{contrast.measure[:1].upper()}{contrast.measure[1:]} ({contrast.label})",
                     MISSING,
                     MISSING,
                     fmt_ci(contrast.estimate, contrast.ci_lower, contrast.ci_upper, 2),

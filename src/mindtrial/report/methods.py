@@ -12,6 +12,12 @@ from mindtrial.protocols.schema import AnalysisSpec, Protocol
 from mindtrial.report.labels import covariate_label, subset_label, words
 
 
+def _lower(title: str) -> str:
+    """A title inside a sentence: the first letter lowered unless it starts an acronym."""
+    first = title.split(" ", 1)[0]
+    return title if len(first) > 1 and first[:2].isupper() else title[:1].lower() + title[1:]
+
+
 def _join(items: list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
@@ -47,7 +53,11 @@ def _model_sentence(spec: AnalysisSpec, protocol: Protocol) -> str:
             "deviation of the observed change scores (pooled across arms for the difference)."
         )
     if spec.model == "negative_binomial":
-        exposure = words(spec.exposure) if spec.exposure else "follow-up time"
+        exposure = (
+            "follow-up time"
+            if not spec.exposure
+            else words(spec.exposure).replace("follow up", "follow-up")
+        )
         return (
             f"{spec.title}: negative binomial regression (log link) with log {exposure} "
             f"as offset{adjust}; results are rate ratios with 95% confidence intervals."
@@ -77,7 +87,7 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
     ratio = ":".join(str(v) for v in protocol.randomization.ratio.values())
     blocks = _join([str(b) for b in protocol.randomization.block_sizes])
     paragraphs = [
-        f"{trial} randomized {protocol.population.rstrip('.').lower()} in a {ratio} ratio, in "
+        f"{trial} randomized {_lower(protocol.population.rstrip('.'))} in a {ratio} ratio, in "
         f"permuted blocks of {blocks}, to {arms}. Groups met {protocol.session.frequency} "
         f"({protocol.session.delivery.replace('_', '-')}) for {protocol.session.n_sessions} "
         f"sessions over {protocol.weeks} weeks.",
@@ -91,16 +101,18 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
         paragraphs.append(
             "Outcomes. " + " ".join(d if d.endswith(".") else d + "." for d in definitions)
         )
-    population = words(plan.population)
+    population = words(plan.population).replace("intention to treat", "intention-to-treat")
     paragraphs.append(
         f"Statistical analysis. All analyses followed the prespecified plan on the {population} "
-        f"population. Missing data: {plan.missing_data.strip()} Two-sided tests at α = {plan.alpha:g}."
+        f"population. The plan's rule for missing data and covariates: {plan.missing_data.strip()} "
+        "How each analysis handled missing data in this run, and whom it analysed, is stated "
+        f"below. Two-sided tests at α = {plan.alpha:g}."
     )
     paragraphs += [_model_sentence(spec, protocol) for spec in plan.analyses]
     families = sorted({s.family for s in plan.analyses if s.family})
     if plan.multiplicity == "benjamini_hochberg" and families:
         members = [
-            f"{words(family)} ({_join([s.title.lower() for s in plan.analyses if s.family == family])})"
+            f"{words(family)} ({_join([_lower(s.title) for s in plan.analyses if s.family == family])})"
             for family in families
         ]
         paragraphs.append(
@@ -110,7 +122,7 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
     for sens in plan.sensitivity:
         targets = _join(
             [
-                next((a.title.lower() for a in plan.analyses if a.id == target), words(target))
+                next((_lower(a.title) for a in plan.analyses if a.id == target), words(target))
                 for target in sens.applies_to
             ]
         )
@@ -199,7 +211,7 @@ def missing_data_paragraphs(
         if not runs:
             continue
         counts = _join(
-            [f"{r.n_participants} for {r.title.split(': ', 1)[-1].lower()}" for r in runs]
+            [f"{r.n_participants} for {_lower(r.title.split(': ', 1)[-1])}" for r in runs]
         )
         if sens.kind == "multiple_imputation":
             how = (
@@ -210,5 +222,5 @@ def missing_data_paragraphs(
             how = "only participants who received the minimum dose of sessions were analysed"
         else:
             how = "the main analyses refitted with the covariates related to missingness"
-        out.append(f"Sensitivity, {sens.title.lower()}: {how}; participants analysed: {counts}.")
+        out.append(f"Sensitivity, {_lower(sens.title)}: {how}; participants analysed: {counts}.")
     return out

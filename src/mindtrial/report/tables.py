@@ -39,7 +39,7 @@ def imbalance_threshold(protocol: Protocol) -> float | None:
     return float(found.group(1)) if found else None
 
 
-def _p_numeric(values: pd.Series, arms: pd.Series, codes: Sequence[str]) -> float | None:
+def imbalance_p_numeric(values: pd.Series, arms: pd.Series, codes: Sequence[str]) -> float | None:
     groups = [values[arms == c].astype("float64").dropna() for c in codes]
     groups = [g for g in groups if len(g) > 1]
     if len(groups) < 2:
@@ -49,7 +49,9 @@ def _p_numeric(values: pd.Series, arms: pd.Series, codes: Sequence[str]) -> floa
     return float(stats.f_oneway(*groups).pvalue)
 
 
-def _p_categorical(values: pd.Series, arms: pd.Series, codes: Sequence[str]) -> float | None:
+def imbalance_p_categorical(
+    values: pd.Series, arms: pd.Series, codes: Sequence[str]
+) -> float | None:
     text = values.astype("string")
     keep = text.notna() & arms.isin(list(codes)).fillna(False)
     table = pd.crosstab(text[keep], arms[keep])
@@ -168,26 +170,31 @@ def baseline_table(
         label = cov.label + (f" ({cov.unit})" if cov.unit else "")
         column = people[cov.name]
         if cov.type in ("number", "integer"):
-            add(_numeric_rows(label, column, arms, report), _p_numeric(column, arms, codes))
+            add(
+                _numeric_rows(label, column, arms, report), imbalance_p_numeric(column, arms, codes)
+            )
         elif cov.type == "boolean":
             as_text = column.astype("boolean").map(
                 lambda v: pd.NA if pd.isna(v) else ("yes" if v else "no")
             )
             add(
                 _count_rows(label, as_text, arms, ["yes"], report),
-                _p_categorical(as_text, arms, codes),
+                imbalance_p_categorical(as_text, arms, codes),
             )
         else:
             add(
                 _count_rows(label, column, arms, list(cov.levels), report),
-                _p_categorical(column, arms, codes),
+                imbalance_p_categorical(column, arms, codes),
             )
     for name, label in _DEMOGRAPHICS:
         if name in listed or name not in people.columns or bool(people[name].isna().all()):
             continue
         column = people[name].astype("string")
         levels = sorted(str(v) for v in column.dropna().unique())
-        add(_count_rows(label, column, arms, levels, report), _p_categorical(column, arms, codes))
+        add(
+            _count_rows(label, column, arms, levels, report),
+            imbalance_p_categorical(column, arms, codes),
+        )
     scores = scored_instruments(dataset)
     seen: set[tuple[str, str]] = set()
     for spec in protocol.analysis.analyses:
@@ -212,7 +219,7 @@ def baseline_table(
             name = instrument
         add(
             _numeric_rows(f"Baseline {name} ({score.replace('_', ' ')})", values, arms, report),
-            _p_numeric(values, arms, codes),
+            imbalance_p_numeric(values, arms, codes),
         )
     columns = ["Characteristic", "Statistic", *[c for _, c in _arm_columns(report)], "Overall"]
     if threshold is not None:
