@@ -35,6 +35,8 @@ types:
 # PostgreSQL that does not answer fails the run; it is never skipped).
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
+# Everything is installed by now, so a skipped test means a missing part: fail instead.
+unit: export MINDTRIAL_FORBID_SKIPS := 1
 unit:
 	uv run pytest -n 2
 	DATABASE_URL=$(PG_URL) uv run pytest -n 2 tests/web
