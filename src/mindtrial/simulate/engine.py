@@ -70,7 +70,7 @@ _STREAMS = (
     "trajectories",
     "substances",
     "toxicology",
-    "misuse",
+    "misuse_model",
     "events",
     "adverse_events",
     "generic",
@@ -770,7 +770,7 @@ class _Trial:
         spec = self.scenario.misuse
         if spec is None:
             return
-        rng = self.rng["misuse"]
+        rng = self.rng["misuse_model"]
         weeks = _assessment_weeks(self.protocol, "comm")
         b = rng.standard_normal(self.n) * spec.person_sd
         self.misusing = np.ones((self.n, len(weeks)), dtype=np.bool_)

@@ -250,12 +250,7 @@ class EventSpec(_Knobs):
     use_after_return: Probability = Field(0.5, ge=0, le=1)
     report_sensitivity: Probability = Field(0.6, ge=0, le=1)
     test_sensitivity: Probability = Field(0.9, ge=0, le=1)
-    drug_analytes: dict[str, float] = {
-        "fentanyl": 0.5,
-        "opiates": 0.2,
-        "cocaine": 0.3,
-        "benzodiazepines": 0.15,
-    }
+    drug_analytes: dict[str, float] = Field(min_length=1)
     dropout_hazard: Probability = Field(0.022, ge=0, le=1)
     dropout_hr: dict[str, float]
     adherence_percent: dict[str, float]
