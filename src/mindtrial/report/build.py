@@ -91,9 +91,12 @@ class ReportBundle:
         return out
 
 
-def html_table(frame: pd.DataFrame, *, caption: str | None = None) -> Markup:
+def html_table(
+    frame: pd.DataFrame, *, caption: str | None = None, group_first: bool = False
+) -> Markup:
     """A DataFrame of display text as an HTML table (escaped; numbers right-aligned; any
-    snake_case identifier put into words)."""
+    snake_case identifier put into words). With ``group_first`` a first-column value that
+    repeats the row above is left blank, as journals lay out grouped rows (the CSV keeps it)."""
     parts = ["<table>"]
     if caption:
         parts.append(f"<caption>{escape(caption)}</caption>")
@@ -103,9 +106,15 @@ def html_table(frame: pd.DataFrame, *, caption: str | None = None) -> Markup:
         + "</tr></thead>"
     )
     parts.append("<tbody>")
+    previous: object = None
     for row in frame.itertuples(index=False):
         cells = []
-        for value in row:
+        repeated = group_first and len(row) > 0 and row[0] == previous and row[0] != ""
+        previous = row[0] if len(row) else None
+        for position, value in enumerate(row):
+            if repeated and position == 0:
+                cells.append('<td class="repeat"></td>')
+                continue
             text = (
                 ""
                 if value is None or (isinstance(value, float) and pd.isna(value))
@@ -405,7 +414,7 @@ def build_report(dataset: StudyDataset, protocol: Protocol, report: AnalysisRepo
             {
                 "id": f"results-{kind}",
                 "heading": f"Table {number}. {KIND_HEADINGS[kind]}",
-                "table": html_table(table),
+                "table": html_table(table, group_first=True),
                 "figures": [
                     _figure_item(f)
                     for f in (km_figures if kind == "hazard" else by_time)
@@ -459,12 +468,12 @@ def build_report(dataset: StudyDataset, protocol: Protocol, report: AnalysisRepo
         has_sensitivity=bool(len(tables["sensitivity"])),
         tables={
             "consort": html_table(tables["consort"]),
-            "baseline": html_table(tables["baseline"]),
+            "baseline": html_table(tables["baseline"], group_first=True),
             "sensitivity": html_table(tables["sensitivity"]),
             "adverse_events": html_table(tables["adverse_events"]),
         },
         result_sections=result_sections,
-        engagement={k: html_table(t) for k, t in engagement.items() if len(t)},
+        engagement={k: html_table(t, group_first=True) for k, t in engagement.items() if len(t)},
         methods=methods_paragraphs(protocol, report),
         missing_data=missing_data_paragraphs(dataset, protocol, report),
         results_text=_results_text(report, protocol),

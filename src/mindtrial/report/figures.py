@@ -298,7 +298,7 @@ def km_figure(
         for t, n in zip(at_risk_times, counts, strict=True):
             table.text(t, row, str(n), ha="center", va="center", fontsize=8.5, color=colour)
         table.text(
-            -0.01,
+            -0.09,
             (row + 0.5) / len(curves),
             curve.label,
             transform=table.transAxes,
@@ -307,7 +307,7 @@ def km_figure(
             fontsize=8.5,
             color=colour,
         )
-    figure.subplots_adjust(left=0.24, right=0.97, top=0.93, bottom=0.06)
+    figure.subplots_adjust(left=0.3, right=0.97, top=0.93, bottom=0.06)
     return figure
 
 
