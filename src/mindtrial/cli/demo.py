@@ -22,13 +22,12 @@ from rich.rule import Rule
 from rich.table import Table
 
 from mindtrial.cli.analyze import analyse_with_progress, summary_table
-from mindtrial.cli.common import console
+from mindtrial.cli.common import console, fail
 
 if TYPE_CHECKING:  # heavy layers load when the demo runs, not at start-up
     from mindtrial.dataset import StudyDataset
     from mindtrial.protocols import Protocol
 
-DEMO_PROTOCOL = "mrocc-2025"
 DEMO_SEED = 20210121  # M-ROCC's first enrolment day
 CALENDAR_WEEKS_SHOWN = 9
 
@@ -182,12 +181,19 @@ def register(app: typer.Typer) -> None:
             True, "--serve/--no-serve", help="Serve the app at the end (Ctrl-C stops it)."
         ),
         port: int = typer.Option(8000, "--port", min=1, max=65535),
+        protocol_id: str | None = typer.Option(
+            None, "--protocol", help="Protocol id or file (default: the shipped demo protocol)."
+        ),
     ) -> None:
-        """Simulate M-ROCC, analyse it, write the report and serve it in the web app."""
-        from mindtrial.protocols import load_protocol
+        """Simulate a trial (M-ROCC unless --protocol names another), analyse it, write the
+        report and serve it in the web app."""
+        from mindtrial.protocols import ProtocolError, demo_protocol, load_protocol
 
+        try:
+            protocol = demo_protocol() if protocol_id is None else load_protocol(protocol_id)
+        except ProtocolError as exc:
+            fail(str(exc))
         out.mkdir(parents=True, exist_ok=True)
-        protocol = load_protocol(DEMO_PROTOCOL)
         _validate_protocols()
         _allocation(protocol, out)
         _calendar(protocol)

@@ -3,6 +3,7 @@
 from mindtrial.protocols.loader import (
     FieldProblem,
     ProtocolError,
+    demo_protocol,
     list_protocols,
     load_protocol,
     load_protocol_file,
@@ -18,6 +19,7 @@ __all__ = [
     "FieldProblem",
     "Protocol",
     "ProtocolError",
+    "demo_protocol",
     "list_protocols",
     "load_protocol",
     "load_protocol_file",

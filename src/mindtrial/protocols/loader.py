@@ -141,3 +141,15 @@ def load_protocol(id_or_path: str | Path) -> Protocol:
 
 def list_protocols() -> list[Protocol]:
     return [_load_shipped(pid) for pid in shipped_protocol_ids()]
+
+
+def demo_protocol() -> Protocol:
+    """The shipped protocol marked ``demo: true`` (the one ``mindtrial demo`` runs)."""
+    marked = [p for p in list_protocols() if p.demo]
+    if len(marked) != 1:
+        ids = ", ".join(p.id for p in marked) or "none"
+        raise ProtocolError(
+            "shipped protocols",
+            [FieldProblem("demo", f"exactly one protocol sets demo: true, found {ids}")],
+        )
+    return marked[0]

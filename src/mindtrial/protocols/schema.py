@@ -380,6 +380,8 @@ class Protocol(_Model):
     outcomes: OutcomeDefinitions
     analysis: AnalysisPlan
     published: Published
+    demo: bool = False
+    """The shipped protocol ``mindtrial demo`` runs when none is named (exactly one has it)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Protocol:

@@ -189,7 +189,7 @@ def _survival(
 ) -> tuple[dict[str, list[KaplanMeier]], list[RenderedFigure]]:
     curves: dict[str, list[KaplanMeier]] = {}
     figures = []
-    declared = {s.id: s.contrast for s in protocol.analysis.analyses}
+    declared = {s.id: s.estimand.measure for s in protocol.analysis.analyses}
     for result in report.analyses:
         if result.kind != "analysis" or measure_kind(result, declared.get(result.id)) != "hazard":
             continue
@@ -259,7 +259,7 @@ def _by_time_figures(
 ) -> list[RenderedFigure]:
     """Observed % by time for yes/no outcomes; model-based means by time for the others."""
     figures = []
-    declared = {s.id: s.contrast for s in protocol.analysis.analyses}
+    declared = {s.id: s.estimand.measure for s in protocol.analysis.analyses}
     for result in report.analyses:
         if result.kind != "analysis":
             continue
@@ -403,7 +403,7 @@ def build_report(dataset: StudyDataset, protocol: Protocol, report: AnalysisRepo
     template = environment.from_string(template_text)
     result_sections = []
     number = 2
-    declared = {s.id: s.contrast for s in protocol.analysis.analyses}
+    declared = {s.id: s.estimand.measure for s in protocol.analysis.analyses}
     in_plan = [measure_kind(r, declared.get(r.id)) for r in report.analyses if r.kind == "analysis"]
     kinds = sorted(KIND_ORDER, key=lambda k: in_plan.index(k) if k in in_plan else len(in_plan))
     for kind in kinds:
@@ -486,7 +486,7 @@ def build_report(dataset: StudyDataset, protocol: Protocol, report: AnalysisRepo
 
 
 def _ids_of(report: AnalysisReport, protocol: Protocol, kind: MeasureKind) -> set[str]:
-    declared = {s.id: s.contrast for s in protocol.analysis.analyses}
+    declared = {s.id: s.estimand.measure for s in protocol.analysis.analyses}
     return {
         r.id
         for r in report.analyses

@@ -32,12 +32,11 @@ KIND_HEADINGS: dict[MeasureKind, str] = {
     "other": "Other outcomes",
 }
 
-_DECLARED: dict[str, MeasureKind] = {
-    "marginal_percent": "percent",
+_DECLARED: dict[str, MeasureKind] = {  # the protocol's estimand measures (EffectMeasure)
     "odds_ratio": "percent",
-    "risk_difference": "percent",
-    "change_from_baseline": "change",
+    "difference_in_percentage_points": "percent",
     "difference_in_change": "change",
+    "difference_in_means": "change",
     "hazard_ratio": "hazard",
     "rate_ratio": "rate",
     "ratio_of_means": "rate",
@@ -59,7 +58,7 @@ def kind_of_measure(measure: str) -> MeasureKind | None:
 
 
 def measure_kind(result: AnalysisResult, declared: str | None) -> MeasureKind:
-    """The result's table: from its contrast's measure, else the protocol's declared contrast."""
+    """The result's table: from its contrast's measure, else the protocol's estimand measure."""
     contrast = None if result.summary is None else result.summary.contrast
     if contrast is not None:
         found = kind_of_measure(contrast.measure)
@@ -243,7 +242,7 @@ def _contrast_row(contrast: Contrast | None, result: AnalysisResult, digits: int
 def _main_results(
     report: AnalysisReport, protocol: Protocol, kind: MeasureKind
 ) -> list[AnalysisResult]:
-    declared = {s.id: s.contrast for s in protocol.analysis.analyses}
+    declared = {s.id: s.estimand.measure for s in protocol.analysis.analyses}
     return [
         r
         for r in report.analyses

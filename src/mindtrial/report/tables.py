@@ -329,7 +329,7 @@ def adverse_event_table(
             ]
         )
     for result in report.analyses:
-        if result.kind != "analysis" or result.outcome != "adverse_event_count":
+        if result.kind != "analysis" or result.outcome_kind != "event_count":
             continue
         summary = result.summary
         if summary is not None:
