@@ -38,7 +38,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # Everything is installed by now, so a skipped test means a missing part: fail instead.
 unit: export MINDTRIAL_FORBID_SKIPS := 1
 unit:
-	uv run pytest -n 2
+	uv run pytest -n 2 -m "not postgres"
 	DATABASE_URL=$(PG_URL) uv run pytest -n 2 tests/web
 
 test: install deb-deps lint types unit

@@ -19,6 +19,7 @@ EXPECTED_IDS = [
     "bpi_sf",
     "comm",
     "dass21",
+    "dmi_interview",
     "drug_use_days",
     "ema_craving",
     "home_practice",

@@ -203,9 +203,7 @@ def test_audit_rows_cannot_be_changed_or_deleted_through_the_app() -> None:
     assert AuditEvent.objects.get(pk=event.pk).reason == ""
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="the trigger exists on PostgreSQL only"
-)
+@pytest.mark.postgres  # the trigger exists on PostgreSQL only
 def test_postgresql_trigger_rejects_update_and_delete_in_sql() -> None:
     from django.db import DatabaseError, transaction
 

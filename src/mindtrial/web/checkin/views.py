@@ -59,7 +59,9 @@ def checkin(request: HttpRequest) -> HttpResponse:
         except NotFound:
             return render(request, "checkin/unavailable.html", status=404)
         _remember(request, token)
-        return redirect("checkin")
+        response = redirect("checkin")
+        response["Referrer-Policy"] = "no-referrer"  # the URL held the token
+        return response
     token = request.session.get(SESSION_TOKEN, "")
     if token:
         return _participant_checkin(request, str(token))

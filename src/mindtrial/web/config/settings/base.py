@@ -137,8 +137,11 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-# No Referer at all: a page's address never leaves the browser in a request to anyone.
-SECURE_REFERRER_POLICY = "no-referrer"
+# A page's address never leaves the site in a Referer. Not "no-referrer" everywhere: under
+# it browsers send "Origin: null" with every form POST, which Django's CSRF check refuses.
+# The one address that holds a secret (a check-in link, /c/?t=…) answers with its own
+# "no-referrer" and redirects at once (checkin.views.checkin).
+SECURE_REFERRER_POLICY = "same-origin"
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
