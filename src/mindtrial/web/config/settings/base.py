@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy, Permissions-Policy (see the module for the policies).
     "mindtrial.web.security_headers.SecurityHeadersMiddleware",
+    # 400 for a NUL character anywhere a database text column could receive it.
+    "mindtrial.web.null_characters.NullCharacterMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
