@@ -260,3 +260,22 @@ def test_odm_of_a_study_made_in_the_app_round_trips() -> None:
     response = _post(manager, world.study, "odm", masked="0")
     assert response.status_code == 200 and b"mindtrial-held-referral" not in response.content
     assert_same_rows(read_odm(response.content), reference)
+
+
+def test_report_from_the_export_page_masked_for_blinded_roles(study: dict[str, Any]) -> None:
+    """The trial report (as `mindtrial analyze` writes it) from the export page: arms as
+    codes for the statistician, named for the data manager."""
+    s = study["study"]
+    blinded = _post(study["users"][Role.STATISTICIAN], s, "report", masked="0")
+    assert blinded.status_code == 200
+    assert blinded["Content-Type"].startswith("text/html")
+    assert 'filename="report.html"' in blinded["Content-Disposition"]
+    page = blinded.content.decode()
+    assert "blinded analysis report" in page and "Table 1" in page
+    assert ">A (n = " in page and ">B (n = " in page
+    for label in ARM_LABELS.values():
+        assert label not in page
+    assert "recovery_support" not in page and "Recovery support" not in page
+    unmasked = _post(study["users"][Role.DATA_MANAGER], s, "report").content.decode()
+    assert all(label in unmasked for label in ARM_LABELS.values())
+    assert ">A (n = " not in unmasked

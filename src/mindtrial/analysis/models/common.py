@@ -301,7 +301,21 @@ def finish(
     their covariance (``std_error`` overrides the square roots of its diagonal), labelled
     covariance, the analysed rows and everything model-specific passed through ``extra``."""
     cov = np.asarray(cov, dtype=float)
-    se = np.sqrt(np.diag(cov)) if std_error is None else np.asarray(std_error, dtype=float)
+    warnings = list(warnings)
+    if std_error is None:
+        variances = np.diag(cov)
+        negative = [str(n) for n, v in zip(names, variances, strict=True) if v < 0]
+        if negative:
+            # A sandwich covariance can lose positive definiteness with very few clusters;
+            # such a term has no standard error (missing), and the result says why.
+            warnings.append(
+                "the estimated covariance gives a negative variance for "
+                + ", ".join(negative)
+                + " (too few participants for the robust variance): no standard error"
+            )
+        se = np.sqrt(np.where(variances < 0, np.nan, variances))
+    else:
+        se = np.asarray(std_error, dtype=float)
     return ModelResult(
         model=model,
         formula=formula,

@@ -32,6 +32,7 @@ from mindtrial.interop.formats import write_parquet, write_spss, write_stata
 from mindtrial.interop.odm import AuditEntry, odm_xml
 from mindtrial.protocols import Protocol
 from mindtrial.web.audit.models import AuditEvent
+from mindtrial.web.common import ServiceError
 from mindtrial.web.exports.services import LeftOut, masked_codes, study_export_checked
 from mindtrial.web.programme.calendar import study_protocol
 
@@ -49,6 +50,7 @@ class ExportFormat(enum.StrEnum):
     STATA = "stata"
     SPSS = "spss"
     PARQUET = "parquet"
+    REPORT = "report"
 
 
 FORMAT_LABELS: dict[ExportFormat, str] = {
@@ -57,7 +59,12 @@ FORMAT_LABELS: dict[ExportFormat, str] = {
     ExportFormat.STATA: "Stata .dta with variable and value labels",
     ExportFormat.SPSS: "SPSS .sav with variable and value labels",
     ExportFormat.PARQUET: "Parquet",
+    ExportFormat.REPORT: "Trial report (HTML): the prespecified analysis, as mindtrial analyze",
 }
+#: The report's analysis runs as `mindtrial analyze` does by default: 20 imputations for the
+#: multiple-imputation sensitivity analysis, drawn from this seed.
+REPORT_IMPUTATIONS = 20
+REPORT_SEED = 20250101
 _SUFFIX = {ExportFormat.STATA: ".dta", ExportFormat.SPSS: ".sav", ExportFormat.PARQUET: ".parquet"}
 
 _VARIABLE_LABELS: dict[str, dict[str, str]] = {
@@ -255,6 +262,8 @@ def study_export_files(
     checked = study_export_checked(acting_user=acting_user, study=study, masked=masked)
     ds = checked.dataset
     protocol = masked_protocol(study) if masked else study_protocol(study)
+    if format is ExportFormat.REPORT:
+        return _report_files(ds, study_protocol(study), folder, checked.left_out, masked=masked)
     if format is ExportFormat.DATASET:
         written = write_dataset(ds, folder)
         return ExportFiles(
@@ -304,4 +313,39 @@ def study_export_files(
         participants=len(ds.participants),
         audit_records=len(audit),
         left_out=checked.left_out,
+    )
+
+
+def _report_files(
+    ds: StudyDataset,
+    protocol: Protocol,
+    folder: Path,
+    left_out: tuple[LeftOut, ...],
+    *,
+    masked: bool,
+) -> ExportFiles:
+    """The trial report of the exported dataset, built as ``mindtrial analyze`` builds it
+    with its defaults: a masked dataset gives a report with arms as codes."""
+    from mindtrial.analysis.errors import AnalysisError
+    from mindtrial.analysis.runner import run_analysis
+    from mindtrial.report import build_report
+
+    try:
+        analysis = run_analysis(
+            ds, protocol=protocol, imputations=REPORT_IMPUTATIONS, seed=REPORT_SEED
+        )
+    except AnalysisError as exc:
+        raise ServiceError(f"The report could not be built from this study's data: {exc}") from None
+    bundle = build_report(ds, protocol, analysis)
+    folder.mkdir(parents=True)
+    path = folder / "report.html"
+    path.write_text(bundle.html, encoding="utf-8")
+    return ExportFiles(
+        format=ExportFormat.REPORT,
+        folder=folder,
+        files=(path,),
+        masked=masked,
+        participants=len(ds.participants),
+        audit_records=0,
+        left_out=left_out,
     )

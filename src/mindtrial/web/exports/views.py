@@ -30,7 +30,10 @@ from mindtrial.web.exports.services import (
 from mindtrial.web.studies.selectors import access_study_by_id
 from mindtrial.web.viewutils import AuthedRequest, require_role, staff_view
 
-_CONTENT_TYPES = {ExportFormat.ODM: "application/xml"}
+_CONTENT_TYPES = {
+    ExportFormat.ODM: "application/xml",
+    ExportFormat.REPORT: "text/html; charset=utf-8",
+}
 
 
 def _response(files: ExportFiles, name: str, folder: str) -> HttpResponse:
