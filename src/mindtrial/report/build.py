@@ -392,9 +392,8 @@ def build_report(dataset: StudyDataset, protocol: Protocol, report: AnalysisRepo
     figures = [consort, *([forest] if forest is not None else []), *km_figures, *by_time]
     masked = report.arms_masked
     title = (
-        f"{protocol.short_title} trial: blinded analysis report"
-        if masked
-        else f"{protocol.short_title}: trial report"
+        # The trial's name can be an arm's name (M-ROCC is both): a blinded report names neither.
+        "Blinded analysis report" if masked else f"{protocol.short_title}: trial report"
     )
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template_text = (

@@ -80,7 +80,7 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
             f"{len(report.arms)} arms, named here only by their allocation codes "
             f"({_join([a.code for a in report.arms])}) because the dataset is blinded"
         )
-        trial = f"The {protocol.short_title} trial"
+        trial = "The trial"  # its name may be an arm's name
     else:
         arms = _join([f"{a.label}" for a in protocol.arms])
         trial = f"The {protocol.short_title} trial ({protocol.source.citation})"
