@@ -112,7 +112,11 @@ def _plan(
         method = options["method"]
         if not 0 < p_control < 1:
             fail(f"--p-event-control must lie strictly between 0 and 1, got {p_control!r}")
-        p_t = 1 - (1 - p_control) ** hr if p_treated is None else p_treated
+        p_t = (
+            ss.treated_event_probability(event_probability_control=p_control, hazard_ratio=hr)
+            if p_treated is None
+            else p_treated
+        )
         per_control = p_control + options["ratio"] * p_t  # events per control participant
 
         def events_power(n: float) -> float:

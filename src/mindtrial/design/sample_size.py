@@ -158,6 +158,14 @@ def survival_power(
     return _power_from_z(z, alpha, sides)
 
 
+def treated_event_probability(*, event_probability_control: float, hazard_ratio: float) -> float:
+    """The treated arm's probability of an event during follow-up under proportional
+    hazards: ``1 - (1 - p_c)^HR``."""
+    _probability("event_probability_control", event_probability_control)
+    _check_hazard_ratio(hazard_ratio)
+    return float(1 - (1 - event_probability_control) ** hazard_ratio)
+
+
 @dataclass(frozen=True)
 class SurvivalSampleSize:
     """Events and participants per arm for a time-to-event comparison (unrounded)."""
@@ -190,7 +198,9 @@ def survival_sample_size(
     """
     _probability("event_probability_control", event_probability_control)
     p_t = (
-        1 - (1 - event_probability_control) ** hazard_ratio
+        treated_event_probability(
+            event_probability_control=event_probability_control, hazard_ratio=hazard_ratio
+        )
         if event_probability_treatment is None
         else event_probability_treatment
     )
@@ -215,15 +225,8 @@ def _nb_log_ratio_variance(
     rate_control: float, rate_ratio: float, dispersion: float, exposure: float, ratio: float
 ) -> float:
     """n_control × Var(log rate ratio) with the true rates in both arms (Zhu & Lakkis 2014,
-    approach 2); ``dispersion`` is k in Var(Y) = mu + k·mu², ``ratio`` is n_treat / n_control."""
-    mu0 = rate_control * exposure
-    mu1 = rate_control * rate_ratio * exposure
-    return 1 / mu0 + 1 / (ratio * mu1) + (1 + ratio) * dispersion / ratio
-
-
-def _check_nb(
-    rate_control: float, rate_ratio: float, dispersion: float, exposure: float, ratio: float
-) -> None:
+    approach 2); ``dispersion`` is k in Var(Y) = mu + k·mu², ``ratio`` is n_treat / n_control.
+    Every argument is checked first."""
     _positive("rate_control", rate_control)
     _positive("rate_ratio", rate_ratio)
     if rate_ratio == 1:
@@ -232,6 +235,9 @@ def _check_nb(
         raise SampleSizeError(f"dispersion must not be negative, got {dispersion!r}")
     _positive("exposure", exposure)
     _positive("allocation_ratio", ratio)
+    mu0 = rate_control * exposure
+    mu1 = rate_control * rate_ratio * exposure
+    return 1 / mu0 + 1 / (ratio * mu1) + (1 + ratio) * dispersion / ratio
 
 
 def negative_binomial_sample_size(
@@ -250,7 +256,6 @@ def negative_binomial_sample_size(
 
     ``n0 = (z_a + z_b)²·V / log(RR)²`` with V from :func:`_nb_log_ratio_variance`.
     """
-    _check_nb(rate_control, rate_ratio, dispersion, exposure, allocation_ratio)
     variance = _nb_log_ratio_variance(
         rate_control, rate_ratio, dispersion, exposure, allocation_ratio
     )
@@ -269,7 +274,6 @@ def negative_binomial_power(
     sides: int = 2,
 ) -> float:
     """Power of the Wald test of the rate ratio with ``n_control`` control participants."""
-    _check_nb(rate_control, rate_ratio, dispersion, exposure, allocation_ratio)
     _positive("n_control", n_control)
     variance = _nb_log_ratio_variance(
         rate_control, rate_ratio, dispersion, exposure, allocation_ratio
