@@ -1,13 +1,14 @@
-"""replace_folder: all or nothing, and a failed replacement keeps the previous folder."""
+"""Atomic writes: a folder, a file and a set of files, all or nothing, keeping the previous version on failure."""
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
 
-from mindtrial.atomic_files import replace_folder
+from mindtrial.atomic_files import publish_files, replace_file, replace_folder
 from mindtrial.interop.redcap_export import write_files
 
 
@@ -59,3 +60,74 @@ def test_redcap_design_overwrite_that_fails_loses_nothing(
     with pytest.raises(OSError):
         write_files(folder, {"dictionary.csv": "new"}, overwrite=True)
     assert (folder / "dictionary.csv").read_text() == "old"
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def test_replace_file_writes_content_with_the_usual_mode(tmp_path: Path) -> None:
+    target = tmp_path / "a.csv"
+    target.write_text("old")
+    replace_file(target, "x\r\n1\n")
+    assert target.read_bytes() == b"x\r\n1\n"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
+def test_replace_file_private_is_owner_only(tmp_path: Path) -> None:
+    target = replace_file(tmp_path / "list.csv", b"secret", private=True)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_replace_file_with_a_writer_that_fails_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "data.dta"
+    target.write_text("previous")
+
+    def write(path: Path) -> None:
+        path.write_text("half")
+        raise ValueError("writer failed")
+
+    with pytest.raises(ValueError, match="writer failed"):
+        replace_file(target, write=write)
+    assert target.read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.dta"]
+
+
+def test_replace_file_takes_exactly_one_source(tmp_path: Path) -> None:
+    with pytest.raises(TypeError):
+        replace_file(tmp_path / "x")
+
+
+def test_publish_files_restores_every_earlier_file_when_a_move_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.dta").write_text("old a")
+    (out / "unrelated.txt").write_text("kept")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    for name in ("a.dta", "b.dta", "c.dta"):
+        (staging / name).write_text(f"new {name}")
+    real = os.replace
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if Path(src).name == "c.dta" and Path(src).parent == staging:
+            raise OSError("disk full")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="disk full"):
+        publish_files(staging, out, ["a.dta", "b.dta", "c.dta"])
+    assert sorted(p.name for p in out.iterdir()) == ["a.dta", "unrelated.txt"]
+    assert (out / "a.dta").read_text() == "old a"
+
+
+def test_publish_files_moves_everything(tmp_path: Path) -> None:
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "a.sav").write_text("a")
+    publish_files(staging, tmp_path / "out", ["a.sav"])
+    assert (tmp_path / "out" / "a.sav").read_text() == "a"

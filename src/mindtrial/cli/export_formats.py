@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from mindtrial.atomic_files import replace_file
 from mindtrial.cli.common import command_group, console, fail
 
 BAD_INPUT = 2  # the input cannot be used: a clear message, nothing written
@@ -65,9 +66,7 @@ def records_command(
         fail(f"nothing was written.\n{exc}", code=BAD_INPUT)
     if not out.parent.is_dir():
         fail(f"the folder {out.parent} of --out does not exist: create it first", code=BAD_INPUT)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    replace_file(out, text)
     console.print(f"wrote {out}: {text.count(chr(10)) - 1} rows", highlight=False)
 
 

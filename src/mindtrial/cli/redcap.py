@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from mindtrial.atomic_files import publish_files
 from mindtrial.cli.common import command_group, console, err_console, fail
 from mindtrial.csv_cells import escape_row
 
@@ -268,10 +268,12 @@ def export_command(
         shutil.rmtree(staging, ignore_errors=True)
         hint = " (--short-names shortens names for Stata)" if to is ExportFormat.stata else ""
         fail(f"nothing written: {exc}{hint}", code=BAD_INPUT)
-    out.mkdir(exist_ok=True)
-    for name in written:
-        os.replace(staging / name, out / name)
-    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        publish_files(staging, out, written)
+    except OSError as exc:
+        fail(f"nothing written: cannot write in {out}: {exc.strerror}", code=BAD_INPUT)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     n_files = sum(name.endswith(_SUFFIX[to]) for name in written)
     console.print(
         f"wrote {n_files} {to.value} file(s) and problems.csv to {out} "

@@ -32,15 +32,16 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import itertools
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from mindtrial.atomic_files import replace_file
 
 __all__ = [
     "REDCAP_GROUP_COLUMN",
@@ -246,16 +247,11 @@ def _write_atomically(path: Path, header: Sequence[str], rows: list[list[str]]) 
     path = Path(path)
     if not path.parent.is_dir():
         raise AllocationListError(f"cannot write {path}: folder {path.parent} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    replace_file(path, text.getvalue(), private=True)
 
 
 def write_allocation_csv(allocation: AllocationList, path: Path | str) -> None:

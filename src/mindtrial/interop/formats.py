@@ -18,9 +18,7 @@ when complete. Names that the format cannot hold raise :class:`FormatWriteError`
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -32,6 +30,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pyreadstat
+
+from mindtrial.atomic_files import replace_file
 
 Format = Literal["stata", "spss"]
 _PARQUET_KEY = b"mindtrial.labels"
@@ -212,29 +212,12 @@ def _is_date_column(s: pd.Series) -> bool:
     )
 
 
-def usual_file_mode() -> int:
-    """The mode ``open()`` gives a new file (0o666 less the umask), which a temporary file
-    made with ``mkstemp`` (always 0o600) lacks."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        write(tmp)
-        tmp.chmod(usual_file_mode())
-        os.replace(tmp, path)
+        replace_file(path, write=write)
     except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
-        tmp.unlink(missing_ok=True)
         raise FormatWriteError(f"could not write {path.name}: {exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_stata(

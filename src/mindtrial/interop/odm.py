@@ -20,9 +20,7 @@ vendor extensions. :func:`read_odm` reads such a document back into the same stu
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +31,7 @@ import pandas as pd
 from lxml import etree
 
 import mindtrial
+from mindtrial.atomic_files import replace_file
 from mindtrial.dataset import DatasetError, StudyDataset, StudyMeta, build_dataset, follow_up_week
 from mindtrial.dataset.schema import (
     ADVERSE_EVENT_COLUMNS,
@@ -45,7 +44,6 @@ from mindtrial.dataset.schema import (
 )
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.schema import Item, ItemType
-from mindtrial.interop.formats import usual_file_mode
 from mindtrial.protocols import load_protocol
 from mindtrial.protocols.schema import Protocol
 
@@ -547,17 +545,7 @@ def write_odm(
         raise OdmError(
             f"the folder {target.parent} of {target.name} does not exist: create it first"
         )
-    data = odm_xml(ds, protocol=protocol, audit=audit)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, usual_file_mode())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return replace_file(target, odm_xml(ds, protocol=protocol, audit=audit))
 
 
 # --------------------------------------------------------------------------- reading
