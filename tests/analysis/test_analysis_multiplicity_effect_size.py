@@ -60,7 +60,7 @@ def test_effect_size_errors() -> None:
 @pytest.mark.parametrize(
     ("outcome", "pairs"),
     [
-        # (difference, published d) from trials.md §1 (JAMA Netw Open 2025)
+        # (difference, published d) from docs/sources.md, Trials (JAMA Netw Open 2025)
         ("anxiety", [(-9.0, -1.1), (-10.0, -1.3)]),
         ("craving", [(-2.3, -1.3), (-1.3, -0.7), (-1.0, -0.5)]),
     ],

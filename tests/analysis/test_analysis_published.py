@@ -1,4 +1,4 @@
-"""Our fits reproduce the public reference fits as published (trials.md §5), to the digits
+"""Our fits reproduce the public reference fits as published (docs/sources.md, Statistical reference fits), to the digits
 printed there: |ours - published| <= half a unit in the last printed digit.
 
 These run on the committed datasets (exported from R into tests/reference/data), so they need

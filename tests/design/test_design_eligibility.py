@@ -15,7 +15,7 @@ from mindtrial.design.eligibility import (
 
 CRITERIA_ADAPTER: TypeAdapter[list[Criterion | CriterionGroup]] = TypeAdapter(EligibilityCriteria)
 
-# M-ROCC's criteria (trials.md §1) written the way a protocol file writes them.
+# M-ROCC's criteria (docs/sources.md, Trials) written the way a protocol file writes them.
 MROCC_LIKE = CRITERIA_ADAPTER.validate_python(
     [
         {

@@ -1,4 +1,4 @@
-"""MME calculator: worked examples with the CDC 2022 and CDC 2016 factors (trials.md §4)."""
+"""MME calculator: worked examples with the CDC 2022 and CDC 2016 factors (docs/sources.md, Instruments)."""
 
 from __future__ import annotations
 

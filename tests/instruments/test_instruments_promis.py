@@ -1,6 +1,6 @@
 """PROMIS Anxiety 8a and Depression 8a against the published raw → T tables.
 
-The reference tables are typed in here from trials.md §4 (the official scoring tables),
+The reference tables are typed in here from the official scoring tables (docs/sources.md, Instruments),
 independently of the YAML files the code reads.
 """
 
@@ -11,7 +11,7 @@ import pytest
 from mindtrial.instruments import ScoringError, get_instrument, score
 from mindtrial.instruments.schema import PromisLookupRule, band_for
 
-# trials.md §4, PROMIS Anxiety 8a: raw 8..40 → T
+# Official table (docs/sources.md, Instruments), PROMIS Anxiety 8a: raw 8..40 → T
 ANXIETY_T = dict(
     zip(
         range(8, 41),
@@ -24,7 +24,7 @@ ANXIETY_T = dict(
     )
 )  # fmt: skip
 
-# trials.md §4, PROMIS Depression 8a: raw 8..40 → T
+# Official table (docs/sources.md, Instruments), PROMIS Depression 8a: raw 8..40 → T
 DEPRESSION_T = dict(
     zip(
         range(8, 41),
@@ -72,7 +72,7 @@ def answers_with_raw(items: list[str], raw: int) -> dict[str, int]:
 
 
 def anxiety_band(t: float) -> str:
-    """trials.md: < 55 within normal limits, 55-59.9 mild, 60-69.9 moderate, >= 70 severe."""
+    """docs/sources.md: < 55 within normal limits, 55-59.9 mild, 60-69.9 moderate, >= 70 severe."""
     if t < 55:
         return "within normal limits"
     if t < 60:

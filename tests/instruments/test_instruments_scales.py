@@ -1,4 +1,4 @@
-"""Scoring of the non-PROMIS instruments against hand-worked examples (rules from trials.md §4)."""
+"""Scoring of the non-PROMIS instruments against hand-worked examples (rules listed in docs/sources.md, Instruments)."""
 
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def test_dass21_second_example() -> None:
     assert result.bands == {"depression": "mild", "anxiety": "mild", "stress": "normal"}
 
 
-# trials.md bands (doubled metric): depression 0-9/10-13/14-20/21-27/28+;
+# DASS-21 bands (doubled metric; docs/sources.md, Instruments): depression 0-9/10-13/14-20/21-27/28+;
 # anxiety 0-7/8-9/10-14/15-19/20+; stress 0-14/15-18/19-25/26-33/34+.
 DASS_BANDS = {
     "depression": [(9, "normal"), (10, "mild"), (13, "mild"), (14, "moderate"), (20, "moderate"),

@@ -26,7 +26,7 @@ def test_json_output() -> None:
     result = runner.invoke(app, ["score", "promis_anxiety_8a", *ANXIETY_RAW_20, "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    # raw 20 -> T 58.4 (trials.md table), 55-59.9 = mild
+    # raw 20 -> T 58.4 (official table; docs/sources.md, Instruments), 55-59.9 = mild
     assert data["instrument"] == "promis_anxiety_8a"
     assert data["scores"] == {"raw": 20, "t_score": 58.4}
     assert data["bands"] == {"t_score": "mild"}

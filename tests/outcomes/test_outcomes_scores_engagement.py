@@ -1,6 +1,6 @@
 """Scored instruments, attendance, retention and the analysis frames on hand-built data.
 
-PROMIS Anxiety 8a raw -> T values are the published table in trials.md (raw 24 -> 62.5,
+PROMIS Anxiety 8a raw -> T values are the published table (docs/sources.md, Instruments) (raw 24 -> 62.5,
 raw 9 -> 43.2, raw 16 -> 54.3); the OCS score is the mean of its three items.
 """
 

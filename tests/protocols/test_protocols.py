@@ -1,4 +1,4 @@
-"""The shipped protocols carry the facts of trials.md, and bad files get clear errors."""
+"""The shipped protocols carry the facts listed in docs/sources.md, and bad files get clear errors."""
 
 from __future__ import annotations
 

@@ -113,7 +113,7 @@ def test_baseline_scores_on_save_and_correction_needs_reason() -> None:
     p = make_ready_participant(study, site)
     assert p.status == Status.BASELINE_COMPLETE
     promis = BaselineAssessment.objects.get(participant=p, instrument="promis_anxiety_8a")
-    # Raw 2+3+3+2+3+2+3+2 = 20 -> T 58.4 in the PROMIS Anxiety 8a table (trials.md section 4).
+    # Raw 2+3+3+2+3+2+3+2 = 20 -> T 58.4 in the PROMIS Anxiety 8a table (docs/sources.md, Instruments).
     assert 20 in promis.scores["scores"].values()
     assert 58.4 in promis.scores["scores"].values()
     ocs = BaselineAssessment.objects.get(participant=p, instrument="ocs")

@@ -8,7 +8,7 @@ Definition used throughout MindTrial (the paper does not state its SD; this is o
 * **between-arm difference in change**: ``d = model-estimated difference / pooled SD of the
   change scores of the two arms`` — :func:`pooled_sd`.
 
-Plausibility against the published M-ROCC results (trials.md §1): the SDs implied by the
+Plausibility against the published M-ROCC results (docs/sources.md, Trials): the SDs implied by the
 published d are anxiety 9.0/1.1 ≈ 8.2 and 10.0/1.3 ≈ 7.7 T points, craving 2.3/1.3 ≈ 1.8 and
 1.3/0.7 ≈ 1.9 points, and the between-arm craving d of −0.5 for −1.0 implies ≈ 2.0 — one
 consistent SD per outcome across within- and between-arm d, as the change-score SD gives
