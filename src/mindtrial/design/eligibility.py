@@ -41,7 +41,8 @@ Screening records often come from CSV files, so numbers given as text (``"55"``)
 numbers and ``true/false/yes/no/1/0`` as booleans; anything else of the wrong type is bad
 input and raises :class:`EligibilityInputError`.
 
-This module is pure: the protocol schema imports it, never the other way round.
+The criterion models live in :mod:`mindtrial.protocols.criteria` (the protocol schema is
+made of them); this module applies them.
 """
 
 from __future__ import annotations
@@ -49,16 +50,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeAlias, cast
+from typing import cast
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    model_validator,
+from mindtrial.protocols.criteria import (
+    BOOLEAN_OPS,
+    EQUALITY_OPS,
+    NUMERIC_OPS,
+    Criterion,
+    CriterionGroup,
+    EligibilityCriteria,
+    EligibilityCriterion,
+    Kind,
+    Scalar,
+    is_number,
 )
 
 __all__ = [
@@ -72,16 +76,6 @@ __all__ = [
     "evaluate_eligibility",
 ]
 
-Kind: TypeAlias = Literal["inclusion", "exclusion"]
-Op: TypeAlias = Literal[
-    "ge", "le", "gt", "lt", "eq", "ne", "in", "not_in", "is_true", "is_false", "between"
-]
-Scalar: TypeAlias = bool | int | float | str
-
-_NUMERIC_OPS = frozenset({"ge", "le", "gt", "lt"})
-_EQUALITY_OPS = frozenset({"eq", "ne"})
-_MEMBERSHIP_OPS = frozenset({"in", "not_in"})
-_BOOLEAN_OPS = frozenset({"is_true", "is_false"})
 _OP_TEXT = {
     "ge": "≥",
     "le": "≤",
@@ -98,102 +92,6 @@ _FALSE_TEXT = frozenset({"false", "no", "n", "0"})
 
 class EligibilityInputError(ValueError):
     """A screening record value has a type the criterion cannot compare."""
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-class Criterion(BaseModel):
-    """One condition on one field of the screening record."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str = Field(min_length=1)
-    kind: Kind
-    description: str
-    field: str = Field(min_length=1)
-    op: Op
-    value: Scalar | tuple[Scalar, ...] | None = None
-
-    @model_validator(mode="after")
-    def _value_fits_op(self) -> Criterion:
-        op, value = self.op, self.value
-        if op in _NUMERIC_OPS:
-            if not _is_number(value) or not math.isfinite(float(value)):  # type: ignore[arg-type]
-                raise ValueError(f"op {op!r} needs a number as value, got {value!r}")
-        elif op in _EQUALITY_OPS:
-            if value is None or isinstance(value, tuple):
-                raise ValueError(f"op {op!r} needs a single value, got {value!r}")
-        elif op in _MEMBERSHIP_OPS:
-            if not isinstance(value, tuple) or not value:
-                raise ValueError(f"op {op!r} needs a non-empty list as value, got {value!r}")
-        elif op in _BOOLEAN_OPS:
-            if value is not None:
-                raise ValueError(f"op {op!r} takes no value, got {value!r}")
-        else:  # between
-            if (
-                not isinstance(value, tuple)
-                or len(value) != 2
-                or not all(_is_number(v) for v in value)
-            ):
-                raise ValueError(f"op 'between' needs a list [low, high] of numbers, got {value!r}")
-            low, high = value
-            if low > high:  # type: ignore[operator]
-                raise ValueError(f"op 'between' needs low ≤ high, got [{low}, {high}]")
-        return self
-
-
-class CriterionGroup(BaseModel):
-    """Several conditions of which at least one must hold (``any_of``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str = Field(min_length=1)
-    kind: Kind
-    description: str
-    any_of: tuple[Criterion, ...] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _members_share_kind(self) -> CriterionGroup:
-        for member in self.any_of:
-            if member.kind != self.kind:
-                raise ValueError(
-                    f"member {member.id!r} of group {self.id!r} has kind {member.kind!r}; "
-                    f"members of a group must have the group's kind {self.kind!r}"
-                )
-        return self
-
-
-def _criterion_tag(value: Any) -> str:
-    if isinstance(value, CriterionGroup):
-        return "group"
-    if isinstance(value, Mapping) and "any_of" in value:
-        return "group"
-    return "criterion"
-
-
-def _unique_ids(
-    criteria: list[Criterion | CriterionGroup],
-) -> list[Criterion | CriterionGroup]:
-    seen: set[str] = set()
-    for item in criteria:
-        ids = [item.id] + ([m.id for m in item.any_of] if isinstance(item, CriterionGroup) else [])
-        for ident in ids:
-            if ident in seen:
-                raise ValueError(f"criterion id {ident!r} is used more than once")
-            seen.add(ident)
-    return criteria
-
-
-EligibilityCriterion: TypeAlias = Annotated[
-    Annotated[Criterion, Tag("criterion")] | Annotated[CriterionGroup, Tag("group")],
-    Discriminator(_criterion_tag),
-]
-"""A criterion or a group; a mapping with ``any_of`` is read as a group."""
-
-EligibilityCriteria: TypeAlias = Annotated[list[EligibilityCriterion], AfterValidator(_unique_ids)]
-"""The protocol's list of criteria (ids unique across criteria and group members)."""
 
 
 @dataclass(frozen=True)
@@ -221,7 +119,7 @@ class EligibilityResult:
 
 
 def _as_number(value: object, criterion: Criterion) -> float:
-    if _is_number(value):
+    if is_number(value):
         return float(value)  # type: ignore[arg-type]
     if isinstance(value, str):
         try:
@@ -236,7 +134,7 @@ def _as_number(value: object, criterion: Criterion) -> float:
 def _as_bool(value: object, criterion: Criterion) -> bool:
     if isinstance(value, bool):
         return value
-    if _is_number(value) and value in (0, 1):
+    if is_number(value) and value in (0, 1):
         return bool(value)
     if isinstance(value, str):
         text = value.strip().lower()
@@ -254,7 +152,7 @@ def _like(value: object, target: Scalar, criterion: Criterion) -> Scalar:
     """Read a record value as the type of ``target`` so that the two compare."""
     if isinstance(target, bool):
         return _as_bool(value, criterion)
-    if _is_number(target):
+    if is_number(target):
         return _as_number(value, criterion)
     if isinstance(value, str):
         return value
@@ -272,15 +170,15 @@ def _bounds(criterion: Criterion) -> tuple[float, float]:
 
 def _holds(criterion: Criterion, value: object) -> bool:
     op, target = criterion.op, criterion.value
-    if op in _BOOLEAN_OPS:
+    if op in BOOLEAN_OPS:
         return _as_bool(value, criterion) is (op == "is_true")
-    if op in _NUMERIC_OPS:
+    if op in NUMERIC_OPS:
         x, t = _as_number(value, criterion), float(target)  # type: ignore[arg-type]
         return {"ge": x >= t, "le": x <= t, "gt": x > t, "lt": x < t}[op]
     if op == "between":
         low, high = _bounds(criterion)
         return low <= _as_number(value, criterion) <= high
-    if op in _EQUALITY_OPS:
+    if op in EQUALITY_OPS:
         equal = _like(value, target, criterion) == target  # type: ignore[arg-type]
         return equal if op == "eq" else not equal
     options: tuple[Scalar, ...] = target  # type: ignore[assignment]

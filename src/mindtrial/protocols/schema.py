@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from mindtrial.design.eligibility import EligibilityCriteria
+from mindtrial.protocols.criteria import EligibilityCriteria
 
 
 class _Model(BaseModel):

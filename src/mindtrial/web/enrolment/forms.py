@@ -10,9 +10,9 @@ from typing import Any
 
 from django import forms
 
-from mindtrial.design.eligibility import Criterion
 from mindtrial.instruments.schema import Instrument, Item, ItemType
 from mindtrial.protocols import Protocol
+from mindtrial.protocols.criteria import Criterion
 from mindtrial.web.accounts.models import User
 from mindtrial.web.enrolment.models import ReferralSource
 from mindtrial.web.studies.models import Cohort, Site

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from mindtrial.design.eligibility import Criterion, CriterionGroup
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.schema import Instrument
 from mindtrial.protocols import Protocol, ProtocolError, load_protocol, shipped_protocol_ids
+from mindtrial.protocols.criteria import Criterion, CriterionGroup
 
 __all__ = [
     "Instrument",
