@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
 
         setup(migrate=True)
         from mindtrial.dataset import DatasetError
-        from mindtrial.interop.formats import FormatWriteError
+        from mindtrial.interop.labelled_files import FormatWriteError
         from mindtrial.interop.odm import OdmError
         from mindtrial.web.common import ServiceError
         from mindtrial.web.exports.formats import ExportFormat, study_export_files

@@ -240,7 +240,7 @@ def export_command(
 ) -> None:
     """Write each instrument's typed table to Stata, SPSS or Parquet (labels kept), plus
     problems.csv. All files are written or none."""
-    from mindtrial.interop.formats import FormatWriteError
+    from mindtrial.interop.labelled_files import FormatWriteError
 
     project = _load(
         records,
@@ -309,7 +309,7 @@ def _write_all(
 ) -> list[str]:
     import pandas as pd
 
-    from mindtrial.interop.formats import (
+    from mindtrial.interop.labelled_files import (
         FormatWriteError,
         write_parquet,
         write_spss,

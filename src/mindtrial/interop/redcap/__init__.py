@@ -5,8 +5,8 @@
 """
 
 from mindtrial.interop.redcap.dictionary import DataDictionary, parse_choices, read_dictionary
-from mindtrial.interop.redcap.odm import read_project_xml
 from mindtrial.interop.redcap.project import RedcapProject, read_project
+from mindtrial.interop.redcap.project_xml import read_project_xml
 from mindtrial.interop.redcap.types import (
     Arm,
     Choice,

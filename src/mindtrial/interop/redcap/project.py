@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from mindtrial.interop.formats import LabelledFrame
+from mindtrial.interop.labelled_files import LabelledFrame
 from mindtrial.interop.redcap.dictionary import DataDictionary, read_dictionary
 from mindtrial.interop.redcap.labels import (
     ValueMode,
@@ -21,7 +21,7 @@ from mindtrial.interop.redcap.labels import (
     labels_to_codes,
     looks_like_labels,
 )
-from mindtrial.interop.redcap.odm import read_clinical_data, read_project_xml
+from mindtrial.interop.redcap.project_xml import read_clinical_data, read_project_xml
 from mindtrial.interop.redcap.records import (
     DAG,
     EVENT,

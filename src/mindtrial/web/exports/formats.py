@@ -28,7 +28,7 @@ import pandas as pd
 
 from mindtrial.dataset import StudyDataset, write_dataset
 from mindtrial.dataset.schema import CSV_FILES, STAGES, TOX_RESULTS
-from mindtrial.interop.formats import write_parquet, write_spss, write_stata
+from mindtrial.interop.labelled_files import write_parquet, write_spss, write_stata
 from mindtrial.interop.odm import AuditEntry, odm_xml
 from mindtrial.protocols import Protocol
 from mindtrial.web.audit.models import AuditEvent

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mindtrial.interop.formats import (
+from mindtrial.interop.labelled_files import (
     FormatWriteError,
     read_parquet,
     read_spss,
