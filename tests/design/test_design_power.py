@@ -104,8 +104,23 @@ def test_analytic_cli_json() -> None:
     # The protocol's planned d (0.45) at 78 per arm.
     assert data["effect"] == [0.45]
     assert data["power"] == pytest.approx(0.7974994158, abs=1e-8)
+    # The paper randomized 192 to keep 156 analysable: at 78 per arm that is 96 per arm.
+    assert data["attrition"] == pytest.approx(1 - 156 / 192)
+    assert data["randomized_total"] == 192
     bad = runner.invoke(app, ["power", "--protocol", "mrocc-2025", "--effect", "x"])
     assert bad.exit_code == 1 and "expected a number" in bad.output
+
+
+def test_analytic_solve_inflates_the_rounded_n_by_the_protocols_attrition() -> None:
+    result = runner.invoke(app, ["power", "--protocol", "mrocc-2025", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    # 78.49 -> 79 analysable per arm; 79 / (156/192) = 97.2 -> 98 per arm to randomize.
+    assert (data["n_per_arm_rounded"], data["randomized_per_arm"]) == (79, 98)
+    other = runner.invoke(app, ["power", "--protocol", "mrocc-2025", "--attrition", "0", "--json"])
+    assert json.loads(other.output)["randomized_total"] == 158
+    bad = runner.invoke(app, ["power", "--protocol", "mrocc-2025", "--attrition", "1"])
+    assert bad.exit_code == 1 and "attrition must lie in [0, 1)" in bad.output
 
 
 # ----------------------------------------------------------------------------- simulation

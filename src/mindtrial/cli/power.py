@@ -52,6 +52,8 @@ def _analytic_table(result: AnalyticResult, protocol: Protocol, solved: bool) ->
     table.add_column("power", justify="right")
     table.add_column("n per arm", justify="right")
     table.add_column("n total", justify="right")
+    table.add_column("attrition", justify="right")
+    table.add_column("randomize", justify="right")
     effect = ", ".join(f"{e:g}" for e in result.effect)
     per_arm = (
         f"{result.n_per_arm:.2f} → {result.n_per_arm_rounded}"
@@ -59,7 +61,16 @@ def _analytic_table(result: AnalyticResult, protocol: Protocol, solved: bool) ->
         else f"{result.n_per_arm:g}"
     )
     total = str(2 * result.n_per_arm_rounded) if solved else f"{2 * result.n_per_arm:g}"
-    table.add_row(f"{what} = {effect}", f"{result.alpha:g}", f"{result.power:.3f}", per_arm, total)
+    randomize = str(2 * result.randomized_per_arm) if solved else "—"
+    table.add_row(
+        f"{what} = {effect}",
+        f"{result.alpha:g}",
+        f"{result.power:.3f}",
+        per_arm,
+        total,
+        f"{result.attrition:.2%}",
+        randomize,
+    )
     return table
 
 
@@ -105,6 +116,12 @@ def register(app: typer.Typer) -> None:
         target_power: float | None = typer.Option(
             None, "--power", help="Analytic: power to solve n for (default the protocol's, or 0.8)."
         ),
+        attrition: float | None = typer.Option(
+            None,
+            "--attrition",
+            help="Analytic: share of randomized participants not analysable, to inflate n by "
+            "(default the protocol's: 1 - effective_n / randomized, else 0).",
+        ),
         analysis_id: str | None = typer.Option(
             None, "--analysis", help="Simulation: which prespecified analysis (default the first)."
         ),
@@ -132,7 +149,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         """Power or sample size, analytic (t test, two proportions) or by simulating the trial."""
-        from mindtrial.design.power import PowerError, analytic
+        from mindtrial.design.power import PowerError, analytic, planned_attrition
         from mindtrial.protocols import ProtocolError, load_protocol
 
         try:
@@ -158,6 +175,7 @@ def register(app: typer.Typer) -> None:
                     n_per_arm=sizes[0] / 2 if sizes else None,
                     power=goal,
                     alpha=level,
+                    attrition=attrition if attrition is not None else planned_attrition(planned),
                 )
             except PowerError as exc:
                 fail(str(exc))

@@ -23,7 +23,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import optimize, stats
 
+from mindtrial.design.sample_size import attrition_inflate
 from mindtrial.protocols.schema import AnalysisSpec, Protocol
 
 Alternative = Literal["two-sided", "larger", "smaller"]
@@ -126,24 +127,48 @@ def proportions_sample_size(
 
 @dataclass(frozen=True)
 class AnalyticResult:
-    """An analytic power or sample-size answer (``n_per_arm`` unrounded)."""
+    """An analytic power or sample-size answer (``n_per_arm`` unrounded, analysable).
+
+    ``attrition`` is the share of randomized participants expected not to be analysable;
+    :attr:`randomized_per_arm` inflates the rounded n per arm by it.
+    """
 
     test: Literal["two_sample_t", "two_proportions"]
     effect: tuple[float, ...]
     alpha: float
     power: float
     n_per_arm: float
+    attrition: float = 0.0
 
     @property
     def n_per_arm_rounded(self) -> int:
         return math.ceil(self.n_per_arm - 1e-9)
+
+    @property
+    def randomized_per_arm(self) -> int:
+        return attrition_inflate(self.n_per_arm_rounded, attrition=self.attrition)
 
     def to_json(self) -> dict[str, Any]:
         return {
             **asdict(self),
             "effect": list(self.effect),
             "n_per_arm_rounded": self.n_per_arm_rounded,
+            "randomized_per_arm": self.randomized_per_arm,
+            "randomized_total": 2 * self.randomized_per_arm,
         }
+
+
+def planned_attrition(planned: Mapping[str, float]) -> float:
+    """The attrition a protocol's power section implies (``1 - effective_n / randomized``),
+    or 0 when it names neither."""
+    if "randomized" in planned and "effective_n" in planned:
+        randomized, effective = planned["randomized"], planned["effective_n"]
+        if not 0 < effective <= randomized:
+            raise PowerError(
+                f"power: effective_n {effective:g} must lie in (0, randomized {randomized:g}]"
+            )
+        return 1 - effective / randomized
+    return 0.0
 
 
 def analytic(
@@ -152,30 +177,35 @@ def analytic(
     n_per_arm: float | None = None,
     power: float = 0.8,
     alpha: float = 0.05,
+    attrition: float = 0.0,
 ) -> AnalyticResult:
     """One effect (Cohen d) means a t test; two (p1, p2) mean two proportions.
 
-    With ``n_per_arm`` the power is computed; without it the n per arm for ``power``.
+    With ``n_per_arm`` (analysable) the power is computed; without it the n per arm for
+    ``power``. ``attrition`` only sets how many to randomize.
     """
+    if not 0 <= attrition < 1:
+        raise PowerError(f"attrition must lie in [0, 1), got {attrition!r}")
     if len(effect) == 1:
         d = effect[0]
         if n_per_arm is None:
             n = t_test_sample_size(d=d, power=power, alpha=alpha)
-            return AnalyticResult("two_sample_t", (d,), alpha, power, n)
+            return AnalyticResult("two_sample_t", (d,), alpha, power, n, attrition)
         return AnalyticResult(
             "two_sample_t",
             (d,),
             alpha,
             t_test_power(d=d, n_per_arm=n_per_arm, alpha=alpha),
             n_per_arm,
+            attrition,
         )
     if len(effect) == 2:
         p1, p2 = effect
         if n_per_arm is None:
             n = proportions_sample_size(p1=p1, p2=p2, power=power, alpha=alpha)
-            return AnalyticResult("two_proportions", (p1, p2), alpha, power, n)
+            return AnalyticResult("two_proportions", (p1, p2), alpha, power, n, attrition)
         got = proportions_power(p1=p1, p2=p2, n_per_arm=n_per_arm, alpha=alpha)
-        return AnalyticResult("two_proportions", (p1, p2), alpha, got, n_per_arm)
+        return AnalyticResult("two_proportions", (p1, p2), alpha, got, n_per_arm, attrition)
     raise PowerError(
         f"effect: give one number (Cohen d) or two proportions (p1, p2), got {list(effect)}"
     )
