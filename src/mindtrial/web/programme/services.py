@@ -9,7 +9,7 @@ from django.db import transaction
 
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
-from mindtrial.web.audit.services import audit_record
+from mindtrial.web.audit.services import audit_record, require_reason
 from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant, Randomization, Status
 from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
@@ -128,3 +128,30 @@ def continuation_record(
             reveals_allocation=True,
         )
     return decision
+
+
+def correct_attendance(
+    *, acting_user: User | None, attendance: Attendance, status: str, reason: str
+) -> Attendance:
+    """Correct a session's mark; a facilitator may correct only their own groups' marks."""
+    participant = attendance.participant
+    require_writer(acting_user, participant, ATTENDANCE_WRITERS, what="attendance")
+    reason = require_reason(reason)
+    if status not in AttendanceStatus.values:
+        raise ServiceError({"status": f"Choose one of {', '.join(AttendanceStatus.values)}."})
+    if status == attendance.status:
+        raise ServiceError("Nothing was changed.")
+    with transaction.atomic():
+        old = {"status": attendance.status}
+        attendance.status, attendance.recorded_by = status, acting_user
+        attendance.save(update_fields=["status", "recorded_by", "recorded_at"])
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CORRECT,
+            target=attendance,
+            study=participant.study,
+            old=old,
+            new={"status": status},
+            reason=reason,
+        )
+    return attendance
