@@ -211,7 +211,7 @@ def checkin_submit(
 
     A repeat with the same ``idempotency_key`` returns the saved check-in unchanged (a retry
     after a dropped connection). A second check-in for the same week is refused: changes go
-    through staff (:func:`checkin_correct`). A participant answers only for the current week.
+    through staff (:func:`correct_checkin`). A participant answers only for the current week.
     """
     if not _KEY.match(idempotency_key or ""):
         raise ServiceError({"idempotency_key": "Expected 8-64 letters, digits, '-' or '_'."})
