@@ -19,12 +19,14 @@ from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.safety.models import AdverseEvent, AdverseEventFollowUp
 from mindtrial.web.safety.services import adverse_event_report
 
+from . import test_browser
 from .factories import ELIGIBLE_RECORD, grant, make_participant, make_site, make_study, make_user
 from .programme.factories import START, World
 from .programme.records import ae_answers
-from .test_browser import _sign_in, browser  # noqa: F401 (the browser fixture)
+from .test_browser import _sign_in
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "web" / "corrections"
+browser = test_browser.browser  # the Chromium fixture of the enrolment browser tests
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 DEVICES = [pytest.param(False, id="desktop"), pytest.param(True, id="phone")]
 

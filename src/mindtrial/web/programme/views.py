@@ -206,8 +206,12 @@ def correct_attendance(request: AuthedRequest, participant_id: int) -> HttpRespo
     participant = access_participant_by_id(request.user, participant_id)
     require_role(request.user, services.ATTENDANCE_WRITERS)
     week = query_int(request, "week", high=MAX_WEEK)
-    mark = Attendance.objects.filter(participant=participant, week=week).first()
-    if week is None or mark is None:
+    mark = (
+        None
+        if week is None
+        else Attendance.objects.filter(participant=participant, week=week).first()
+    )
+    if mark is None:
         raise NotFound("attendance")
     form = AttendanceCorrectionForm(request.POST or None, initial={"status": mark.status})
     if request.method == "POST" and form.is_valid():

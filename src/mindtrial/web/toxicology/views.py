@@ -103,8 +103,10 @@ def correct(request: AuthedRequest, participant_id: int) -> HttpResponse:
     participant = access_participant_by_id(request.user, participant_id)
     require_role(request.user, STAFF_WRITERS)
     week = query_int(request, "week", high=MAX_WEEK)
-    test = ToxTest.objects.filter(participant=participant, week=week).first()
-    if week is None or test is None:
+    test = (
+        None if week is None else ToxTest.objects.filter(participant=participant, week=week).first()
+    )
+    if test is None:
         raise NotFound("test")
     panel = list(test.results) or _panel(participant)
     initial = {"status": test.status, "reason": test.reason}
