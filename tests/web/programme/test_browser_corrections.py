@@ -1,5 +1,7 @@
 """Corrections in Debian's Chromium (Playwright), on a desktop and a 390-px phone, by
-keyboard where a person would use one. Screenshots: ``test-output/web/corrections/``.
+keyboard where a person would use one (the browser fixture is this folder's, which keeps the
+live server's PostgreSQL connections between tests). Screenshots:
+``test-output/web/corrections/``.
 
 A coordinator corrects a mistyped age (75 for 57) with a reason and sees the eligibility
 decision follow; a coordinator follows a serious adverse event up to its resolution.
@@ -19,14 +21,12 @@ from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.safety.models import AdverseEvent, AdverseEventFollowUp
 from mindtrial.web.safety.services import adverse_event_report
 
-from . import test_browser
-from .factories import ELIGIBLE_RECORD, grant, make_participant, make_site, make_study, make_user
-from .programme.factories import START, World
-from .programme.records import ae_answers
-from .test_browser import _sign_in
+from ..factories import ELIGIBLE_RECORD, grant, make_participant, make_site, make_study, make_user
+from ..test_browser import _sign_in
+from .factories import START, World
+from .records import ae_answers
 
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "web" / "corrections"
-browser = test_browser.browser  # the Chromium fixture of the enrolment browser tests
+SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "web" / "corrections"
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 DEVICES = [pytest.param(False, id="desktop"), pytest.param(True, id="phone")]
 
