@@ -48,13 +48,7 @@ def attendance_record(
     if errors:
         raise ServiceError(errors)
     require_collecting(participant, week)
-    decision = ContinuationDecision.objects.filter(participant=participant).first()
-    if decision is not None and not decision.continues and status != AttendanceStatus.ABSENT:
-        choice = _continuation_week(participant)
-        if choice is not None and week > choice:
-            raise ServiceError(
-                {"week": f"{participant.code} chose not to continue after week {choice}."}
-            )
+    _check_continuation(participant, week, status)
     with transaction.atomic():
         existing = (
             Attendance.objects.select_for_update()
@@ -87,6 +81,17 @@ def attendance_record(
             reason=reason,
         )
     return record
+
+
+def _check_continuation(participant: Participant, week: int, status: str) -> None:
+    """Refuse "present" or "excused" after the week a participant chose not to continue."""
+    decision = ContinuationDecision.objects.filter(participant=participant).first()
+    if decision is not None and not decision.continues and status != AttendanceStatus.ABSENT:
+        choice = _continuation_week(participant)
+        if choice is not None and week > choice:
+            raise ServiceError(
+                {"week": f"{participant.code} chose not to continue after week {choice}."}
+            )
 
 
 def _continuation_week(participant: Participant) -> int | None:
@@ -141,6 +146,7 @@ def correct_attendance(
         raise ServiceError({"status": f"Choose one of {', '.join(AttendanceStatus.values)}."})
     if status == attendance.status:
         raise ServiceError("Nothing was changed.")
+    _check_continuation(participant, attendance.week, status)
     with transaction.atomic():
         old = {"status": attendance.status}
         attendance.status, attendance.recorded_by = status, acting_user
