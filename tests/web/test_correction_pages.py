@@ -19,6 +19,7 @@ from mindtrial.web.safety.services import adverse_event_report, participant_with
 from mindtrial.web.toxicology.models import ToxTest
 from mindtrial.web.toxicology.services import tox_test_import
 
+from .factories import ELIGIBLE_RECORD
 from .programme.factories import START, World
 from .programme.records import PANEL, ae_answers
 
@@ -156,3 +157,21 @@ def test_withdrawal_pages_correct_and_undo(world: World) -> None:
     _check(client, f"/participants/{p.pk}/corrections/withdrawal/undo/", {"confirm": "on"}, "6")
     assert withdrawal_of(p) is None
     assert client.get(f"/participants/{p.pk}/corrections/withdrawal/").status_code == 404
+
+
+def test_a_randomized_participant_made_ineligible_is_told_plainly(world: World) -> None:
+    p = world.participants[0]
+    data = {
+        k: ("yes" if v is True else "no" if v is False else v) for k, v in ELIGIBLE_RECORD.items()
+    }
+    response = _client(world).post(
+        f"/participants/{p.pk}/corrections/screening/",
+        dict(data, age="72", reason="date of birth misread"),  # "Age 18 to 70" fails
+        follow=True,
+    )
+    text = response.content.decode()
+    assert "no longer meets the eligibility criteria" in text
+    assert "they stay randomized (intention to treat)" in text
+    assert "Not eligible: Age 18 to 70" in text  # the corrections page shows the decision
+    p.refresh_from_db()
+    assert p.status == "randomized"

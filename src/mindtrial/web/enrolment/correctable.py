@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from mindtrial.web.checkin.models import CheckIn, Source
 from mindtrial.web.enrolment.models import BaselineAssessment, Consent, Participant, Screening
-from mindtrial.web.enrolment.services import ENROLMENT_WRITERS, baseline_steps
+from mindtrial.web.enrolment.services import COVARIATES, ENROLMENT_WRITERS, baseline_steps
 from mindtrial.web.programme.access import STAFF_WRITERS
 from mindtrial.web.programme.models import Attendance
 from mindtrial.web.programme.services import ATTENDANCE_WRITERS
@@ -89,7 +89,7 @@ def _enrolment(participant: Participant) -> list[CorrectableRecord]:
         if record is None:
             continue
         scores = record.scores.get("scores", {}) if isinstance(record.scores, dict) else {}
-        name = "Baseline characteristics" if step == "covariates" else get_instrument(step).name
+        name = "Baseline characteristics" if step == COVARIATES else get_instrument(step).name
         summary = ", ".join(f"{k} {v:g}" for k, v in scores.items()) or "Recorded"
         found.append(
             CorrectableRecord(
