@@ -176,7 +176,7 @@ def _withdrawal(participant: Participant) -> list[CorrectableRecord]:
             f"From week {withdrawal.week}: {withdrawal.reason}",
             (
                 Link("Correct", _url("correct_withdrawal", participant)),
-                Link("Undo (entered in error)", _url("undo_withdrawal", participant)),
+                Link("Undo", _url("undo_withdrawal", participant)),
             ),
         )
     ]
