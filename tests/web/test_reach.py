@@ -9,6 +9,7 @@ who failed screening.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,14 @@ from django.test import Client
 
 from mindtrial.web.accounts.models import Role, User
 from mindtrial.web.accounts.services import api_token_issue
+from mindtrial.web.checkin.services import checkin_submit
 from mindtrial.web.enrolment import services as enrolment
 from mindtrial.web.enrolment.models import Participant
+from mindtrial.web.programme.services import attendance_record
+from mindtrial.web.safety.services import adverse_event_report, participant_withdraw
 from mindtrial.web.studies.models import Group
 from mindtrial.web.studies.services import group_update
+from mindtrial.web.toxicology.services import tox_test_import
 
 from .factories import (
     ELIGIBLE_RECORD,
@@ -33,6 +38,7 @@ from .factories import (
     make_study,
     make_user,
 )
+from .programme.records import PANEL, WEEK1, ae_answers
 
 pytestmark = pytest.mark.django_db
 
@@ -87,8 +93,32 @@ def world() -> dict[str, Any]:
     enrolment.participant_screen(
         acting_user=None, participant=referral, record=dict(ELIGIBLE_RECORD, mania=True)
     )
+    own, other = members[own_group.pk], members[other_group.pk]
+    start = cohort.start_date
+    for member in (own, other):
+        attendance_record(acting_user=None, participant=member, week=1, status="present")
+    checkin_submit(
+        participant=own,
+        week=1,
+        answers=WEEK1,
+        idempotency_key=f"reach-checkin-{own.pk}",
+        today=start + dt.timedelta(days=1),
+    )
+    tox_test_import(
+        acting_user=None, participant=own, week=2, results=dict.fromkeys(PANEL, "negative")
+    )
+    event = adverse_event_report(
+        acting_user=None,
+        participant=own,
+        answers=dict(ae_answers(start + dt.timedelta(days=20), serious=True), outcome="recovering"),
+        today=start + dt.timedelta(days=30),
+    )
+    participant_withdraw(
+        acting_user=None, participant=other, kind="withdrawn", week=20, reason="moved away"
+    )
     values = {
         "study": str(study.pk),
+        "own_ae": str(event.pk),
         "own": str(members[own_group.pk].pk),
         "other": str(members[other_group.pk].pk),
         "referral": str(referral.pk),

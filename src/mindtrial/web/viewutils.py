@@ -74,3 +74,14 @@ def yes_no_field(label: str, *, required: bool) -> forms.TypedChoiceField:
 
 def context(**kwargs: Any) -> dict[str, Any]:
     return kwargs
+
+
+def correction_reason_field() -> forms.CharField:
+    """The reason every correction needs (kept in the audit trail with old and new values)."""
+    return forms.CharField(
+        label="Reason for the correction",
+        max_length=500,
+        required=False,  # the service names a missing reason
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text="Kept in the audit trail with the old and new values, your name and the time.",
+    )

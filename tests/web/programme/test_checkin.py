@@ -12,8 +12,8 @@ from mindtrial.protocols import load_protocol
 from mindtrial.web.audit.models import AuditAction, AuditEvent
 from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.checkin.services import (
-    checkin_correct,
     checkin_submit,
+    correct_checkin,
     due_instruments,
     link_from_code,
     link_from_token,
@@ -153,9 +153,9 @@ def test_staff_correction_needs_a_reason_and_keeps_old_values() -> None:
     )
     fixed = {**WEEK1_ANSWERS, "ocs": {"ocs_1": 3, "ocs_2": 3, "ocs_3": 3}}
     with pytest.raises(ServiceError) as info:
-        checkin_correct(acting_user=world.coordinator, checkin=checkin, answers=fixed, reason=" ")
+        correct_checkin(acting_user=world.coordinator, checkin=checkin, answers=fixed, reason=" ")
     assert "reason" in info.value.errors
-    checkin_correct(
+    correct_checkin(
         acting_user=world.coordinator,
         checkin=checkin,
         answers=fixed,
@@ -164,6 +164,15 @@ def test_staff_correction_needs_a_reason_and_keeps_old_values() -> None:
     checkin.refresh_from_db()
     assert checkin.scores["ocs"] == {"mean": 3.0}
     event = AuditEvent.objects.get(action=AuditAction.CORRECT)
-    assert event.old_values["answers"]["ocs"] == {"ocs_1": "6", "ocs_2": "4", "ocs_3": "5"}
+    # Only what changed, item by item: (6 + 4 + 5) / 3 = 5 became (3 + 3 + 3) / 3 = 3.
+    assert event.old_values == {
+        "answers.ocs.ocs_1": "6",
+        "answers.ocs.ocs_2": "4",
+        "answers.ocs.ocs_3": "5",
+        "scores.ocs.mean": 5.0,
+    }
+    assert (
+        event.new_values["answers.ocs.ocs_1"] == "3" and event.new_values["scores.ocs.mean"] == 3.0
+    )
     assert event.acting_user == world.coordinator
     assert study_protocol(world.study).id == "mrocc-2025"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import models, transaction
@@ -46,3 +47,32 @@ def audit_record(
     event._written_by_audit_service = True  # type: ignore[attr-defined]
     event.save()
     return event
+
+
+def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat |= _flat(value, f"{name}.")
+        else:
+            flat[name] = value
+    return flat
+
+
+def changed_values(
+    old: Mapping[str, Any], new: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only what a correction changed, as two flat dicts with the same keys (nested values
+    become dotted keys, e.g. ``answers.ocs.ocs_1``; a value absent on one side is None):
+    one row per key in the audit page's old → new table."""
+    before, after = _flat(jsonable(old)), _flat(jsonable(new))
+    keys = [k for k in {**before, **after} if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
+
+
+def require_reason(reason: str) -> str:
+    """The stripped reason of a correction; a ServiceError on the ``reason`` field if blank."""
+    if not reason.strip():
+        raise ServiceError({"reason": "A reason is required to correct submitted data."})
+    return reason.strip()

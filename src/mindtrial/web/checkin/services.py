@@ -19,7 +19,7 @@ from mindtrial.dataset.validate import answer_text, check_answer
 from mindtrial.instruments.scoring import ScoringError, score
 from mindtrial.protocols import Protocol
 from mindtrial.web.audit.models import AuditAction
-from mindtrial.web.audit.services import audit_record
+from mindtrial.web.audit.services import audit_record, changed_values, require_reason
 from mindtrial.web.checkin.models import CheckIn, ParticipantLink, Source
 from mindtrial.web.common import NotFound, ServiceError
 from mindtrial.web.enrolment.models import Participant, Status
@@ -211,7 +211,7 @@ def checkin_submit(
 
     A repeat with the same ``idempotency_key`` returns the saved check-in unchanged (a retry
     after a dropped connection). A second check-in for the same week is refused: changes go
-    through staff (:func:`checkin_correct`). A participant answers only for the current week.
+    through staff (:func:`correct_checkin`). A participant answers only for the current week.
     """
     if not _KEY.match(idempotency_key or ""):
         raise ServiceError({"idempotency_key": "Expected 8-64 letters, digits, '-' or '_'."})
@@ -324,22 +324,29 @@ def checkin_import(
     return checkin
 
 
-def checkin_correct(
+def correct_checkin(
     *,
-    acting_user: User,
+    acting_user: User | None,
     checkin: CheckIn,
     answers: Mapping[str, Mapping[str, Any]],
     reason: str,
 ) -> CheckIn:
-    """Staff correct a submitted check-in; the reason is required and audited."""
+    """Staff correct a submitted check-in: scored again, the reason required, and only the
+    answers and scores that changed audited old → new."""
     participant = checkin.participant
     require_writer(acting_user, participant, STAFF_WRITERS, what="check-in corrections")
-    if not reason.strip():
-        raise ServiceError({"reason": "A reason is required to correct submitted data."})
+    reason = require_reason(reason)
+    if checkin.source == Source.IMPORT:
+        raise ServiceError("Loaded answers are corrected in the source dataset.")
     protocol = study_protocol(participant.study)
     cleaned, scores = _score_all(protocol, checkin.week, answers)
+    before, after = changed_values(
+        {"answers": checkin.answers, "scores": checkin.scores},
+        {"answers": cleaned, "scores": scores},
+    )
+    if not before:
+        raise ServiceError("Nothing was changed.")
     with transaction.atomic():
-        old = {"answers": checkin.answers}
         checkin.answers, checkin.scores = cleaned, scores
         checkin.corrected_at = timezone.now()
         checkin.save(update_fields=["answers", "scores", "corrected_at"])
@@ -348,8 +355,8 @@ def checkin_correct(
             action=AuditAction.CORRECT,
             target=checkin,
             study=participant.study,
-            old=old,
-            new={"answers": cleaned},
+            old=before,
+            new=after,
             reason=reason,
         )
     return checkin

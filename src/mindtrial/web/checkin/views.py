@@ -207,7 +207,7 @@ def checkin_correct(request: AuthedRequest, participant_id: int) -> HttpResponse
     )
     if request.method == "POST" and form.is_valid():
         try:
-            services.checkin_correct(
+            services.correct_checkin(
                 acting_user=request.user,
                 checkin=checkin,
                 answers=form.answers(),

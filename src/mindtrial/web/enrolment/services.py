@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -13,7 +14,7 @@ from mindtrial.design.randomization import stratum_key
 from mindtrial.instruments.scoring import ScoringError, score
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
-from mindtrial.web.audit.services import audit_record
+from mindtrial.web.audit.services import audit_record, changed_values, require_reason
 from mindtrial.web.common import Forbidden, ServiceError, latest_today
 from mindtrial.web.enrolment.models import (
     BaselineAssessment,
@@ -116,14 +117,17 @@ def participant_refer(
     return participant
 
 
-def participant_screen(
-    *, acting_user: User | None, participant: Participant, record: Mapping[str, Any]
-) -> Screening:
-    """Judge the screening record against the protocol; every failed criterion is kept."""
-    _require_writer(acting_user, participant)
-    if participant.status != Status.REFERRED:
-        raise ServiceError("This participant has already been screened.")
-    protocol = _protocol(participant)
+@dataclass(frozen=True)
+class JudgedScreening:
+    """A screening record checked against the protocol's criteria (design/eligibility.py)."""
+
+    record: dict[str, Any]
+    eligible: bool
+    failed: list[dict[str, str]]
+    """Every failed criterion: id, kind, description, reason."""
+
+
+def _judge_screening(protocol: Protocol, record: Mapping[str, Any]) -> JudgedScreening:
     known = {c.field for c in screening_conditions(protocol)}
     unknown = sorted(set(record) - known)
     if unknown:
@@ -140,19 +144,32 @@ def participant_screen(
         {"id": f.id, "kind": f.kind, "description": f.description, "reason": f.reason}
         for f in result.failed
     ]
+    return JudgedScreening(record=cleaned, eligible=result.eligible, failed=failed)
+
+
+def participant_screen(
+    *, acting_user: User | None, participant: Participant, record: Mapping[str, Any]
+) -> Screening:
+    """Judge the screening record against the protocol; every failed criterion is kept."""
+    _require_writer(acting_user, participant)
+    if participant.status != Status.REFERRED:
+        raise ServiceError("This participant has already been screened.")
+    protocol = _protocol(participant)
+    judged = _judge_screening(protocol, record)
+    cleaned, failed = judged.record, judged.failed
     with transaction.atomic():
         screening = Screening.objects.create(
             participant=participant,
             record=cleaned,
-            eligible=result.eligible,
+            eligible=judged.eligible,
             failed=failed,
-            missing=list(result.missing),
+            missing=[],
             protocol_version=protocol.version,
             screened_by=acting_user,
         )
         reason = "; ".join(f["description"] for f in failed)
         old = _set_status(
-            participant, Status.ELIGIBLE if result.eligible else Status.SCREEN_FAILED, reason
+            participant, Status.ELIGIBLE if judged.eligible else Status.SCREEN_FAILED, reason
         )
         audit_record(
             acting_user=acting_user,
@@ -265,6 +282,22 @@ def _clean_covariates(protocol: Protocol, values: Mapping[str, Any]) -> dict[str
     return cleaned
 
 
+def _clean_baseline(
+    participant: Participant, instrument_id: str, answers: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(answers, scores) of one baseline instrument, scored by the instruments layer; the
+    covariates (``"covariates"``) are checked against the protocol and have no scores."""
+    if instrument_id == COVARIATES:
+        return _clean_covariates(_protocol(participant), answers), {}
+    given = {k: v for k, v in answers.items() if v is not None and v != ""}
+    try:
+        result = score(instrument_id, given)
+    except ScoringError as exc:
+        raise ServiceError({(p.item_id or ""): str(p) for p in exc.problems}) from None
+    scored = result.to_dict()
+    return dict(scored["answers"]), dict(scored)  # type: ignore[call-overload]
+
+
 def participant_record_baseline(
     *,
     acting_user: User | None,
@@ -292,17 +325,7 @@ def participant_record_baseline(
         raise ServiceError(
             {"reason": "This was recorded already: give a reason for the correction."}
         )
-    if instrument_id == COVARIATES:
-        cleaned = _clean_covariates(_protocol(participant), answers)
-        scores: dict[str, object] = {}
-    else:
-        given = {k: v for k, v in answers.items() if v is not None and v != ""}
-        try:
-            result = score(instrument_id, given)
-        except ScoringError as exc:
-            raise ServiceError({(p.item_id or ""): str(p) for p in exc.problems}) from None
-        cleaned = dict(result.to_dict()["answers"])  # type: ignore[call-overload]
-        scores = result.to_dict()
+    cleaned, scores = _clean_baseline(participant, instrument_id, answers)
     with transaction.atomic():
         if existing is None:
             assessment = BaselineAssessment.objects.create(
@@ -459,3 +482,203 @@ def participant_exit(
             reason=reason.strip(),
         )
     return participant
+
+
+# --------------------------------------------------------------------------- corrections
+# Each correction needs a reason, writes once and audits only what changed (old → new);
+# whatever is derived from the corrected values (eligibility, scores, status) follows.
+
+
+def _unchanged(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    return not changed_values(old, new)[0]
+
+
+def _status_after_screening(participant: Participant, eligible: bool) -> Status:
+    """The funnel status the records now support, before randomization: a correction that
+    makes someone eligible again returns them to the step their records reached."""
+    if not eligible:
+        return Status.SCREEN_FAILED
+    if not Consent.objects.filter(participant=participant).exists():
+        return Status.ELIGIBLE
+    done = set(
+        BaselineAssessment.objects.filter(participant=participant).values_list(
+            "instrument", flat=True
+        )
+    )
+    return (
+        Status.BASELINE_COMPLETE if set(baseline_steps(participant)) <= done else Status.CONSENTED
+    )
+
+
+@dataclass(frozen=True)
+class ScreeningCorrection:
+    screening: Screening
+    was_eligible: bool
+    eligible: bool
+    status_changed: bool
+    randomized_ineligible: bool
+    """A randomized participant no longer meets the criteria: recorded, and they stay
+    randomized (intention to treat); the data manager and the investigator decide the rest."""
+
+
+def correct_screening(
+    *, acting_user: User | None, participant: Participant, record: Mapping[str, Any], reason: str
+) -> ScreeningCorrection:
+    """Correct screening answers and judge eligibility again from the protocol's criteria.
+
+    Before randomization the status follows the new decision; a randomized participant stays
+    randomized (ITT) and the result says when they no longer meet the criteria."""
+    _require_writer(acting_user, participant)
+    reason = require_reason(reason)
+    screening = Screening.objects.filter(participant=participant).first()
+    if screening is None:
+        raise ServiceError("This participant has not been screened yet: screen them instead.")
+    protocol = _protocol(participant)
+    judged = _judge_screening(protocol, record)
+    old = {
+        "record": screening.record,
+        "eligible": screening.eligible,
+        "failed": [f["id"] for f in screening.failed],
+    }
+    new = {
+        "record": judged.record,
+        "eligible": judged.eligible,
+        "failed": [f["id"] for f in judged.failed],
+    }
+    if _unchanged(old, new):
+        raise ServiceError("Nothing was changed.")
+    with transaction.atomic():
+        locked = Participant.objects.select_for_update().get(pk=participant.pk)
+        failed_text = "; ".join(f["description"] for f in judged.failed)
+        old["status"], new["status"] = locked.status, locked.status
+        if locked.status in (Status.RANDOMIZED, Status.NOT_RANDOMIZED):
+            status_changed = False
+        else:
+            status = _status_after_screening(locked, judged.eligible)
+            status_changed = status != locked.status
+            _set_status(locked, status, failed_text if status == Status.SCREEN_FAILED else "")
+            new["status"] = status
+        randomized_ineligible = locked.status == Status.RANDOMIZED and not judged.eligible
+        if randomized_ineligible:
+            new["randomized_ineligible"] = True
+        screening.record, screening.eligible = judged.record, judged.eligible
+        screening.failed, screening.missing = judged.failed, []
+        screening.protocol_version = protocol.version
+        screening.save(
+            update_fields=["record", "eligible", "failed", "missing", "protocol_version"]
+        )
+        before, after = changed_values(old, new)
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CORRECT,
+            target=screening,
+            study=participant.study,
+            old=before,
+            new=after,
+            reason=reason,
+        )
+    participant.refresh_from_db()
+    return ScreeningCorrection(
+        screening=screening,
+        was_eligible=bool(old["eligible"]),
+        eligible=judged.eligible,
+        status_changed=status_changed,
+        randomized_ineligible=randomized_ineligible,
+    )
+
+
+def correct_consent(
+    *,
+    acting_user: User | None,
+    participant: Participant,
+    form_version: str,
+    consent_date: dt.date,
+    obtained_by: User,
+    reason: str,
+) -> Consent:
+    """Correct the recorded consent (form version, date, who obtained it)."""
+    _require_writer(acting_user, participant)
+    reason = require_reason(reason)
+    consent = Consent.objects.filter(participant=participant).select_related("obtained_by").first()
+    if consent is None:
+        raise ServiceError("No consent is recorded for this participant.")
+    errors = {}
+    if not form_version.strip():
+        errors["form_version"] = "Give the version of the consent form signed."
+    if consent_date > latest_today():
+        errors["consent_date"] = "The consent date is in the future."
+    elif consent_date < participant.referral_date:
+        errors["consent_date"] = "The consent date is before the referral."
+    if obtained_by.is_blinded:
+        errors["obtained_by"] = "Consent must be obtained by unblinded study staff."
+    if errors:
+        raise ServiceError(errors)
+    old = {
+        "form_version": consent.form_version,
+        "consent_date": consent.consent_date,
+        "obtained_by": consent.obtained_by.username,
+    }
+    new = {
+        "form_version": form_version.strip(),
+        "consent_date": consent_date,
+        "obtained_by": obtained_by.username,
+    }
+    if _unchanged(old, new):
+        raise ServiceError("Nothing was changed.")
+    with transaction.atomic():
+        consent.form_version, consent.consent_date = form_version.strip(), consent_date
+        consent.obtained_by = obtained_by
+        consent.save(update_fields=["form_version", "consent_date", "obtained_by"])
+        before, after = changed_values(old, new)
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CORRECT,
+            target=consent,
+            study=participant.study,
+            old=before,
+            new=after,
+            reason=reason,
+        )
+    return consent
+
+
+def correct_baseline(
+    *,
+    acting_user: User | None,
+    participant: Participant,
+    instrument_id: str,
+    answers: Mapping[str, Any],
+    reason: str,
+) -> BaselineAssessment:
+    """Correct a recorded baseline instrument (scored again) or the covariates, also after
+    randomization; the allocation already made is not changed."""
+    _require_writer(acting_user, participant)
+    reason = require_reason(reason)
+    assessment = BaselineAssessment.objects.filter(
+        participant=participant, instrument=instrument_id
+    ).first()
+    if assessment is None:
+        raise ServiceError({"instrument": "This baseline form has not been recorded yet."})
+    cleaned, scores = _clean_baseline(participant, instrument_id, answers)
+    old = {"answers": assessment.answers, "scores": assessment.scores.get("scores", {})}
+    new = {"answers": cleaned, "scores": scores.get("scores", {})}
+    if _unchanged(old, new):
+        raise ServiceError("Nothing was changed.")
+    with transaction.atomic():
+        assessment.answers, assessment.scores = cleaned, scores
+        assessment.recorded_by = acting_user
+        assessment.save()
+        if instrument_id == COVARIATES:
+            participant.covariates = cleaned
+            participant.save(update_fields=["covariates"])
+        before, after = changed_values(old, new)
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CORRECT,
+            target=assessment,
+            study=participant.study,
+            old=before,
+            new=after,
+            reason=reason,
+        )
+    return assessment

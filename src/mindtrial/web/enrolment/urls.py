@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from mindtrial.web.enrolment import views
+from mindtrial.web.enrolment import correction_views, views
 
 urlpatterns = [
     path("studies/<int:study_id>/participants/", views.participant_list, name="participant_list"),
@@ -39,5 +39,26 @@ urlpatterns = [
     ),
     path(
         "participants/<int:participant_id>/exit/", views.participant_exit, name="participant_exit"
+    ),
+    # Corrections with a reason (the participant's corrections page links every one).
+    path(
+        "participants/<int:participant_id>/corrections/",
+        correction_views.participant_corrections,
+        name="participant_corrections",
+    ),
+    path(
+        "participants/<int:participant_id>/corrections/screening/",
+        correction_views.correct_screening,
+        name="correct_screening",
+    ),
+    path(
+        "participants/<int:participant_id>/corrections/consent/",
+        correction_views.correct_consent,
+        name="correct_consent",
+    ),
+    path(
+        "participants/<int:participant_id>/corrections/baseline/<slug:instrument>/",
+        correction_views.correct_baseline,
+        name="correct_baseline",
     ),
 ]

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
-from mindtrial.web.audit.services import audit_record
+from mindtrial.web.audit.services import audit_record, require_reason
 from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant, Randomization, Status
 from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
@@ -48,13 +48,7 @@ def attendance_record(
     if errors:
         raise ServiceError(errors)
     require_collecting(participant, week)
-    decision = ContinuationDecision.objects.filter(participant=participant).first()
-    if decision is not None and not decision.continues and status != AttendanceStatus.ABSENT:
-        choice = _continuation_week(participant)
-        if choice is not None and week > choice:
-            raise ServiceError(
-                {"week": f"{participant.code} chose not to continue after week {choice}."}
-            )
+    _check_continuation(participant, week, status)
     with transaction.atomic():
         existing = (
             Attendance.objects.select_for_update()
@@ -87,6 +81,17 @@ def attendance_record(
             reason=reason,
         )
     return record
+
+
+def _check_continuation(participant: Participant, week: int, status: str) -> None:
+    """Refuse "present" or "excused" after the week a participant chose not to continue."""
+    decision = ContinuationDecision.objects.filter(participant=participant).first()
+    if decision is not None and not decision.continues and status != AttendanceStatus.ABSENT:
+        choice = _continuation_week(participant)
+        if choice is not None and week > choice:
+            raise ServiceError(
+                {"week": f"{participant.code} chose not to continue after week {choice}."}
+            )
 
 
 def _continuation_week(participant: Participant) -> int | None:
@@ -128,3 +133,31 @@ def continuation_record(
             reveals_allocation=True,
         )
     return decision
+
+
+def correct_attendance(
+    *, acting_user: User | None, attendance: Attendance, status: str, reason: str
+) -> Attendance:
+    """Correct a session's mark; a facilitator may correct only their own groups' marks."""
+    participant = attendance.participant
+    require_writer(acting_user, participant, ATTENDANCE_WRITERS, what="attendance")
+    reason = require_reason(reason)
+    if status not in AttendanceStatus.values:
+        raise ServiceError({"status": f"Choose one of {', '.join(AttendanceStatus.values)}."})
+    if status == attendance.status:
+        raise ServiceError("Nothing was changed.")
+    _check_continuation(participant, attendance.week, status)
+    with transaction.atomic():
+        old = {"status": attendance.status}
+        attendance.status, attendance.recorded_by = status, acting_user
+        attendance.save(update_fields=["status", "recorded_by", "recorded_at"])
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CORRECT,
+            target=attendance,
+            study=participant.study,
+            old=old,
+            new={"status": status},
+            reason=reason,
+        )
+    return attendance

@@ -18,4 +18,9 @@ urlpatterns = [
         views.continuation,
         name="participant_continuation",
     ),
+    path(
+        "participants/<int:participant_id>/corrections/attendance/",
+        views.correct_attendance,
+        name="correct_attendance",
+    ),
 ]

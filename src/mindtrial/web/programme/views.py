@@ -8,7 +8,8 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from mindtrial.web.common import ServiceError
+from mindtrial.web.common import NotFound, ServiceError
+from mindtrial.web.enrolment.correction_views import correction_page
 from mindtrial.web.enrolment.models import Randomization
 from mindtrial.web.enrolment.selectors import access_participant_by_id
 from mindtrial.web.programme import services
@@ -26,7 +27,15 @@ from mindtrial.web.programme.selectors import (
     continuation_of,
     group_members,
 )
-from mindtrial.web.viewutils import AuthedRequest, add_service_errors, query_int, staff_view
+from mindtrial.web.viewutils import (
+    MAX_WEEK,
+    AuthedRequest,
+    add_service_errors,
+    correction_reason_field,
+    query_int,
+    require_role,
+    staff_view,
+)
 
 
 @staff_view
@@ -180,3 +189,42 @@ def study_weekly(request: AuthedRequest, study_id: int) -> HttpResponse:
 def participant_programme(request: AuthedRequest, participant_id: int) -> HttpResponse:
     participant = access_participant_by_id(request.user, participant_id)
     return render(request, "programme/participant.html", {"p": participant})
+
+
+class AttendanceCorrectionForm(forms.Form):
+    status = forms.ChoiceField(
+        label="Attendance", choices=AttendanceStatus.choices, widget=forms.RadioSelect
+    )
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["reason"] = correction_reason_field()
+
+
+@staff_view
+def correct_attendance(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    participant = access_participant_by_id(request.user, participant_id)
+    require_role(request.user, services.ATTENDANCE_WRITERS)
+    week = query_int(request, "week", high=MAX_WEEK)
+    mark = (
+        None
+        if week is None
+        else Attendance.objects.filter(participant=participant, week=week).first()
+    )
+    if mark is None:
+        raise NotFound("attendance")
+    form = AttendanceCorrectionForm(request.POST or None, initial={"status": mark.status})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.correct_attendance(
+                acting_user=request.user,
+                attendance=mark,
+                status=form.cleaned_data["status"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ServiceError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Week {week} attendance of {participant.code} corrected.")
+            return redirect("participant_corrections", participant_id=participant.pk)
+    return correction_page(request, participant, form, f"Correct week {week} attendance")

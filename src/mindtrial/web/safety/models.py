@@ -26,6 +26,9 @@ class AdverseEvent(models.Model):
     related = models.BooleanField()
     expected = models.BooleanField()
     outcome = models.CharField(max_length=32, blank=True, default="")
+    outcome_date = models.DateField(
+        null=True, blank=True, help_text="When the current outcome was known (resolution date)"
+    )
     action_taken = models.CharField(max_length=32, blank=True, default="")
     reported_at = models.DateTimeField(auto_now_add=True)
     reported_by = models.ForeignKey(
@@ -52,6 +55,31 @@ class AdverseEvent(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+RESOLVED_OUTCOMES = frozenset({"recovered", "recovered_with_sequelae", "fatal"})
+"""Outcome codes of the ``adverse_event`` form that end the follow-up of an event."""
+
+
+class AdverseEventFollowUp(models.Model):
+    """One follow-up of an adverse event: its outcome on a date, until it is resolved."""
+
+    adverse_event = models.ForeignKey(
+        AdverseEvent, on_delete=models.PROTECT, related_name="follow_ups"
+    )
+    outcome = models.CharField(max_length=32)
+    outcome_date = models.DateField()
+    note = models.TextField(blank=True, default="")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["outcome_date", "id"]
+
+    def __str__(self) -> str:
+        return f"follow-up {self.pk} of {self.adverse_event_id}"
 
 
 class SafetyAlert(models.Model):

@@ -10,16 +10,19 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.scoring import ScoringError, score
 from mindtrial.web.accounts.models import Role, User
 from mindtrial.web.audit.models import AuditAction
-from mindtrial.web.audit.services import audit_record
+from mindtrial.web.audit.services import audit_record, changed_values, require_reason
 from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.programme.access import ALL_STAFF, STAFF_WRITERS, require_writer
 from mindtrial.web.programme.calendar import participant_today, week_of
 from mindtrial.web.safety.models import (
+    RESOLVED_OUTCOMES,
     AdverseEvent,
+    AdverseEventFollowUp,
     AlertEmail,
     ExitKind,
     SafetyAlert,
@@ -304,3 +307,214 @@ def participant_withdraw(
             reason=reason.strip(),
         )
     return withdrawal
+
+
+# --------------------------------------------------------------------------- corrections
+
+
+def _outcome_codes() -> list[str]:
+    return [c.code for c in get_instrument("adverse_event").item("outcome").choices]
+
+
+def _check_outcome(event: AdverseEvent, outcome: str, outcome_date: dt.date | None) -> None:
+    errors: dict[str, str] = {}
+    if outcome not in _outcome_codes():
+        errors["outcome"] = f"Choose one of {', '.join(_outcome_codes())}."
+    if outcome_date is not None:
+        if outcome_date > participant_today(event.participant):
+            errors["outcome_date"] = "The date is in the future."
+        elif event.onset_date is not None and outcome_date < event.onset_date:
+            errors["outcome_date"] = "The date is before the event began."
+    if errors:
+        raise ServiceError(errors)
+
+
+def adverse_event_follow_up(
+    *,
+    acting_user: User | None,
+    event: AdverseEvent,
+    outcome: str,
+    outcome_date: dt.date,
+    note: str = "",
+) -> AdverseEventFollowUp:
+    """Follow an event up: its outcome on a date (ongoing → resolved, resolved with sequelae
+    or fatal). A resolved event takes no more follow-ups; a wrong one is corrected, with a
+    reason, through :func:`correct_adverse_event`."""
+    participant = event.participant
+    require_writer(acting_user, participant, STAFF_WRITERS, what="adverse event follow-ups")
+    _check_outcome(event, outcome, outcome_date)
+    with transaction.atomic():
+        locked = AdverseEvent.objects.select_for_update().get(pk=event.pk)
+        if locked.outcome in RESOLVED_OUTCOMES:
+            raise ServiceError(
+                f"{locked.code} is resolved ({locked.outcome}); to change that, correct it."
+            )
+        if locked.outcome_date is not None and outcome_date < locked.outcome_date:
+            raise ServiceError(
+                {"outcome_date": f"The last follow-up was on {locked.outcome_date.isoformat()}."}
+            )
+        follow_up = AdverseEventFollowUp.objects.create(
+            adverse_event=locked,
+            outcome=outcome,
+            outcome_date=outcome_date,
+            note=note.strip(),
+            recorded_by=acting_user,
+        )
+        old = {"outcome": locked.outcome, "outcome_date": locked.outcome_date}
+        locked.outcome, locked.outcome_date = outcome, outcome_date
+        locked.save(update_fields=["outcome", "outcome_date"])
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.UPDATE,
+            target=locked,
+            study=participant.study,
+            old=old,
+            new={"outcome": outcome, "outcome_date": outcome_date, "note": note.strip()},
+        )
+    event.refresh_from_db()
+    return follow_up
+
+
+def correct_adverse_event(
+    *,
+    acting_user: User | None,
+    event: AdverseEvent,
+    answers: Mapping[str, Any],
+    outcome_date: dt.date | None,
+    reason: str,
+) -> AdverseEvent:
+    """Correct an AE report (every answer of the form and the outcome's date); the study week
+    and "related" follow the answers, and an event corrected to serious alerts the safety
+    monitors as a new serious report does."""
+    participant = event.participant
+    require_writer(acting_user, participant, STAFF_WRITERS, what="adverse event corrections")
+    reason = require_reason(reason)
+    given = {k: v for k, v in answers.items() if v is not None and v != ""}
+    try:
+        cleaned = score("adverse_event", given).answers
+    except ScoringError as exc:
+        raise ServiceError({(p.item_id or ""): str(p) for p in exc.problems}) from None
+    onset = cleaned["onset_date"]
+    assert isinstance(onset, dt.date)
+    if onset > participant_today(participant):
+        raise ServiceError({"onset_date": "The onset date is in the future."})
+    week = week_of(participant, onset) or 0
+    out_of_range = week_out_of_range(participant, week)
+    if out_of_range is not None:
+        raise ServiceError({"onset_date": f"The onset falls in study week {week}. {out_of_range}"})
+    if outcome_date is not None and outcome_date < onset:
+        raise ServiceError({"outcome_date": "The date is before the event began."})
+    _check_outcome(event, str(cleaned["outcome"]), outcome_date)
+    relatedness = str(cleaned["relatedness"])
+    fields = {
+        "onset_date": onset,
+        "onset_week": week,
+        "description": str(cleaned["description"]),
+        "severity": str(cleaned["severity"]),
+        "serious": bool(cleaned["serious"]),
+        "relatedness": relatedness,
+        "related": relatedness in RELATED_CODES,
+        "expected": bool(cleaned["expected"]),
+        "outcome": str(cleaned["outcome"]),
+        "outcome_date": outcome_date,
+        "action_taken": str(cleaned["action_taken"]),
+    }
+    before, after = changed_values({k: getattr(event, k) for k in fields}, fields)
+    if not before:
+        raise ServiceError("Nothing was changed.")
+    with transaction.atomic():
+        locked = AdverseEvent.objects.select_for_update().get(pk=event.pk)
+        became_serious = fields["serious"] and not locked.serious
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=list(fields))
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CORRECT,
+            target=locked,
+            study=participant.study,
+            old=before,
+            new=after,
+            reason=reason,
+        )
+        if became_serious:
+            send_after_commit(_alert(locked, participant))
+    event.refresh_from_db()
+    return event
+
+
+def correct_withdrawal(
+    *,
+    acting_user: User | None,
+    withdrawal: Withdrawal,
+    kind: str,
+    week: int,
+    exit_reason: str,
+    reason: str,
+) -> Withdrawal:
+    """Correct how and when a participant left (``exit_reason`` is why they left, ``reason``
+    why the record is corrected); data recorded from the new week on must not exist."""
+    participant = withdrawal.participant
+    require_writer(acting_user, participant, STAFF_WRITERS, what="withdrawals")
+    reason = require_reason(reason)
+    errors: dict[str, str] = {}
+    if kind not in ExitKind.values:
+        errors["kind"] = f"Choose one of {', '.join(ExitKind.values)}."
+    if not exit_reason.strip():
+        errors["exit_reason"] = "Give the reason (no names or other identifying details)."
+    out_of_range = week_out_of_range(participant, week)
+    if out_of_range is not None:
+        errors["week"] = out_of_range
+    if errors:
+        raise ServiceError(errors)
+    later = _data_from_week(participant, week)
+    if later:
+        raise ServiceError(
+            {"week": f"Data are already recorded from week {week} on ({later}); check the week."}
+        )
+    before, after = changed_values(
+        {"kind": withdrawal.kind, "week": withdrawal.week, "reason": withdrawal.reason},
+        {"kind": kind, "week": week, "reason": exit_reason.strip()},
+    )
+    if not before:
+        raise ServiceError("Nothing was changed.")
+    with transaction.atomic():
+        withdrawal.kind, withdrawal.week, withdrawal.reason = kind, week, exit_reason.strip()
+        withdrawal.save(update_fields=["kind", "week", "reason"])
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CORRECT,
+            target=withdrawal,
+            study=participant.study,
+            old=before,
+            new=after,
+            reason=reason,
+        )
+    return withdrawal
+
+
+def correct_undo_withdrawal(
+    *, acting_user: User | None, withdrawal: Withdrawal, reason: str
+) -> Participant:
+    """Remove a withdrawal entered in error (the audit row keeps what it said): data are
+    collected again from its week on."""
+    participant = withdrawal.participant
+    require_writer(acting_user, participant, STAFF_WRITERS, what="withdrawals")
+    reason = require_reason(reason)
+    with transaction.atomic():
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CORRECT,
+            target=withdrawal,
+            study=participant.study,
+            old={
+                "participant": participant.code,
+                "kind": withdrawal.kind,
+                "week": withdrawal.week,
+                "reason": withdrawal.reason,
+            },
+            new={"participant": participant.code, "kind": None, "week": None, "reason": None},
+            reason=reason,
+        )
+        Withdrawal.objects.filter(pk=withdrawal.pk).delete()
+    return participant

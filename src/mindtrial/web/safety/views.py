@@ -11,12 +11,22 @@ from django.urls import reverse
 
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.common import NotFound, ServiceError
-from mindtrial.web.enrolment.models import Randomization
+from mindtrial.web.enrolment.correctable import outcome_label
+from mindtrial.web.enrolment.correction_views import correction_page
+from mindtrial.web.enrolment.models import Participant, Randomization
 from mindtrial.web.enrolment.selectors import access_participant_by_id
 from mindtrial.web.programme.access import STAFF_WRITERS
 from mindtrial.web.safety import services
-from mindtrial.web.safety.forms import AdverseEventForm, ReviewForm, WithdrawalForm
-from mindtrial.web.safety.models import AdverseEvent, ExitKind
+from mindtrial.web.safety.forms import (
+    AdverseEventCorrectionForm,
+    AdverseEventForm,
+    FollowUpForm,
+    ReviewForm,
+    UndoWithdrawalForm,
+    WithdrawalCorrectionForm,
+    WithdrawalForm,
+)
+from mindtrial.web.safety.models import RESOLVED_OUTCOMES, AdverseEvent, ExitKind
 from mindtrial.web.safety.selectors import (
     access_adverse_event_by_id,
     adverse_event_by_submission_key,
@@ -130,7 +140,18 @@ def event_detail(request: AuthedRequest, study_id: int) -> HttpResponse:
     return render(
         request,
         "safety/detail.html",
-        {"e": event, "form": form, "deliveries": alert_delivery(event)},
+        {
+            "e": event,
+            "form": form,
+            "deliveries": alert_delivery(event),
+            "follow_ups": [
+                (f, outcome_label(f.outcome))
+                for f in event.follow_ups.select_related("recorded_by")
+            ],
+            "outcome": outcome_label(event.outcome),
+            "resolved": event.outcome in RESOLVED_OUTCOMES,
+            "can_correct": request.user.is_superuser or request.user.role in STAFF_WRITERS,
+        },
     )
 
 
@@ -189,4 +210,151 @@ def withdraw(request: AuthedRequest, participant_id: int) -> HttpResponse:
             "submit": "Continue",
             "participant": participant,
         },
+    )
+
+
+def _participant_event(request: AuthedRequest, participant: Participant) -> AdverseEvent:
+    """The AE ``?ae=<id>`` of this participant (the same 404 for missing and forbidden)."""
+    asked = query_int(request, "ae", low=1)
+    if asked is None:
+        raise NotFound("adverse event")
+    event = access_adverse_event_by_id(request.user, asked)
+    if event.participant_id != participant.pk:
+        raise NotFound("adverse event")
+    return event
+
+
+def _event_initial(event: AdverseEvent) -> dict[str, object]:
+    initial: dict[str, object] = {
+        "description": event.description,
+        "onset_date": event.onset_date,
+        "severity": event.severity,
+        "relatedness": event.relatedness,
+        "outcome": event.outcome,
+        "outcome_date": event.outcome_date,
+        "action_taken": event.action_taken,
+    }
+    initial |= {k: "yes" if getattr(event, k) else "no" for k in ("serious", "expected")}
+    return initial
+
+
+@staff_view
+def correct_event(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    participant = access_participant_by_id(request.user, participant_id)
+    require_role(request.user, STAFF_WRITERS)
+    event = _participant_event(request, participant)
+    form = AdverseEventCorrectionForm(request.POST or None, initial=_event_initial(event))
+    if request.method == "POST" and form.is_valid():
+        answers = dict(form.cleaned_data)
+        reason, outcome_date = answers.pop("reason"), answers.pop("outcome_date")
+        try:
+            services.correct_adverse_event(
+                acting_user=request.user,
+                event=event,
+                answers=answers,
+                outcome_date=outcome_date,
+                reason=reason,
+            )
+        except ServiceError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Adverse event {event.code} corrected.{_alert_note(event)}")
+            return redirect(ae_url(event))
+    return correction_page(request, participant, form, f"Correct adverse event {event.code}")
+
+
+@staff_view
+def follow_up(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    participant = access_participant_by_id(request.user, participant_id)
+    require_role(request.user, STAFF_WRITERS)
+    event = _participant_event(request, participant)
+    if event.outcome in RESOLVED_OUTCOMES:
+        messages.info(request, f"{event.code} is resolved; correct it if that was wrong.")
+        return redirect(ae_url(event))
+    form = FollowUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.adverse_event_follow_up(
+                acting_user=request.user, event=event, **form.cleaned_data
+            )
+        except ServiceError as exc:
+            add_service_errors(form, exc)
+        else:
+            event.refresh_from_db()
+            done = " It is resolved." if event.outcome in RESOLVED_OUTCOMES else ""
+            messages.success(request, f"Follow-up of {event.code} recorded.{done}")
+            return redirect(ae_url(event))
+    current = outcome_label(event.outcome)
+    since = f" since {event.outcome_date.isoformat()}" if event.outcome_date else ""
+    return correction_page(
+        request,
+        participant,
+        form,
+        f"Follow up adverse event {event.code}",
+        intro=f"Outcome so far: {current}{since}. Follow up until the event is resolved.",
+        submit="Record follow-up",
+        reason_name="",
+    )
+
+
+@staff_view
+def correct_withdrawal(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    participant = access_participant_by_id(request.user, participant_id)
+    require_role(request.user, STAFF_WRITERS)
+    withdrawal = withdrawal_of(participant)
+    if withdrawal is None:
+        raise NotFound("withdrawal")
+    form = WithdrawalCorrectionForm(
+        request.POST or None,
+        initial={
+            "kind": withdrawal.kind,
+            "week": withdrawal.week,
+            "exit_reason": withdrawal.reason,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.correct_withdrawal(
+                acting_user=request.user, withdrawal=withdrawal, **form.cleaned_data
+            )
+        except ServiceError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"The withdrawal of {participant.code} corrected.")
+            return redirect("participant_corrections", participant_id=participant.pk)
+    return correction_page(request, participant, form, "Correct the withdrawal")
+
+
+@staff_view
+def undo_withdrawal(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    participant = access_participant_by_id(request.user, participant_id)
+    require_role(request.user, STAFF_WRITERS)
+    withdrawal = withdrawal_of(participant)
+    if withdrawal is None:
+        raise NotFound("withdrawal")
+    form = UndoWithdrawalForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.correct_undo_withdrawal(
+                acting_user=request.user,
+                withdrawal=withdrawal,
+                reason=form.cleaned_data["reason"],
+            )
+        except ServiceError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request, f"Withdrawal removed: data are collected for {participant.code} again."
+            )
+            return redirect("participant_corrections", participant_id=participant.pk)
+    return correction_page(
+        request,
+        participant,
+        form,
+        "Undo the withdrawal",
+        intro=(
+            f"Recorded: {withdrawal.get_kind_display()} from week {withdrawal.week} "
+            f"({withdrawal.reason}). The audit trail keeps this record."
+        ),
+        submit="Undo the withdrawal",
     )

@@ -13,6 +13,7 @@ from django import forms
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.web.toxicology.models import TestStatus
 from mindtrial.web.toxicology.services import MAX_CAPTURE_BYTES
+from mindtrial.web.viewutils import correction_reason_field
 
 RESULT_CHOICES = [("negative", "Negative"), ("positive", "Positive"), ("invalid", "Invalid")]
 
@@ -51,3 +52,15 @@ class TestResultForm(forms.Form):
 
     def analyte_fields(self) -> list[forms.BoundField]:
         return [self[f"a_{a}"] for a in self.panel]
+
+
+class TestCorrectionForm(TestResultForm):
+    """The result form for a recorded test (no new capture), with the correction's reason."""
+
+    __test__ = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["capture"]
+        self.fields["reason"].label = "Why the test is invalid, refused or missed"
+        self.fields["correction_reason"] = correction_reason_field()

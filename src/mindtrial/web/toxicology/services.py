@@ -14,7 +14,7 @@ from django.core.files.storage import FileSystemStorage
 from django.db import transaction
 
 from mindtrial.web.audit.models import AuditAction
-from mindtrial.web.audit.services import audit_record
+from mindtrial.web.audit.services import audit_record, changed_values
 from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
@@ -198,5 +198,46 @@ def tox_test_import(
                 "results": dict(results),
                 "source": "import",
             },
+        )
+    return test
+
+
+def correct_tox_test(
+    *,
+    acting_user: User | None,
+    test: ToxTest,
+    status: str,
+    results: Mapping[str, str],
+    test_reason: str,
+    reason: str,
+) -> ToxTest:
+    """Correct a recorded test's status, results per analyte or ``test_reason`` (why it was
+    invalid, refused or missed); ``reason`` says why the record is corrected (a missing one is
+    reported as ``correction_reason``)."""
+    participant = test.participant
+    require_writer(acting_user, participant, STAFF_WRITERS, what="toxicology test corrections")
+    if not reason.strip():  # "reason" is the test's own field here
+        raise ServiceError({"correction_reason": "A reason is required to correct submitted data."})
+    reason = reason.strip()
+    protocol = study_protocol(participant.study)
+    panel = list(protocol.toxicology.panel) if protocol.toxicology else list(test.results)
+    cleaned = _check_results(panel, status, results, test_reason)
+    old = {"status": test.status, "reason": test.reason, "results": test.results}
+    new = {"status": status, "reason": test_reason.strip(), "results": cleaned}
+    before, after = changed_values(old, new)
+    if not before:
+        raise ServiceError("Nothing was changed.")
+    with transaction.atomic():
+        test.status, test.reason, test.results = status, test_reason.strip(), cleaned
+        test.recorded_by = acting_user
+        test.save(update_fields=["status", "reason", "results", "recorded_by", "recorded_at"])
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CORRECT,
+            target=test,
+            study=participant.study,
+            old=before,
+            new=after,
+            reason=reason,
         )
     return test

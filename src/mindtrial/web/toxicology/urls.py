@@ -9,4 +9,9 @@ urlpatterns = [
     path("participants/<int:participant_id>/tests/", views.tests, name="tox_tests"),
     path("participants/<int:participant_id>/tests/record/", views.record, name="tox_record"),
     path("participants/<int:participant_id>/tests/capture/", views.capture, name="tox_capture"),
+    path(
+        "participants/<int:participant_id>/corrections/tests/",
+        views.correct,
+        name="correct_tox_test",
+    ),
 ]

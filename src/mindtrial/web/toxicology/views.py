@@ -8,15 +8,16 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from mindtrial.web.common import NotFound, ServiceError
+from mindtrial.web.enrolment.models import Participant
 from mindtrial.web.enrolment.selectors import access_participant_by_id
 from mindtrial.web.programme.access import STAFF_WRITERS
 from mindtrial.web.programme.calendar import participant_today, study_protocol
 from mindtrial.web.studies.selectors import access_study_by_id
-from mindtrial.web.toxicology.forms import TestResultForm
+from mindtrial.web.toxicology.forms import TestCorrectionForm, TestResultForm
 from mindtrial.web.toxicology.models import ToxTest
 from mindtrial.web.toxicology.schedule import is_test_day
 from mindtrial.web.toxicology.selectors import today_test_list
-from mindtrial.web.toxicology.services import capture_storage, tox_test_record
+from mindtrial.web.toxicology.services import capture_storage, correct_tox_test, tox_test_record
 from mindtrial.web.viewutils import (
     MAX_WEEK,
     AuthedRequest,
@@ -95,3 +96,41 @@ def capture(request: AuthedRequest, participant_id: int) -> HttpResponse:
     response = HttpResponse(data, content_type=test.capture_content_type)
     response["Content-Disposition"] = f'inline; filename="test-{participant.code}-week{test.week}"'
     return response
+
+
+@staff_view
+def correct(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    participant = access_participant_by_id(request.user, participant_id)
+    require_role(request.user, STAFF_WRITERS)
+    week = query_int(request, "week", high=MAX_WEEK)
+    test = (
+        None if week is None else ToxTest.objects.filter(participant=participant, week=week).first()
+    )
+    if test is None:
+        raise NotFound("test")
+    panel = list(test.results) or _panel(participant)
+    initial = {"status": test.status, "reason": test.reason}
+    initial |= {f"a_{a}": r for a, r in test.results.items()}
+    form = TestCorrectionForm(request.POST or None, panel=panel, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            correct_tox_test(
+                acting_user=request.user,
+                test=test,
+                status=form.cleaned_data["status"],
+                results=form.results(),
+                test_reason=form.cleaned_data["reason"],
+                reason=form.cleaned_data["correction_reason"],
+            )
+        except ServiceError as exc:
+            errors = {f"a_{k}" if k in panel else k: v for k, v in exc.errors.items()}
+            add_service_errors(form, ServiceError(errors))
+        else:
+            messages.success(request, f"Week {test.week} test of {participant.code} corrected.")
+            return redirect("participant_corrections", participant_id=participant.pk)
+    return render(request, "toxicology/correct.html", {"p": participant, "t": test, "form": form})
+
+
+def _panel(participant: Participant) -> list[str]:
+    protocol = study_protocol(participant.study)
+    return list(protocol.toxicology.panel) if protocol.toxicology else []
