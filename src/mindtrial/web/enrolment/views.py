@@ -251,6 +251,7 @@ def participant_cohort(request: AuthedRequest, participant_id: int) -> HttpRespo
                 acting_user=request.user,
                 participant=participant,
                 cohort=form.cleaned_data["cohort"],
+                reason=form.cleaned_data["reason"],
             )
         except ServiceError as exc:
             add_service_errors(form, exc)
