@@ -12,6 +12,9 @@ from mindtrial.instruments.schema import Item, ItemType
 
 SEP = "__"
 """Field names are ``<instrument>__<item>``."""
+DECLINE = "-"
+"""The value of the "Prefer not to answer" choice (no item's answer or choice code)."""
+DECLINE_LABEL = "Prefer not to answer"
 
 TITLES = {
     "substance_use_7d": "The past 7 days",
@@ -67,13 +70,22 @@ class CheckInForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.sections: list[tuple[str, list[str]]] = []
+        self.declinable: set[str] = set()
         for instrument_id in instruments:
             instrument = get_instrument(instrument_id)
+            may_decline = instrument.missing is not None and instrument.missing.prefer_not_to_answer
             names = []
             for item in instrument.items:
                 name = f"{instrument_id}{SEP}{item.id}"
-                self.fields[name] = _field(item)
-                self.fields[name].required = False  # the service names what is missing
+                field = _field(item)
+                field.required = False  # the service names what is missing
+                if may_decline:
+                    self.declinable.add(name)
+                    if isinstance(field, forms.ChoiceField):
+                        field.choices = [*field.choices, (DECLINE, DECLINE_LABEL)]
+                    else:
+                        field.help_text = "Leave it empty if you prefer not to answer."
+                self.fields[name] = field
                 names.append(name)
             self.sections.append((TITLES.get(instrument_id, instrument.name), names))
         if with_reason:
@@ -88,10 +100,22 @@ class CheckInForm(forms.Form):
     def answers(self) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         for name, value in self.cleaned_data.items():
-            if SEP in name:
+            if SEP in name and value != DECLINE:
                 instrument_id, item_id = name.split(SEP, 1)
                 found.setdefault(instrument_id, {})[item_id] = value
         return found
+
+    def skipped(self) -> dict[str, list[str]]:
+        """Items answered "Prefer not to answer" (or, for a typed answer, left empty) on a
+        form whose instrument allows declining."""
+        found: dict[str, list[str]] = {}
+        for name in self.declinable:
+            value = self.cleaned_data.get(name)
+            typed = not isinstance(self.fields[name], forms.ChoiceField)
+            if value == DECLINE or (typed and value in (None, "")):
+                instrument_id, item_id = name.split(SEP, 1)
+                found.setdefault(instrument_id, []).append(item_id)
+        return {k: sorted(v) for k, v in found.items()}
 
 
 def initial_from(answers: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
