@@ -63,7 +63,7 @@ def test_coordinator_sees_what_is_due_done_and_missing(settings: Any) -> None:
     badges = {b.key: b.label for b in home.badges}
     assert set(badges) >= {"screened", "consented", "randomized", "checkin_overdue", "test_due"}
     # Weeks 2, 3 and 4 had a check-in and none was sent; week 5's is due now.
-    assert badges["checkin_overdue"] == "Check-in overdue: week 2, 3, 4"
+    assert badges["checkin_overdue"] == "Check-ins overdue: weeks 2, 3, 4"
     assert badges["checkin_due"] == "Check-in due this week"
     assert "withdrawn" not in badges and home.status_label == "Randomized"
     weeks = {w.week: w for w in home.timeline}
@@ -98,7 +98,7 @@ def test_a_withdrawn_participant_is_not_shown_as_randomized() -> None:
     badges = {b.key: b.label for b in home.badges}
     assert badges["withdrawn"] == "Withdrew from week 3"
     # Weeks 1 and 2 were due before they left (nothing sent); weeks 3 on are not collected.
-    assert badges["checkin_overdue"] == "Check-in overdue: week 1, 2"
+    assert badges["checkin_overdue"] == "Check-ins overdue: weeks 1, 2"
     weeks = {w.week: w for w in home.timeline}
     assert weeks[4].checkin is not None and weeks[4].checkin.state == "not_collected"
     keys = _keys(home.actions)

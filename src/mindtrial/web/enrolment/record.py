@@ -118,6 +118,17 @@ class RecordHome:
     shows_adverse_events: bool = False
 
     @property
+    def timeline_now(self) -> list[TimelineWeek]:
+        """The weeks up to two after the current one (what is done, missing and next)."""
+        return [
+            w for w in self.timeline if self.current_week is None or w.week <= self.current_week + 2
+        ]
+
+    @property
+    def timeline_later(self) -> list[TimelineWeek]:
+        return [w for w in self.timeline if w not in self.timeline_now]
+
+    @property
     def actions_by_group(self) -> list[tuple[str, list[Action]]]:
         groups: dict[str, list[Action]] = {}
         for action in self.actions:
@@ -386,14 +397,21 @@ def _badges(
         badges.append(Badge("left", "Left before randomization", "muted"))
     missing = [w.week for w in timeline if w.checkin is not None and w.checkin.state == "missing"]
     if missing:
-        weeks = ", ".join(str(w) for w in missing[-3:])
-        more = "" if len(missing) <= 3 else f" and {len(missing) - 3} earlier"
-        badges.append(Badge("checkin_overdue", f"Check-in overdue: week {weeks}{more}", "warn"))
+        badges.append(Badge("checkin_overdue", _overdue_label(missing), "warn"))
     if any(w.checkin is not None and w.checkin.state == "due" for w in timeline):
         badges.append(Badge("checkin_due", "Check-in due this week", "info"))
     if any(w.test is not None and w.test.state == "due" for w in timeline):
         badges.append(Badge("test_due", "Test due today", "alert"))
     return badges
+
+
+def _overdue_label(weeks: list[int]) -> str:
+    """ "Check-in overdue: week 2", "Check-ins overdue: weeks 2, 3, 4" (the latest four)."""
+    if len(weeks) == 1:
+        return f"Check-in overdue: week {weeks[0]}"
+    shown = ", ".join(str(w) for w in weeks[-4:])
+    earlier = f" and {len(weeks) - 4} earlier" if len(weeks) > 4 else ""
+    return f"Check-ins overdue: weeks {shown}{earlier}"
 
 
 # --------------------------------------------------------------------------- the page
