@@ -28,11 +28,13 @@ TITLES = {
 }
 
 
-def _field(item: Item) -> forms.Field:
+def _field(item: Item, *, decline: bool = False) -> forms.Field:
+    """The item's form field; with ``decline``, choice items end with "Prefer not to answer"."""
     label = item.text or item.id
+    extra = [(DECLINE, DECLINE_LABEL)] if decline else []
     if item.type is ItemType.BOOLEAN:
         return forms.ChoiceField(
-            label=label, choices=[("yes", "Yes"), ("no", "No")], widget=forms.RadioSelect
+            label=label, choices=[("yes", "Yes"), ("no", "No"), *extra], widget=forms.RadioSelect
         )
     if item.type is ItemType.INTEGER and item.min is not None and item.max is not None:
         low, high = int(item.min), int(item.max)
@@ -41,7 +43,9 @@ def _field(item: Item) -> forms.Field:
                 (str(v), f"{v} {item.labels.get(v, '')}".strip()) for v in range(low, high + 1)
             ]
             return forms.ChoiceField(
-                label=label, choices=choices, widget=forms.RadioSelect(attrs={"class": "scale"})
+                label=label,
+                choices=[*choices, *extra],
+                widget=forms.RadioSelect(attrs={"class": "scale"}),
             )
         return forms.IntegerField(
             label=label + (f" ({item.unit})" if item.unit else ""),
@@ -51,7 +55,9 @@ def _field(item: Item) -> forms.Field:
         )
     if item.type is ItemType.CHOICE:
         return forms.ChoiceField(
-            label=label, choices=[(c.code, c.label) for c in item.choices], widget=forms.RadioSelect
+            label=label,
+            choices=[*((c.code, c.label) for c in item.choices), *extra],
+            widget=forms.RadioSelect,
         )
     if item.type is ItemType.NUMBER:
         return forms.FloatField(label=label, min_value=item.min, max_value=item.max)
@@ -77,13 +83,11 @@ class CheckInForm(forms.Form):
             names = []
             for item in instrument.items:
                 name = f"{instrument_id}{SEP}{item.id}"
-                field = _field(item)
+                field = _field(item, decline=may_decline)
                 field.required = False  # the service names what is missing
                 if may_decline:
                     self.declinable.add(name)
-                    if isinstance(field, forms.ChoiceField):
-                        field.choices = [*field.choices, (DECLINE, DECLINE_LABEL)]
-                    else:
+                    if not isinstance(field, forms.ChoiceField):
                         field.help_text = "Leave it empty if you prefer not to answer."
                 self.fields[name] = field
                 names.append(name)
