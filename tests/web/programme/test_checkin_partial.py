@@ -5,11 +5,13 @@ names what was not answered, and a retry still never duplicates."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
 import pytest
 from django.test import Client
 
+from mindtrial.web.accounts.services import api_token_issue
 from mindtrial.web.audit.models import AuditEvent
 from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.checkin.services import checkin_submit, participant_link_issue
@@ -130,3 +132,18 @@ def test_phone_form_offers_prefer_not_to_answer() -> None:
     assert saved.answers["substance_use_7d"]["alcohol"] == "1"
     assert "substance_use_7d" not in saved.scores  # "any" needs all five answers
     assert saved.scores["ocs"] == {"mean": 2.0}  # (3 + 2 + 1) / 3
+
+
+def test_staff_enter_a_partial_check_in_through_the_api() -> None:
+    world = World(n=1)  # started 2026-01-05: week 8 is long past
+    p = world.participants[0]
+    token = api_token_issue(acting_user=None, user=world.coordinator)
+    api = Client(headers={"Authorization": f"Bearer {token}"})
+    body = {"week": 8, "idempotency_key": "api-partial-01", "answers": WEEK8, "declined": DECLINED}
+    response = api.post(
+        f"/api/participants/{p.pk}/checkins", json.dumps(body), content_type="application/json"
+    )
+    assert response.status_code == 201, response.content
+    saved = response.json()
+    assert saved["scores"]["promis_anxiety_8a"] == {"raw": 23.0, "t_score": 61.4}
+    assert saved["answers"]["ocs"] == {"ocs_1": "6", "ocs_3": "5"} and "ocs" not in saved["scores"]
