@@ -147,3 +147,27 @@ def test_staff_enter_a_partial_check_in_through_the_api() -> None:
     saved = response.json()
     assert saved["scores"]["promis_anxiety_8a"] == {"raw": 23.0, "t_score": 61.4}
     assert saved["answers"]["ocs"] == {"ocs_1": "6", "ocs_3": "5"} and "ocs" not in saved["scores"]
+
+
+def test_correcting_a_partial_check_in_keeps_the_declined_items() -> None:
+    world = World(n=1)
+    p = world.participants[0]
+    checkin, _ = checkin_submit(
+        participant=p,
+        week=8,
+        answers=WEEK8,
+        skipped=DECLINED,
+        idempotency_key="partial-0004",
+        today=WEEK8_DAY,
+    )
+    client = Client()
+    client.force_login(world.coordinator)
+    url = f"/participants/{p.pk}/checkins/correct/?week=8"
+    form = client.get(url).context["form"]
+    assert form.initial["ocs__ocs_2"] == "-"  # declined, and shown so
+    data = {**form.initial, "ocs__ocs_1": "2", "reason": "participant phoned: meant 2"}
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    checkin.refresh_from_db()
+    assert checkin.answers["ocs"] == {"ocs_1": "2", "ocs_3": "5"}
+    assert checkin.scores["promis_anxiety_8a"] == {"raw": 23.0, "t_score": 61.4}

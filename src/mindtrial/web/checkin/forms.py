@@ -122,8 +122,12 @@ class CheckInForm(forms.Form):
         return {k: sorted(v) for k, v in found.items()}
 
 
-def initial_from(answers: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
-    """Form initial values from saved answers (yes/no items saved as 1/0)."""
+def initial_from(
+    answers: Mapping[str, Mapping[str, str]], instruments: list[str] | None = None
+) -> dict[str, str]:
+    """Form initial values from saved answers (yes/no items saved as 1/0); for the
+    ``instruments`` of the form that allow declining, an unanswered choice item starts as
+    "Prefer not to answer" (so a correction keeps what the participant declined)."""
     initial: dict[str, str] = {}
     for instrument_id, items in answers.items():
         instrument = get_instrument(instrument_id)
@@ -132,6 +136,14 @@ def initial_from(answers: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
             if kind is ItemType.BOOLEAN:
                 value = "yes" if value == "1" else "no"
             initial[f"{instrument_id}{SEP}{item_id}"] = value
+    for instrument_id in instruments or []:
+        instrument = get_instrument(instrument_id)
+        if instrument.missing is None or not instrument.missing.prefer_not_to_answer:
+            continue
+        for item in instrument.items:
+            name = f"{instrument_id}{SEP}{item.id}"
+            if name not in initial and isinstance(_field(item), forms.ChoiceField):
+                initial[name] = DECLINE
     return initial
 
 

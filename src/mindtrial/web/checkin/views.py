@@ -214,7 +214,7 @@ def checkin_correct(request: AuthedRequest, participant_id: int) -> HttpResponse
         request.POST or None,
         instruments=due,
         with_reason=True,
-        initial=initial_from(checkin.answers),
+        initial=initial_from(checkin.answers, due),
     )
     if request.method == "POST" and form.is_valid():
         try:
