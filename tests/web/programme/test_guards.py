@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from django.test import Client
 
+from mindtrial.web.accounts.services import api_token_issue
 from mindtrial.web.audit.models import AuditAction, AuditEvent
 from mindtrial.web.common import ServiceError, local_date
 from mindtrial.web.enrolment.services import participant_assign_cohort
@@ -138,3 +139,24 @@ def test_cohort_form_shows_the_message() -> None:
     assert "has held 0 session(s)" in page
     p.refresh_from_db()
     assert p.cohort == world.cohort
+
+
+def test_the_api_asks_for_the_reason_too() -> None:
+    world = World(n=1)
+    p = world.participants[0]
+    attendance_record(acting_user=world.coordinator, participant=p, week=1, status="present")
+    old = make_cohort_on(world.study, dt.date(2021, 1, 4))
+    token = api_token_issue(acting_user=None, user=world.coordinator)
+    api = Client(headers={"Authorization": f"Bearer {token}"})
+    url = f"/api/participants/{p.pk}/cohort"
+    refused = api.post(url, {"cohort_id": old.public_id}, content_type="application/json")
+    assert refused.status_code == 422, refused.content
+    assert "give the reason for the move" in refused.content.decode()
+    moved = api.post(
+        url,
+        {"cohort_id": old.public_id, "reason": "data entry error"},
+        content_type="application/json",
+    )
+    assert moved.status_code == 200, moved.content
+    p.refresh_from_db()
+    assert p.cohort == old

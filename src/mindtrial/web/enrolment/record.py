@@ -112,6 +112,8 @@ class RecordHome:
     can_record_baseline: bool
     withdrawal: Withdrawal | None
     current_week: int | None
+    last_week: int
+    """The protocol's last study week (its programme or latest follow-up visit)."""
     timeline: list[TimelineWeek] = field(default_factory=list)
     shows_timeline: bool = False
     adverse_events: list[AdverseEvent] = field(default_factory=list)
@@ -479,6 +481,7 @@ def record_home(participant: Participant, user: User) -> RecordHome:
         and participant.status in (Status.CONSENTED, Status.BASELINE_COMPLETE),
         withdrawal=withdrawal,
         current_week=current,
+        last_week=last_study_week(participant),
         timeline=timeline,
         shows_timeline=shows_timeline,
         adverse_events=list(AdverseEvent.objects.filter(participant=participant))
