@@ -255,6 +255,21 @@ ScoringRule = Annotated[
 ]
 
 
+class MissingAnswers(_Model):
+    """How a form with unanswered items is treated: the instrument's own rule, as data.
+
+    ``prefer_not_to_answer`` lets a participant decline an item (the check-in offers
+    "Prefer not to answer"). What a partly answered form still scores is set by the scoring
+    rule (``scoring.proration`` of a PROMIS form, ``min_answered`` of a mean scale, each scale
+    of a multi-scale form on its own); with no such rule every item of a score is needed,
+    and the answers given are kept without it. ``description`` says so in words (with the
+    manual it comes from), for staff reading a partial check-in.
+    """
+
+    prefer_not_to_answer: bool = False
+    description: str = Field(min_length=1)
+
+
 class Alert(_Model):
     """A note added to the score when an item reaches ``at_least`` (e.g. PHQ-9 item 9)."""
 
@@ -277,6 +292,7 @@ class Instrument(_Model):
     items: tuple[Item, ...] = Field(min_length=1)
     scoring: ScoringRule
     alerts: tuple[Alert, ...] = ()
+    missing: MissingAnswers | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Instrument:

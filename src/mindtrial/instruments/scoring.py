@@ -464,3 +464,52 @@ def score(
         instrument_version=instrument.version,
         prorated=prorated,
     )
+
+
+def score_available(instrument_id: str, answers: Mapping[str, object]) -> ScoreResult:
+    """Score a form some of whose items were not answered, by the instrument's own rule.
+
+    Every answer given is validated (an unknown item or a wrong value raises
+    :class:`ScoringError`, as in :func:`score`). Unanswered items then follow the rules the
+    definition declares as data: PROMIS proration (``scoring.proration``), a mean scale's
+    ``min_answered`` and, on a multi-scale form, each scale on its own. A score the rules do
+    not allow is left out, with a note; the answers given are always returned. Item alerts
+    (PHQ-9 item 9) are raised from the answers whether or not a score results.
+    """
+    instrument = _instrument(instrument_id)
+    present = {k: v for k, v in answers.items() if not _is_missing(v)}
+    problems: list[ScoringError] = []
+    given: dict[str, Answer] = {}
+    for key, value in present.items():
+        try:
+            item = instrument.item(key)
+        except KeyError:
+            problems.append(_unknown_item(instrument, str(key), value))
+            continue
+        try:
+            given[key] = _normalise(instrument.id, item, value)
+        except ScoringError as exc:
+            problems.append(exc)
+    if problems:
+        raise _combine(instrument.id, problems)
+    try:
+        return score(instrument.id, present, prorate=True)
+    except ScoringError:
+        pass  # every answer is valid, so only the unanswered items stand in the way
+    notes = [
+        f"not scored: {len(given)} of {len(instrument.items)} items answered, too few for "
+        "the instrument's missing-item rule"
+    ]
+    for alert in instrument.alerts:
+        value = given.get(alert.item)
+        if isinstance(value, int | float) and float(value) >= alert.at_least:
+            notes.append(alert.message)
+    return ScoreResult(
+        instrument_id=instrument.id,
+        scores={},
+        bands={},
+        answered=len(given),
+        notes=tuple(notes),
+        answers={i: given[i] for i in instrument.item_ids if i in given},
+        instrument_version=instrument.version,
+    )

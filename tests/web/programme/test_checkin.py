@@ -116,7 +116,9 @@ def test_bad_answers_name_the_question_and_change_nothing() -> None:
             participant=p, week=1, answers=answers, idempotency_key="key-0003", today=WEEK1_DAY
         )
     assert set(info.value.errors) == {"ocs.ocs_1", "ocs.ocs_3"}
-    assert info.value.errors["ocs.ocs_3"] == "Please answer this question."
+    assert info.value.errors["ocs.ocs_3"] == (
+        "Please answer this question, or choose “Prefer not to answer”."
+    )
     with pytest.raises(ServiceError) as info:
         checkin_submit(
             participant=p,

@@ -185,6 +185,12 @@ class BaselineIn(Schema):
 
 class CohortIn(Schema):
     cohort_id: str = Field(description="The cohort's public id (``id`` in the study's cohorts).")
+    reason: str = Field(
+        default="",
+        max_length=500,
+        description="Why the participant moves (needed when data is recorded already or the "
+        "new cohort has ended; audited).",
+    )
 
 
 class StudyIn(Schema):
@@ -381,7 +387,9 @@ def assign_cohort(request: HttpRequest, participant_id: int, payload: CohortIn) 
         cohort = access_cohort_by_public_id(user, payload.cohort_id)
     except NotFound:
         raise ServiceError({"cohort_id": "No such cohort."}) from None
-    enrolment.participant_assign_cohort(acting_user=user, participant=p, cohort=cohort)
+    enrolment.participant_assign_cohort(
+        acting_user=user, participant=p, cohort=cohort, reason=payload.reason
+    )
     return _participant_detail(user, access_participant_by_id(user, participant_id))
 
 

@@ -55,6 +55,11 @@ class CheckInIn(Schema):
     answers: dict[str, dict[str, Any]] = Field(
         description="instrument id -> item id -> answer, for the instruments due that week"
     )
+    declined: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="instrument id -> item ids the participant preferred not to answer "
+        "(only where the instrument allows it; scored by its missing-item rule)",
+    )
 
 
 class CheckInOut(Schema):
@@ -128,6 +133,7 @@ def submit_checkin(
         answers=payload.answers,
         idempotency_key=payload.idempotency_key,
         source=Source.STAFF,
+        skipped=payload.declined,
     )
     body = {
         "participant": p.code,

@@ -12,6 +12,9 @@ from mindtrial.instruments.schema import Item, ItemType
 
 SEP = "__"
 """Field names are ``<instrument>__<item>``."""
+DECLINE = "-"
+"""The value of the "Prefer not to answer" choice (no item's answer or choice code)."""
+DECLINE_LABEL = "Prefer not to answer"
 
 TITLES = {
     "substance_use_7d": "The past 7 days",
@@ -25,11 +28,13 @@ TITLES = {
 }
 
 
-def _field(item: Item) -> forms.Field:
+def _field(item: Item, *, decline: bool = False) -> forms.Field:
+    """The item's form field; with ``decline``, choice items end with "Prefer not to answer"."""
     label = item.text or item.id
+    extra = [(DECLINE, DECLINE_LABEL)] if decline else []
     if item.type is ItemType.BOOLEAN:
         return forms.ChoiceField(
-            label=label, choices=[("yes", "Yes"), ("no", "No")], widget=forms.RadioSelect
+            label=label, choices=[("yes", "Yes"), ("no", "No"), *extra], widget=forms.RadioSelect
         )
     if item.type is ItemType.INTEGER and item.min is not None and item.max is not None:
         low, high = int(item.min), int(item.max)
@@ -38,7 +43,9 @@ def _field(item: Item) -> forms.Field:
                 (str(v), f"{v} {item.labels.get(v, '')}".strip()) for v in range(low, high + 1)
             ]
             return forms.ChoiceField(
-                label=label, choices=choices, widget=forms.RadioSelect(attrs={"class": "scale"})
+                label=label,
+                choices=[*choices, *extra],
+                widget=forms.RadioSelect(attrs={"class": "scale"}),
             )
         return forms.IntegerField(
             label=label + (f" ({item.unit})" if item.unit else ""),
@@ -48,7 +55,9 @@ def _field(item: Item) -> forms.Field:
         )
     if item.type is ItemType.CHOICE:
         return forms.ChoiceField(
-            label=label, choices=[(c.code, c.label) for c in item.choices], widget=forms.RadioSelect
+            label=label,
+            choices=[*((c.code, c.label) for c in item.choices), *extra],
+            widget=forms.RadioSelect,
         )
     if item.type is ItemType.NUMBER:
         return forms.FloatField(label=label, min_value=item.min, max_value=item.max)
@@ -67,13 +76,20 @@ class CheckInForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.sections: list[tuple[str, list[str]]] = []
+        self.declinable: set[str] = set()
         for instrument_id in instruments:
             instrument = get_instrument(instrument_id)
+            may_decline = instrument.missing is not None and instrument.missing.prefer_not_to_answer
             names = []
             for item in instrument.items:
                 name = f"{instrument_id}{SEP}{item.id}"
-                self.fields[name] = _field(item)
-                self.fields[name].required = False  # the service names what is missing
+                field = _field(item, decline=may_decline)
+                field.required = False  # the service names what is missing
+                if may_decline:
+                    self.declinable.add(name)
+                    if not isinstance(field, forms.ChoiceField):
+                        field.help_text = "Leave it empty if you prefer not to answer."
+                self.fields[name] = field
                 names.append(name)
             self.sections.append((TITLES.get(instrument_id, instrument.name), names))
         if with_reason:
@@ -88,14 +104,30 @@ class CheckInForm(forms.Form):
     def answers(self) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         for name, value in self.cleaned_data.items():
-            if SEP in name:
+            if SEP in name and value != DECLINE:
                 instrument_id, item_id = name.split(SEP, 1)
                 found.setdefault(instrument_id, {})[item_id] = value
         return found
 
+    def skipped(self) -> dict[str, list[str]]:
+        """Items answered "Prefer not to answer" (or, for a typed answer, left empty) on a
+        form whose instrument allows declining."""
+        found: dict[str, list[str]] = {}
+        for name in self.declinable:
+            value = self.cleaned_data.get(name)
+            typed = not isinstance(self.fields[name], forms.ChoiceField)
+            if value == DECLINE or (typed and value in (None, "")):
+                instrument_id, item_id = name.split(SEP, 1)
+                found.setdefault(instrument_id, []).append(item_id)
+        return {k: sorted(v) for k, v in found.items()}
 
-def initial_from(answers: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
-    """Form initial values from saved answers (yes/no items saved as 1/0)."""
+
+def initial_from(
+    answers: Mapping[str, Mapping[str, str]], instruments: list[str] | None = None
+) -> dict[str, str]:
+    """Form initial values from saved answers (yes/no items saved as 1/0); for the
+    ``instruments`` of the form that allow declining, an unanswered choice item starts as
+    "Prefer not to answer" (so a correction keeps what the participant declined)."""
     initial: dict[str, str] = {}
     for instrument_id, items in answers.items():
         instrument = get_instrument(instrument_id)
@@ -104,6 +136,14 @@ def initial_from(answers: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
             if kind is ItemType.BOOLEAN:
                 value = "yes" if value == "1" else "no"
             initial[f"{instrument_id}{SEP}{item_id}"] = value
+    for instrument_id in instruments or []:
+        instrument = get_instrument(instrument_id)
+        if instrument.missing is None or not instrument.missing.prefer_not_to_answer:
+            continue
+        for item in instrument.items:
+            name = f"{instrument_id}{SEP}{item.id}"
+            if name not in initial and isinstance(_field(item), forms.ChoiceField):
+                initial[name] = DECLINE
     return initial
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from mindtrial.dataset import follow_up_week
 from mindtrial.dataset.validate import answer_text, check_answer
-from mindtrial.instruments.scoring import ScoringError, score
+from mindtrial.instruments.registry import get_instrument
+from mindtrial.instruments.scoring import ScoringError, score, score_available
 from mindtrial.protocols import Protocol
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record, changed_values, require_reason
@@ -165,30 +166,76 @@ def link_from_code(code: str) -> ParticipantLink:
 
 
 def _score_all(
-    protocol: Protocol, week: int, answers: Mapping[str, Mapping[str, Any]]
+    protocol: Protocol,
+    week: int,
+    answers: Mapping[str, Mapping[str, Any]],
+    skipped: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, float]]]:
+    """Validate and score each instrument due in ``week``.
+
+    ``skipped`` names the items the participant chose not to answer ("prefer not to
+    answer"), allowed only where the instrument's definition says so (``missing``); such
+    a form is scored by the instrument's own missing-item rule
+    (:func:`~mindtrial.instruments.scoring.score_available`): the answers are kept even when
+    no score results. Every other required item needs an answer."""
     due = due_instruments(protocol, week)
+    declined = {k: set(v) for k, v in (skipped or {}).items() if v}
     errors: dict[str, str] = {}
-    for name in sorted(set(answers) - set(due)):
+    for name in sorted((set(answers) | set(declined)) - set(due)):
         errors[name] = f"'{name}' is not asked in week {week}."
     cleaned: dict[str, dict[str, str]] = {}
     scores: dict[str, dict[str, float]] = {}
     for instrument_id in due:
+        instrument = get_instrument(instrument_id)
+        may_decline = instrument.missing is not None and instrument.missing.prefer_not_to_answer
         given = {
             k: v for k, v in (answers.get(instrument_id) or {}).items() if v is not None and v != ""
         }
+        passed = declined.get(instrument_id, set())
+        for item_id in sorted(passed):
+            key = f"{instrument_id}.{item_id}"
+            if item_id not in instrument.item_ids:
+                errors[key] = f"'{item_id}' is not a question of {instrument_id}."
+            elif not may_decline:
+                errors[key] = "Please answer this question."
+            elif item_id in given:
+                errors[key] = "Either answer this question or choose not to, not both."
+        if may_decline:
+            for item in instrument.items:
+                if item.required and item.id not in given and item.id not in passed:
+                    key = f"{instrument_id}.{item.id}"
+                    errors[key] = "Please answer this question, or choose “Prefer not to answer”."
         try:
-            result = score(instrument_id, given)
+            result = (
+                score_available(instrument_id, given)
+                if may_decline
+                else score(instrument_id, given)
+            )
         except ScoringError as exc:
             for problem in exc.problems:
                 key = f"{instrument_id}.{problem.item_id}" if problem.item_id else instrument_id
-                errors[key] = _plain(problem)
+                errors.setdefault(key, _plain(problem))
             continue
         cleaned[instrument_id] = {k: answer_text(v) for k, v in result.answers.items()}
-        scores[instrument_id] = dict(result.scores)
+        if result.scores:
+            scores[instrument_id] = dict(result.scores)
     if errors:
         raise ServiceError(errors)
     return cleaned, scores
+
+
+def skipped_items(
+    protocol: Protocol, week: int, answers: Mapping[str, Mapping[str, str]]
+) -> dict[str, list[str]]:
+    """The items of ``week``'s check-in left unanswered, per instrument (for a check-in
+    whose required items were each answered or declined, exactly the declined ones)."""
+    found: dict[str, list[str]] = {}
+    for instrument_id in due_instruments(protocol, week):
+        given = answers.get(instrument_id) or {}
+        missing = [i for i in get_instrument(instrument_id).item_ids if i not in given]
+        if missing:
+            found[instrument_id] = missing
+    return found
 
 
 def _plain(problem: ScoringError) -> str:
@@ -206,12 +253,15 @@ def checkin_submit(
     acting_user: User | None = None,
     source: str = Source.PARTICIPANT,
     today: dt.date | None = None,
+    skipped: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[CheckIn, bool]:
     """Save one week's check-in; returns (check-in, created).
 
     A repeat with the same ``idempotency_key`` returns the saved check-in unchanged (a retry
     after a dropped connection). A second check-in for the same week is refused: changes go
     through staff (:func:`correct_checkin`). A participant answers only for the current week.
+    ``skipped`` names the items the participant preferred not to answer (see
+    :func:`_score_all`).
     """
     if not _KEY.match(idempotency_key or ""):
         raise ServiceError({"idempotency_key": "Expected 8-64 letters, digits, '-' or '_'."})
@@ -237,7 +287,8 @@ def checkin_submit(
     protocol = study_protocol(participant.study)
     if not 1 <= week <= protocol.weeks and not due_instruments(protocol, week):
         raise ServiceError({"week": f"Week {week} has no check-in."})
-    cleaned, scores = _score_all(protocol, week, answers)
+    cleaned, scores = _score_all(protocol, week, answers, skipped)
+    declined = skipped_items(protocol, week, cleaned)
     if CheckIn.objects.filter(participant=participant, week=week).exists():
         raise ServiceError(
             "This week's check-in was already sent. To change an answer, please ask the study team."
@@ -262,6 +313,8 @@ def checkin_submit(
                     "week": week,
                     "source": source,
                     "answers": cleaned,
+                    "not_answered": declined,
+                    "scores": scores,
                 },
             )
     except IntegrityError:
@@ -330,6 +383,7 @@ def correct_checkin(
     checkin: CheckIn,
     answers: Mapping[str, Mapping[str, Any]],
     reason: str,
+    skipped: Mapping[str, Collection[str]] | None = None,
 ) -> CheckIn:
     """Staff correct a submitted check-in: scored again, the reason required, and only the
     answers and scores that changed audited old → new."""
@@ -339,7 +393,7 @@ def correct_checkin(
     if checkin.source == Source.IMPORT:
         raise ServiceError("Loaded answers are corrected in the source dataset.")
     protocol = study_protocol(participant.study)
-    cleaned, scores = _score_all(protocol, checkin.week, answers)
+    cleaned, scores = _score_all(protocol, checkin.week, answers, skipped)
     before, after = changed_values(
         {"answers": checkin.answers, "scores": checkin.scores},
         {"answers": cleaned, "scores": scores},

@@ -13,7 +13,13 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
 from mindtrial.web.checkin import services, throttle
-from mindtrial.web.checkin.forms import CheckInForm, field_errors, initial_from
+from mindtrial.web.checkin.forms import (
+    DECLINE,
+    DECLINE_LABEL,
+    CheckInForm,
+    field_errors,
+    initial_from,
+)
 from mindtrial.web.checkin.models import CheckIn, ParticipantLink, Source
 from mindtrial.web.common import NotFound, ServiceError
 from mindtrial.web.enrolment.selectors import access_participant_by_id
@@ -121,6 +127,7 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
                 week=week,
                 answers=form.answers(),
                 idempotency_key=form.cleaned_data["idempotency_key"],
+                skipped=form.skipped(),
             )
         except ServiceError as exc:
             if done is not None:
@@ -131,7 +138,11 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
             add_service_errors(form, ServiceError(field_errors(exc.errors)))
         else:
             return redirect("checkin")
-    return render(request, "checkin/form.html", {**context, "form": form})
+    return render(
+        request,
+        "checkin/form.html",
+        {**context, "form": form, "decline": DECLINE, "decline_label": DECLINE_LABEL},
+    )
 
 
 @staff_view
@@ -203,7 +214,7 @@ def checkin_correct(request: AuthedRequest, participant_id: int) -> HttpResponse
         request.POST or None,
         instruments=due,
         with_reason=True,
-        initial=initial_from(checkin.answers),
+        initial=initial_from(checkin.answers, due),
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -212,6 +223,7 @@ def checkin_correct(request: AuthedRequest, participant_id: int) -> HttpResponse
                 checkin=checkin,
                 answers=form.answers(),
                 reason=form.cleaned_data["reason"],
+                skipped=form.skipped(),
             )
         except ServiceError as exc:
             add_service_errors(form, ServiceError(field_errors(exc.errors)))

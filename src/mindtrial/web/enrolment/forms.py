@@ -160,6 +160,12 @@ class RandomizeForm(forms.Form):
 
 class CohortAssignForm(forms.Form):
     cohort = forms.ModelChoiceField(queryset=Cohort.objects.none(), empty_label=EMPTY[1])
+    reason = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Reason for the move",
+        help_text="Needed when data is recorded already or the new cohort has ended.",
+    )
 
     def __init__(self, *args: Any, cohorts: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

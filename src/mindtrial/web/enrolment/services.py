@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
 
 from mindtrial.design.eligibility import EligibilityInputError, evaluate_eligibility
 from mindtrial.design.randomization import stratum_key
@@ -428,13 +430,78 @@ def participant_randomize(*, acting_user: User | None, participant: Participant)
     return randomization
 
 
+def _recorded_weeks(participant: Participant) -> dict[str, int]:
+    """The last study week of each kind of weekly data recorded for the participant."""
+    from mindtrial.web.checkin.models import CheckIn
+    from mindtrial.web.programme.models import Attendance
+    from mindtrial.web.toxicology.models import ToxTest
+
+    found: dict[str, int] = {}
+    for label, model in (("attendance", Attendance), ("tests", ToxTest), ("check-ins", CheckIn)):
+        last = model.objects.filter(participant=participant).aggregate(m=Max("week"))["m"]
+        if last:
+            found[label] = int(last)
+    return found
+
+
+def cohort_move_check(participant: Participant, cohort: Cohort, *, reason: str = "") -> None:
+    """Refuse a cohort move that would orphan recorded data; ask for a reason for a risky one.
+
+    The participant's weekly data (attendance, tests, check-ins) is counted in study weeks
+    from their cohort's first session. A move to a cohort that has held fewer sessions than
+    the last week with data would put that data in sessions that have not happened: refused.
+    A move with recorded data, or into a cohort whose calendar is over, needs a reason (it
+    is audited). A first assignment, or one without data into a running cohort, needs none.
+    """
+    from mindtrial.web.programme.calendar import cohort_ended, cohort_started_weeks
+
+    if participant.cohort_id is None or participant.cohort_id == cohort.pk:
+        return
+    now = timezone.now()
+    recorded = _recorded_weeks(participant)
+    if recorded:
+        last = max(recorded.values())
+        held = cohort_started_weeks(cohort, now)
+        if last > held:
+            kinds = ", ".join(f"{k} to week {w}" for k, w in recorded.items())
+            raise ServiceError(
+                {
+                    "cohort": f"{participant.code} has data recorded ({kinds}); cohort "
+                    f"{cohort.number} has held {held} session(s), so that data would fall in "
+                    "weeks that have not happened. Choose a cohort that has reached week "
+                    f"{last}, or correct the data first."
+                }
+            )
+    if reason.strip():
+        return
+    if recorded:
+        raise ServiceError(
+            {
+                "reason": f"{participant.code} has attendance, tests or check-ins recorded in "
+                f"cohort {participant.cohort.number if participant.cohort else ''}: "
+                "give the reason for the move (it is audited)."
+            }
+        )
+    if cohort_ended(cohort, now):
+        raise ServiceError(
+            {
+                "reason": f"Cohort {cohort.number} started on {cohort.start_date:%Y-%m-%d} and its "
+                "sessions are over: give the reason for moving into it (it is audited)."
+            }
+        )
+
+
 def participant_assign_cohort(
-    *, acting_user: User | None, participant: Participant, cohort: Cohort
+    *, acting_user: User | None, participant: Participant, cohort: Cohort, reason: str = ""
 ) -> Participant:
-    """Put a randomized participant into the group of their arm in ``cohort``."""
+    """Put a randomized participant into the group of their arm in ``cohort``.
+
+    A move out of a cohort passes :func:`cohort_move_check` (refused when it would orphan
+    recorded data; a reason when data exists or the new cohort has ended)."""
     _require_writer(acting_user, participant)
     if cohort.study_id != participant.study_id:
         raise ServiceError({"cohort": "That cohort belongs to another study."})
+    cohort_move_check(participant, cohort, reason=reason)
     with transaction.atomic():
         try:
             randomization = Randomization.objects.select_related("entry").get(
@@ -449,6 +516,7 @@ def participant_assign_cohort(
         }
         participant.cohort, participant.group = cohort, group
         participant.save(update_fields=["cohort", "group"])
+        given = reason.strip()
         audit_record(
             acting_user=acting_user,
             action=AuditAction.ASSIGN_COHORT,
@@ -456,7 +524,7 @@ def participant_assign_cohort(
             study=participant.study,
             old=old,
             new={"cohort": cohort.number, "group": group.code},
-            reason="" if old["cohort"] is None else "cohort changed",
+            reason=given or ("" if old["cohort"] is None else "cohort changed"),
         )
     return participant
 

@@ -22,11 +22,11 @@ from mindtrial.web.enrolment.forms import (
     ScreeningForm,
 )
 from mindtrial.web.enrolment.models import BaselineAssessment, Participant, Status
+from mindtrial.web.enrolment.record import record_home
 from mindtrial.web.enrolment.selectors import (
     access_participant_by_id,
     participant_view,
     participants_for,
-    sees_enrolment_record,
 )
 from mindtrial.web.studies.models import Cohort
 from mindtrial.web.studies.protocol_access import get_instrument, load_protocol
@@ -96,30 +96,10 @@ def participant_refer(request: AuthedRequest, study_id: int) -> HttpResponse:
 
 @staff_view
 def participant_detail(request: AuthedRequest, participant_id: int) -> HttpResponse:
+    """The participant's record home: status, weeks, and every action the user may take."""
     participant = access_participant_by_id(request.user, participant_id)
-    screening = (
-        getattr(participant, "screening", None) if hasattr(participant, "screening") else None
-    )
-    consent = participant.consent if hasattr(participant, "consent") else None
-    recorded = {b.instrument: b for b in BaselineAssessment.objects.filter(participant=participant)}
-    steps = services.baseline_steps(participant)
-    baseline = [(step, recorded.get(step)) for step in steps]
-    return render(
-        request,
-        "enrolment/detail.html",
-        {
-            "p": participant,
-            "view": participant_view(request.user, participant),
-            "enrolment_record": sees_enrolment_record(request.user),
-            "screening": screening,
-            "consent": consent,
-            "baseline": baseline,
-            "can_write": request.user.role in WRITERS or request.user.is_superuser,
-            "Status": Status,
-            "show_next": participant.status
-            in (Status.ELIGIBLE, Status.CONSENTED, Status.BASELINE_COMPLETE, Status.RANDOMIZED),
-        },
-    )
+    home = record_home(participant, request.user)
+    return render(request, "enrolment/detail.html", {"home": home, "p": participant})
 
 
 @staff_view
@@ -251,6 +231,7 @@ def participant_cohort(request: AuthedRequest, participant_id: int) -> HttpRespo
                 acting_user=request.user,
                 participant=participant,
                 cohort=form.cleaned_data["cohort"],
+                reason=form.cleaned_data["reason"],
             )
         except ServiceError as exc:
             add_service_errors(form, exc)

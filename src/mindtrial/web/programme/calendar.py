@@ -84,6 +84,35 @@ def next_session(cohort: Cohort, now: dt.datetime) -> Session | None:
     return None
 
 
+def cohort_ended(cohort: Cohort, now: dt.datetime) -> bool:
+    """Whether the cohort's last session is over by ``now`` (aware)."""
+    return next_session(cohort, now) is None
+
+
+def cohort_started_weeks(cohort: Cohort, now: dt.datetime) -> int:
+    """How many of the cohort's sessions have started by ``now`` (0 before the first)."""
+    return sum(1 for s in cohort_sessions(cohort) if s.starts_at <= now)
+
+
+def session_start(participant: Participant, week: int) -> dt.datetime | None:
+    """When the participant's group meets in study week ``week`` (None without a cohort or
+    past the cohort's sessions)."""
+    if participant.cohort is None:
+        return None
+    found = [s for s in cohort_sessions(participant.cohort) if s.week == week]
+    return found[0].starts_at if found else None
+
+
+def week_has_started(participant: Participant, week: int, now: dt.datetime) -> bool:
+    """Whether study week ``week`` has begun for the participant by ``now`` (aware): the
+    group's session of that week has started or, without one, the week itself has."""
+    start = session_start(participant, week)
+    if start is not None:
+        return start <= now
+    current = week_of(participant, participant_today(participant, now))
+    return current is not None and week <= current
+
+
 def participant_start(participant: Participant) -> dt.date | None:
     """The first day of week 1: the cohort's start date, else the randomization date."""
     if participant.cohort_id is not None:

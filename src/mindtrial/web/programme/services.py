@@ -6,6 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.utils import timezone
 
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
@@ -13,7 +14,12 @@ from mindtrial.web.audit.services import audit_record, require_reason
 from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant, Randomization, Status
 from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
-from mindtrial.web.programme.calendar import participant_today, study_protocol
+from mindtrial.web.programme.calendar import (
+    participant_today,
+    session_start,
+    study_protocol,
+    week_has_started,
+)
 from mindtrial.web.programme.models import Attendance, AttendanceStatus, ContinuationDecision
 from mindtrial.web.safety.selectors import require_collecting
 
@@ -48,6 +54,7 @@ def attendance_record(
     if errors:
         raise ServiceError(errors)
     require_collecting(participant, week)
+    require_week_started(participant, week, what="Attendance")
     _check_continuation(participant, week, status)
     with transaction.atomic():
         existing = (
@@ -92,6 +99,17 @@ def _check_continuation(participant: Participant, week: int, status: str) -> Non
             raise ServiceError(
                 {"week": f"{participant.code} chose not to continue after week {choice}."}
             )
+
+
+def require_week_started(participant: Participant, week: int, *, what: str) -> None:
+    """Refuse data for a session (or study week) that has not taken place yet."""
+    if week_has_started(participant, week, timezone.now()):
+        return
+    start = session_start(participant, week)
+    when = f" (the group meets on {start:%Y-%m-%d})" if start is not None else ""
+    raise ServiceError(
+        {"week": f"Week {week} has not happened yet{when}: {what.lower()} is recorded once it has."}
+    )
 
 
 def _continuation_week(participant: Participant) -> int | None:

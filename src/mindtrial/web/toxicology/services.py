@@ -19,6 +19,7 @@ from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
 from mindtrial.web.programme.calendar import participant_today, study_protocol, week_of
+from mindtrial.web.programme.services import require_week_started
 from mindtrial.web.safety.selectors import require_collecting
 from mindtrial.web.toxicology.models import TestStatus, ToxTest
 from mindtrial.web.toxicology.schedule import is_test_day
@@ -169,6 +170,7 @@ def tox_test_import(
     """A test result from a study dataset (week only, no date)."""
     require_writer(acting_user, participant, STAFF_WRITERS, what="toxicology tests")
     require_collecting(participant, week)
+    require_week_started(participant, week, what="A test result")
     protocol = study_protocol(participant.study)
     panel = list(protocol.toxicology.panel) if protocol.toxicology else []
     errors = {a: "Not an analyte of the protocol's panel." for a in results if a not in panel}

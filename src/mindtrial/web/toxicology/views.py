@@ -70,6 +70,8 @@ def record(request: AuthedRequest, participant_id: int) -> HttpResponse:
             )
         else:
             messages.success(request, f"Test recorded for {participant.code}.")
+            if request.GET.get("from") == "record":  # opened from the record home
+                return redirect("participant_detail", participant_id=participant.pk)
             return redirect("tox_today", study_id=participant.study_id)
     return render(request, "toxicology/record.html", {"p": participant, "form": form, "day": day})
 
