@@ -77,7 +77,9 @@ def test_coordinator_sees_what_is_due_done_and_missing(settings: Any) -> None:
     assert all(w.test is None for w in home.timeline if w.week > 5)  # the future stays hidden
     keys = _keys(home.actions)
     assert keys[:2] == ["cohort", "record_test"]
-    assert set(keys) >= {"link", "checkins", "tests", "programme", "ae_report", "withdraw"}
+    assert set(keys) >= {
+        "link", "checkins", "tests", "programme", "ae_report", "withdraw", "corrections"
+    }  # fmt: skip
     assert "screen" not in keys and "randomize" not in keys
 
     client = Client()
@@ -103,7 +105,7 @@ def test_a_withdrawn_participant_is_not_shown_as_randomized() -> None:
     assert weeks[4].checkin is not None and weeks[4].checkin.state == "not_collected"
     keys = _keys(home.actions)
     assert not {"link", "withdraw", "ae_report", "cohort", "record_test"} & set(keys)
-    assert {"checkins", "tests", "programme"} <= set(keys)
+    assert {"checkins", "tests", "programme", "corrections"} <= set(keys)
     investigator = make_user("pi", Role.INVESTIGATOR)
     grant(investigator, world.study)
     client = Client()
@@ -152,7 +154,7 @@ def test_facilitator_sees_attendance_only_and_no_enrolment_record() -> None:
     # The continuation choice exists in one arm only: offered when the participant's has it.
     arm_id = Randomization.objects.get(participant=p).entry.arm_id
     arm = next(a for a in study_protocol(world.study).arms if a.id == arm_id)
-    expected = {"programme", "attendance", "ae_report"}
+    expected = {"programme", "attendance", "ae_report", "corrections"}
     if arm.continuation_choice is not None:
         expected.add("continuation")
     assert set(_keys(record_actions(p, facilitator))) == expected

@@ -166,8 +166,6 @@ def record_actions(participant: Participant, user: User) -> list[Action]:
     would accept it. Nothing here names an arm, and blinded roles get no action whose
     presence depends on one (the continuation choice exists in one arm only).
     """
-    # Integration point: the "Corrections" page and the "Data queries" page (built
-    # elsewhere) are added to this list as two more entries, with their own role checks.
     pk = participant.pk
     status = participant.status
     withdrawn = Withdrawal.objects.filter(participant=participant).exists()
@@ -194,7 +192,12 @@ def record_actions(participant: Participant, user: User) -> list[Action]:
         if randomized and not withdrawn:
             label = "Change cohort" if participant.cohort_id else "Assign cohort"
             add("cohort", label, "participant_cohort", group="Enrolment")
+    # Corrections once something is recorded: staff writers correct every form, a
+    # facilitator only their own group's attendance (the page lists what each may correct).
+    corrects = status != Status.REFERRED and (staff_writer or (randomized and own_facilitator))
     if not randomized:
+        if corrects:
+            add("corrections", "Correct a record", "participant_corrections", group="Data")
         return actions
 
     if staff_writer and not withdrawn and _test_due_today(participant):
@@ -227,6 +230,8 @@ def record_actions(participant: Participant, user: User) -> list[Action]:
                 "danger",
                 group="Safety",
             )
+    if corrects:
+        add("corrections", "Correct a record", "participant_corrections", group="Data")
     return actions
 
 
