@@ -556,6 +556,12 @@ def _run_clustered(frames: _Frames, spec: AnalysisSpec, sens: SensitivitySpec, a
     """The analysis refitted with the clustering its main model leaves out: a random slope on
     time per participant, a random intercept per therapy group (participants nested in
     groups), or GEE with therapy groups as the clusters. Same formula, same summary."""
+    allowed = CLUSTERED_KINDS[sens.kind]
+    if spec.model not in allowed:
+        raise AnalysisError(
+            f"sensitivity {sens.id!r} ({sens.kind}) refits {', '.join(allowed)} models, not the "
+            f"{spec.model} model of analysis {spec.id!r}"
+        )
     data = frames.get(spec)
     reml = True if sens.reml is None else sens.reml
     method = "REML" if reml else "ML"
