@@ -28,6 +28,7 @@ from mindtrial.analysis.plans.types import AnalysisResult
 from mindtrial.analysis.runner import run_analysis
 from mindtrial.dataset import read_dataset
 from mindtrial.protocols import Protocol, load_protocol
+from mindtrial.protocols.schema import SensitivitySpec
 
 pytestmark = pytest.mark.r
 
@@ -145,3 +146,21 @@ def test_ltot_misuse_gee_clustered_by_therapy_group_matches_geeglm(ref: dict[str
     assert gee.n_participants == rows["participant_id"].nunique()  # people, not clusters
     assert gee.summary is not None
     assert any(f"{ref['gee']['n_groups']} therapy groups" in n for n in gee.summary.notes)
+
+
+def test_runner_refuses_a_clustered_kind_on_a_model_it_cannot_refit() -> None:
+    # a plan assembled in code (model_copy skips the schema's check) gets the reason in words
+    protocol, dataset = _plan("misuse_trajectory")
+    wrong = SensitivitySpec(
+        id="slopes", title="Slopes", kind="random_slopes", applies_to=["misuse_trajectory"]
+    )
+    plan = protocol.analysis.model_copy(update={"sensitivity": [wrong]})
+    report = run_analysis(
+        dataset, protocol=protocol.model_copy(update={"analysis": plan}), imputations=2, seed=1
+    )
+    (result,) = [r for r in report.analyses if r.kind == "sensitivity"]
+    assert result.status == "error"
+    assert result.error == (
+        "sensitivity 'slopes' (random_slopes) refits lmm models, not the gee_logistic model of "
+        "analysis 'misuse_trajectory'"
+    )
