@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mindtrial.analysis import ModelResult, fit_gee
+from mindtrial.analysis import AnalysisError, ModelResult, fit_gee
 from mindtrial.analysis.models.lmm_nested import fit_lmm_nested
 from mindtrial.analysis.models.lmm_slopes import fit_lmm_slopes
 from mindtrial.analysis.plans.frames import therapy_groups
@@ -248,3 +248,11 @@ def test_gee_clustered_by_therapy_group_gaussian(ref: tuple[dict[str, Any], Path
     assert fit.alpha == pytest.approx(want["alpha"], rel=1e-8)
     assert fit.scale == pytest.approx(want["scale"], rel=1e-8)
     assert fit.n_groups == want["n_clusters"]
+
+
+def test_nested_model_needs_a_cluster_with_two_members(ref: tuple[dict[str, Any], Path]) -> None:
+    # every participant alone in a group: (1 | group) and (1 | group:id) are the same effect
+    data = _weeks(ref)
+    data["alone"] = data["participant_id"]
+    with pytest.raises(AnalysisError, match="no cluster holds more than one 'participant_id'"):
+        fit_lmm_nested(data, "y " + FIXED, groups="participant_id", clusters="alone", levels=LEVELS)

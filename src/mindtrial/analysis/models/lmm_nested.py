@@ -88,6 +88,11 @@ def fit_lmm_nested(
     if n_clusters < 3:
         raise AnalysisError(f"clusters {clusters!r}: a cluster random effect needs at least 3")
     z, blocks, width = _nested_design(cluster_codes, member_codes)
+    if width < 2:
+        raise AnalysisError(
+            f"clusters {clusters!r}: no cluster holds more than one {groups!r}, so the cluster "
+            "and member variances cannot be told apart (no therapy groups recorded?)"
+        )
     profile = BlockProfile(y, x.to_numpy(dtype=float), z, blocks, LambdaNested(width))
     solution, converged = profile.optimum(np.array([1.0, 1.0]), [0.0, 0.0], reml=reml)
     notes: list[str] = []
