@@ -150,10 +150,15 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
                     else " by maximum likelihood"
                 )
             )
+            groups = (
+                ""
+                if sens.kind == "random_slopes"
+                else "; a therapy group is the participants of one cohort in one arm, and a "
+                "participant treated outside groups is a group of one"
+            )
             text = (
-                f"{sens.title}: the models refitted {CLUSTERED_TEXT[sens.kind]}{estimation}; "
-                "a therapy group is the participants of one cohort in one arm, and a participant "
-                f"treated outside groups is a group of one (analyses: {targets})."
+                f"{sens.title}: the models refitted{estimation} {CLUSTERED_TEXT[sens.kind]}"
+                f"{groups} (analyses: {targets})."
             )
         else:
             text = (
@@ -175,7 +180,7 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
 CLUSTERED_TEXT = {
     "random_slopes": (
         "with a random intercept and a random slope on time for each participant (correlated), "
-        "so that each participant may follow their own trajectory"
+        "so that each participant follows their own trajectory"
     ),
     "therapy_group_random_effect": (
         "with random intercepts for the therapy group and for the participant within it "

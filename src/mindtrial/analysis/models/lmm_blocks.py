@@ -71,6 +71,7 @@ class BlockProfile:
         self.zz = np.add.reduceat(zs[:, :, None] * zs[:, None, :], starts, axis=0)
         self.zx = np.add.reduceat(zs[:, :, None] * xs[:, None, :], starts, axis=0)
         self.zy = np.add.reduceat(zs * ys[:, None], starts, axis=0)
+        self.y, self.x = y, x
         self.xtx = x.T @ x
         self.xty = x.T @ y
         self.yty = float(y @ y)
@@ -88,7 +89,8 @@ class BlockProfile:
         rhs = self.xty - np.einsum("gqi,gq->i", cx, cy)
         factor = linalg.cho_factor(info)
         beta = linalg.cho_solve(factor, rhs)
-        rss = self.yty - 2.0 * float(beta @ self.xty) + float(beta @ self.xtx @ beta)
+        resid = self.y - self.x @ beta  # directly: y'y - 2b'X'y + b'X'Xb loses digits
+        rss = float(resid @ resid)
         shrink = cy - cx @ beta
         pwrss = rss - float(np.sum(shrink * shrink))
         if reml:
@@ -106,8 +108,9 @@ class BlockProfile:
     ) -> tuple[BlockSolution, bool]:
         """Minimise the deviance over ``theta`` (``lower`` bounds: 0 for the diagonal of
         ``Lambda``, ``-inf`` off it) from lme4's start by L-BFGS-B with central-difference
-        gradients (one-sided at a bound), to a gradient below 1e-9 or a Newton step below
-        1e-6 of ``theta``. Returns the solution and whether that criterion was met."""
+        gradients (one-sided at a bound), to a gradient below 1e-9 or until a Newton step
+        would lower the deviance by less than 1e-8; a variance within 1e-5 of 0 that the
+        deviance does not need is set to 0. Returns the solution and whether it converged."""
         low = np.array([lo if np.isfinite(lo) else -np.inf for lo in lower], dtype=float)
         bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
 
@@ -131,11 +134,12 @@ class BlockProfile:
             return out
 
         def newton_steps_small(x: np.ndarray) -> bool:
-            """The Newton step (gradient over the diagonal curvature; lme4 checks the same
-            scaled gradient) is below 1e-6 of ``theta``, the gradient projected on the
-            bounds: the deviance can fall by less than about 1e-9 from here."""
+            """At an optimum: the decrease a Newton step would bring (gradient squared over
+            twice the diagonal curvature, the gradient projected on the bounds) is below
+            1e-8 of deviance — lme4's own stopping rule (``ftol_abs``)."""
             g = grad(x)
             g = np.where((x <= low + 1e-12) & (g > 0), 0.0, g)
+            decrease = 0.0
             for j in np.flatnonzero(g):
                 h = 1e-4 * max(1.0, abs(float(x[j])))
                 up, up2 = x.copy(), x.copy()
@@ -147,9 +151,21 @@ class BlockProfile:
                     curvature = (dev(up) - 2 * dev(x) + dev(down)) / h**2
                 else:  # at a bound: one-sided second difference
                     curvature = (dev(up2) - 2 * dev(up) + dev(x)) / h**2
-                if not curvature > 0 or abs(g[j]) / curvature > 1e-6 * max(1.0, abs(x[j])):
+                if not curvature > 0:
                     return False
-            return True
+                decrease += g[j] ** 2 / (2 * curvature)
+            return decrease < 1e-8
+
+        def snapped(x: np.ndarray) -> np.ndarray:
+            """A diagonal element within 1e-5 of its bound set onto it when the deviance does
+            not rise by more than its rounding (lme4 reports such a variance as 0)."""
+            out = x.copy()
+            for j in np.flatnonzero(np.isfinite(low) & (out - low < 1e-5) & (out != low)):
+                trial = out.copy()
+                trial[j] = low[j]
+                if dev(trial) <= dev(out) + 1e-10:
+                    out = trial
+            return out
 
         found = optimize.minimize(
             dev,
@@ -190,7 +206,8 @@ class BlockProfile:
             if polish.fun <= found.fun:
                 found = polish
             converged = newton_steps_small(np.asarray(found.x, dtype=float))
-        return self.solve(np.asarray(found.x, dtype=float), reml=reml), converged
+        best = snapped(np.asarray(found.x, dtype=float))
+        return self.solve(best, reml=reml), converged or newton_steps_small(best)
 
 
 def fixed_effects_cov(solution: BlockSolution) -> np.ndarray:

@@ -97,18 +97,18 @@ def fit_lmm_nested(
     solution, converged = profile.optimum(np.array([1.0, 1.0]), [0.0, 0.0], reml=reml)
     notes: list[str] = []
     if not converged:
-        notes.append("nested random-intercept model: the optimizer did not report convergence")
+        notes.append("nested random-intercept model: the optimizer did not converge")
     if singular(solution, [0, 1]):
         which = [
             name
             for name, t in zip(
-                (clusters, f"{groups} within {clusters}"), solution.theta, strict=True
+                ("between groups", "between members within a group"), solution.theta, strict=True
             )
             if abs(t) < 1e-4
         ]
         notes.append(
-            f"random-intercept variance for {' and '.join(map(repr, which))} is estimated "
-            "as 0 (boundary, singular fit)"
+            f"the random-intercept variance {' and '.join(which)} is estimated as 0 "
+            "(boundary, singular fit)"
         )
     variances = solution.scale * np.asarray(solution.theta, dtype=float) ** 2
     return finish(

@@ -72,11 +72,11 @@ def fit_lmm_slopes(
     solution, converged = profile.optimum(np.array([1.0, 0.0, 1.0]), [0.0, -np.inf, 0.0], reml=reml)
     notes: list[str] = []
     if not converged:
-        notes.append("random-slope model: the optimizer did not report convergence")
+        notes.append("random-slope model: the optimizer did not converge")
     if singular(solution, [0, 2]):
         notes.append(
-            f"random intercept and slope on {slope!r} by {groups!r}: the covariance is on the "
-            "boundary (a variance of 0 or a correlation of ±1; singular fit)"
+            "random intercept and slope: their covariance is on the boundary (a slope or "
+            "intercept variance of 0, or a correlation of ±1; singular fit)"
         )
     lam = solution.lam
     return finish(
