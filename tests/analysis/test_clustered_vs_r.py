@@ -131,7 +131,7 @@ def test_random_slopes_match_lmer(ref: tuple[dict[str, Any], Path], reml: bool) 
     fit = fit_lmm_slopes(
         _weeks(ref), "y " + FIXED, groups="participant_id", slope="week", reml=reml, levels=LEVELS
     )
-    assert fit.converged and fit.warnings == ()
+    assert fit.converged is True and fit.warnings == ()  # a JSON-able bool
     assert not want["singular"]
     _assert_fixed(fit, want, rtol=1e-6, se_rtol=1e-6)
     g = fit.random_effects_cov
@@ -194,7 +194,7 @@ def test_nested_therapy_groups_match_lmer(ref: tuple[dict[str, Any], Path], reml
         reml=reml,
         levels=LEVELS,
     )
-    assert fit.converged and fit.warnings == ()
+    assert fit.converged is True and fit.warnings == ()  # a JSON-able bool
     _assert_fixed(fit, want, rtol=1e-6, se_rtol=1e-6)
     g = fit.random_effects_cov
     assert g is not None

@@ -154,7 +154,7 @@ class BlockProfile:
                 if not curvature > 0:
                     return False
                 decrease += g[j] ** 2 / (2 * curvature)
-            return decrease < 1e-8
+            return bool(decrease < 1e-8)
 
         def snapped(x: np.ndarray) -> np.ndarray:
             """A diagonal element within 1e-5 of its bound set onto it when the deviance does
