@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,22 @@ def test_runner_refuses_a_clustered_kind_on_a_model_it_cannot_refit() -> None:
         "sensitivity 'slopes' (random_slopes) refits lmm models, not the gee_logistic model of "
         "analysis 'misuse_trajectory'"
     )
+
+
+def test_masked_report_does_not_count_the_arm_without_groups() -> None:
+    # usual care has no groups: its size as a count of groups of one would unmask its code
+    protocol, dataset = _plan("depression")
+    codes = {"more": "QX", "usual_care": "KB"}
+    people = dataset.participants.assign(arm=dataset.participants["arm"].map(codes))
+    masked = replace(dataset, participants=people, meta=replace(dataset.meta, arms_masked=True))
+    open_report = run_analysis(dataset, protocol=protocol, imputations=2, seed=1)
+    masked_report = run_analysis(masked, protocol=protocol, imputations=2, seed=1)
+
+    def notes(report: Any) -> str:
+        (nested,) = [r for r in report.analyses if r.sensitivity == "therapy_group_effect"]
+        return " ".join(nested.summary.notes)
+
+    n_alone = int((dataset.participants["cohort"].isna()).sum())
+    assert f"{n_alone} participants without a group" in notes(open_report)
+    assert "; participants without a group count as groups of one" in notes(masked_report)
+    assert str(n_alone) not in notes(masked_report)

@@ -585,9 +585,12 @@ def _run_clustered(frames: _Frames, spec: AnalysisSpec, sens: SensitivitySpec, a
         frame[THERAPY_GROUP] = therapy_groups(frame)
         n_groups = int(frame[THERAPY_GROUP].nunique())
         singletons = int((frame.groupby(THERAPY_GROUP)[ID].nunique() == 1).sum())
+        # with masked arms the count of participants outside groups is left out: it would
+        # match the size of an arm delivered without groups and so unmask it
+        alone = "participants" if frames.masked else f"{singletons} participants"
         groups_note = (
-            f"{n_groups} therapy groups (one cohort in one arm; {singletons} participants "
-            "without a group count as groups of one)"
+            f"{n_groups} therapy groups (one cohort in one arm; {alone} without a group "
+            "count as groups of one)"
         )
         if sens.kind == "therapy_group_random_effect":
 
