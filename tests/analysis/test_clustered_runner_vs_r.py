@@ -131,6 +131,13 @@ def test_mmt_depression_random_slopes_and_nested_groups_match_lmer(ref: dict[str
     assert any(f"{ref['nested']['n_groups']} therapy groups" in n for n in nested.summary.notes)
     # R: lmer(value ~ arm * fweek + (1 + week | participant_id), REML = TRUE, control = tight)
     _assert_matches(by_kind["random_slopes"], ref["slopes"], rtol=1e-6)
+    # results.json states the random part in lme4's notation
+    assert by_kind["random_slopes"].formula == (
+        "phq9_total ~ arm * C(week) + (1 + week | participant_id)"
+    )
+    assert nested.formula == (
+        "phq9_total ~ arm * C(week) + (1 | therapy_group) + (1 | therapy_group:participant_id)"
+    )
     main = next(r for r in report.analyses if r.kind == "analysis")
     assert by_kind["random_slopes"].applies_to == main.id
 

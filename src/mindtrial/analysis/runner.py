@@ -575,7 +575,8 @@ def _run_clustered(frames: _Frames, spec: AnalysisSpec, sens: SensitivitySpec, a
         def estimator(
             f: pd.DataFrame, formula: str, levels: Mapping[str, Sequence[object]]
         ) -> ModelResult:
-            return fit_lmm_slopes(f, formula, groups=ID, slope=time, reml=reml, levels=levels)
+            fit = fit_lmm_slopes(f, formula, groups=ID, slope=time, reml=reml, levels=levels)
+            return replace(fit, formula=f"{formula} + (1 + {time} | {ID})")
 
         note = (
             f"random intercept and random slope on {time} per participant (correlated, "
@@ -597,9 +598,11 @@ def _run_clustered(frames: _Frames, spec: AnalysisSpec, sens: SensitivitySpec, a
             def estimator(
                 f: pd.DataFrame, formula: str, levels: Mapping[str, Sequence[object]]
             ) -> ModelResult:
-                return fit_lmm_nested(
+                fit = fit_lmm_nested(
                     f, formula, groups=ID, clusters=THERAPY_GROUP, reml=reml, levels=levels
                 )
+                random = f"(1 | {THERAPY_GROUP}) + (1 | {THERAPY_GROUP}:{ID})"
+                return replace(fit, formula=f"{formula} + {random}")
 
             note = (
                 "random intercepts for therapy group and for participant within group "
