@@ -21,9 +21,12 @@ MROCC = load_protocol("mrocc-2025")
 
 
 def small_plan() -> Protocol:
-    """Every main analysis plus cheap sensitivity analyses (completers, missingness)."""
+    """Every main analysis plus the cheap sensitivity analyses (all but imputation) of the
+    primary and anxiety analyses."""
     keep: list[SensitivitySpec] = [
-        s.model_copy(update={"applies_to": ["primary", "anxiety"]})
+        s.model_copy(
+            update={"applies_to": [a for a in ("primary", "anxiety") if a in s.applies_to]}
+        )
         for s in MROCC.analysis.sensitivity
         if s.kind != "multiple_imputation"
     ]

@@ -20,7 +20,9 @@ its model and its estimand, and the runner
   with a member that could not be estimated;
 * runs the sensitivity analyses — multiple imputation (PMM chained equations, ``imputations``
   completed datasets, Rubin's rules with Barnard–Rubin df), the model with covariates
-  associated with missingness added, and the completers (≥ ``min_sessions`` sessions).
+  associated with missingness added, the completers (≥ ``min_sessions`` sessions), and the
+  clustered refits: random slopes on time, participants nested in therapy groups (both REML
+  unless ``reml: false``) and GEE clustered by therapy group (docs/sensitivity.md).
 
 Any problem with one analysis (an empty arm, an outcome missing everywhere, a model that
 cannot be fitted) becomes ``status="error"`` with the reason on that analysis; the others
@@ -43,11 +45,13 @@ import pandas as pd
 
 from mindtrial.analysis.errors import AnalysisError
 from mindtrial.analysis.imputation import impute_pmm
+from mindtrial.analysis.models import fit_lmm_nested, fit_lmm_slopes
 from mindtrial.analysis.multiplicity import benjamini_hochberg
 from mindtrial.analysis.plans.estimands import estimand_info, published_value, summarize
 from mindtrial.analysis.plans.frames import (
     ARM,
     ID,
+    THERAPY_GROUP,
     ModelData,
     drop_constant_covariates,
     long_from_wide,
@@ -56,6 +60,7 @@ from mindtrial.analysis.plans.frames import (
     plain_dtypes,
     resolve_covariates,
     set_arm_levels,
+    therapy_groups,
     wide_outcomes,
 )
 from mindtrial.analysis.plans.identifiability import check_identified
@@ -76,7 +81,7 @@ from mindtrial.analysis.results import ModelResult
 from mindtrial.analysis.statsmodels_adapter import fit_cox, fit_gee, fit_lmm, fit_logit, fit_negbin
 from mindtrial.dataset import StudyDataset
 from mindtrial.outcomes import participant_frame
-from mindtrial.protocols.schema import AnalysisSpec, Protocol, SensitivitySpec
+from mindtrial.protocols.schema import CLUSTERED_KINDS, AnalysisSpec, Protocol, SensitivitySpec
 
 __all__ = ["ProgressCallback", "run_analysis", "software_versions"]
 
@@ -109,6 +114,10 @@ class _Progress:
         self.done += 1
         if self.callback is not None:
             self.callback(label, self.done, self.total)
+
+
+Estimator = Callable[[pd.DataFrame, str, Mapping[str, Sequence[object]]], ModelResult]
+"""``(frame, fixed-effects formula, levels) -> ModelResult``: a sensitivity analysis' model."""
 
 
 @dataclass(frozen=True)
@@ -198,8 +207,10 @@ def _fit(
     *,
     observed: pd.DataFrame | None = None,
     category_levels: Mapping[str, Sequence[str]] | None = None,
+    estimator: Estimator | None = None,
 ) -> _Fit:
-    """Fit ``spec``'s model to ``data`` and compute its summary."""
+    """Fit ``spec``'s model to ``data`` (or ``estimator``'s, a sensitivity refit of the same
+    formula) and compute its summary."""
     kept, warnings = drop_constant_covariates(data, covariates)
     frame = order_categories(
         set_arm_levels(data.frame, arms.levels),
@@ -212,7 +223,9 @@ def _fit(
     identified = check_identified(
         spec.model, data, frame, kept, arms, measure=estimand_info(spec).measure
     )
-    if spec.model == "gee_logistic" or spec.model == "poisson_gee":
+    if estimator is not None:
+        result = estimator(frame, formula, levels)
+    elif spec.model == "gee_logistic" or spec.model == "poisson_gee":
         family: Literal["binomial", "poisson"] = (
             "binomial" if spec.model == "gee_logistic" else "poisson"
         )
@@ -539,6 +552,106 @@ def _run_restricted(frames: _Frames, spec: AnalysisSpec, sens: SensitivitySpec, 
     return _fit(spec, data, covariates, arms, category_levels=frames.levels)
 
 
+def _run_clustered(frames: _Frames, spec: AnalysisSpec, sens: SensitivitySpec, arms: Arms) -> _Fit:
+    """The analysis refitted with the clustering its main model leaves out: a random slope on
+    time per participant, a random intercept per therapy group (participants nested in
+    groups), or GEE with therapy groups as the clusters. Same formula, same summary."""
+    allowed = CLUSTERED_KINDS[sens.kind]
+    if spec.model not in allowed:
+        raise AnalysisError(
+            f"sensitivity {sens.id!r} ({sens.kind}) refits {', '.join(allowed)} models, not the "
+            f"{spec.model} model of analysis {spec.id!r}"
+        )
+    data = frames.get(spec)
+    reml = True if sens.reml is None else sens.reml
+    method = "REML" if reml else "ML"
+    frame = data.frame.copy()
+    estimator: Estimator
+    if sens.kind == "random_slopes":
+        time = data.time
+        if time is None:
+            raise AnalysisError(f"analysis {spec.id!r}: a random slope needs a time variable")
+
+        def estimator(
+            f: pd.DataFrame, formula: str, levels: Mapping[str, Sequence[object]]
+        ) -> ModelResult:
+            fit = fit_lmm_slopes(f, formula, groups=ID, slope=time, reml=reml, levels=levels)
+            return replace(fit, formula=f"{formula} + (1 + {time} | {ID})")
+
+        note = (
+            f"random intercept and random slope on {time} per participant (correlated, "
+            f"lme4's (1 + {time} | participant)), {method}"
+        )
+    else:
+        frame[THERAPY_GROUP] = therapy_groups(frame)
+        n_groups = int(frame[THERAPY_GROUP].nunique())
+        singletons = int((frame.groupby(THERAPY_GROUP)[ID].nunique() == 1).sum())
+        # with masked arms the count of participants outside groups is left out: it would
+        # match the size of an arm delivered without groups and so unmask it
+        alone = "participants" if frames.masked else f"{singletons} participants"
+        groups_note = (
+            f"{n_groups} therapy groups (one cohort in one arm; {alone} without a group "
+            "count as groups of one)"
+        )
+        if sens.kind == "therapy_group_random_effect":
+
+            def estimator(
+                f: pd.DataFrame, formula: str, levels: Mapping[str, Sequence[object]]
+            ) -> ModelResult:
+                fit = fit_lmm_nested(
+                    f, formula, groups=ID, clusters=THERAPY_GROUP, reml=reml, levels=levels
+                )
+                random = f"(1 | {THERAPY_GROUP}) + (1 | {THERAPY_GROUP}:{ID})"
+                return replace(fit, formula=f"{formula} + {random}")
+
+            note = (
+                "random intercepts for therapy group and for participant within group "
+                f"(lme4's (1 | group) + (1 | group:participant)), {method}; {groups_note}"
+            )
+        else:
+            family: Literal["binomial", "poisson", "gaussian"] = (
+                "binomial"
+                if spec.model in ("gee_logistic", "logistic")
+                else "poisson"
+                if spec.model == "poisson_gee"
+                else "gaussian"
+            )
+            structure: Literal["exchangeable", "independence"] = (
+                "independence" if spec.correlation == "independence" else "exchangeable"
+            )
+
+            def estimator(
+                f: pd.DataFrame, formula: str, levels: Mapping[str, Sequence[object]]
+            ) -> ModelResult:
+                result = fit_gee(
+                    f,
+                    formula,
+                    groups=THERAPY_GROUP,
+                    family=family,
+                    cov_struct=structure,
+                    levels=levels,
+                )
+                if result.data is None:
+                    return result
+                # keep whom each analysed row belongs to (participants are counted by it)
+                rows = result.data.assign(**{ID: f.loc[result.data.index, ID]})
+                return replace(result, data=rows)
+
+            note = (
+                f"GEE ({family}, {structure} working correlation, robust SEs) with therapy "
+                f"groups as the clusters; {groups_note}"
+            )
+            if spec.correlation == "ar1":
+                note += (
+                    "; the main analysis' AR(1) correlation has no single time order within "
+                    "a group, so the working correlation is exchangeable"
+                )
+    data = replace(data, frame=frame, notes=(*data.notes, note))
+    return _fit(
+        spec, data, spec.covariates, arms, category_levels=frames.levels, estimator=estimator
+    )
+
+
 def _pool_arm(estimates: Sequence[ArmEstimate], dfcom: float) -> ArmEstimate:
     pooled = pool_scalar(
         [a.estimate for a in estimates], [a.std_error for a in estimates], dfcom=dfcom
@@ -731,7 +844,10 @@ def _run_sensitivity(
         del fits
         return replace(result, title=title, applies_to=spec.id, sensitivity=sens.id)
     try:
-        fit = _run_restricted(frames, spec, sens, arms)
+        if sens.kind in CLUSTERED_KINDS:
+            fit = _run_clustered(frames, spec, sens, arms)
+        else:
+            fit = _run_restricted(frames, spec, sens, arms)
     except _FIT_ERRORS as exc:
         progress.step(sid)
         return _error_result(

@@ -286,14 +286,55 @@ class AnalysisSpec(_Model):
     report: list[str] = []
 
 
+SensitivityKind = Literal[
+    "multiple_imputation",
+    "missingness_covariates",
+    "completers",
+    "random_slopes",
+    "therapy_group_random_effect",
+    "therapy_group_gee",
+]
+
+# The models each clustered sensitivity kind can refit (docs/sensitivity.md).
+CLUSTERED_KINDS: dict[str, tuple[str, ...]] = {
+    "random_slopes": ("lmm",),
+    "therapy_group_random_effect": ("lmm",),
+    "therapy_group_gee": ("gee_logistic", "logistic", "poisson_gee", "lmm"),
+}
+
+
 class SensitivitySpec(_Model):
+    """A sensitivity analysis repeating the analyses of ``applies_to``.
+
+    Kinds: ``multiple_imputation`` (``imputations``), ``missingness_covariates``
+    (``covariates``), ``completers`` (``min_sessions``), and the clustered refits:
+    ``random_slopes`` (a random intercept and slope on time per participant),
+    ``therapy_group_random_effect`` (participants nested in therapy groups) — both mixed
+    models, REML unless ``reml: false`` — and ``therapy_group_gee`` (GEE clustered by therapy
+    group). A therapy group is one cohort in one arm; a participant without a cohort is a
+    group of one.
+    """
+
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str
-    kind: Literal["multiple_imputation", "missingness_covariates", "completers"]
+    kind: SensitivityKind
     applies_to: list[str]
     imputations: PositiveInt | None = None
     covariates: list[str] = []
     min_sessions: PositiveInt | None = None
+    reml: bool | None = None
+
+    @model_validator(mode="after")
+    def _reml_only_for_mixed_models(self) -> SensitivitySpec:
+        if self.reml is not None and self.kind not in (
+            "random_slopes",
+            "therapy_group_random_effect",
+        ):
+            raise ValueError(
+                f"sensitivity '{self.id}': reml applies to the random_slopes and "
+                f"therapy_group_random_effect kinds, not to {self.kind}"
+            )
+        return self
 
 
 class AnalysisPlan(_Model):
@@ -317,6 +358,25 @@ class AnalysisPlan(_Model):
                 raise ValueError(
                     f"sensitivity '{sens.id}' applies to unknown analyses: {', '.join(unknown)}"
                 )
+            allowed = CLUSTERED_KINDS.get(sens.kind)
+            if allowed is None:
+                continue
+            for analysis in self.analyses:
+                if analysis.id in sens.applies_to and analysis.model not in allowed:
+                    raise ValueError(
+                        f"sensitivity '{sens.id}' ({sens.kind}) cannot refit analysis "
+                        f"'{analysis.id}', a {analysis.model} model; it applies to "
+                        f"{', '.join(allowed)} models"
+                    )
+                if (
+                    analysis.id in sens.applies_to
+                    and sens.kind == "random_slopes"
+                    and analysis.time is None
+                ):
+                    raise ValueError(
+                        f"sensitivity '{sens.id}' (random_slopes) needs a time for analysis "
+                        f"'{analysis.id}'"
+                    )
         return self
 
 

@@ -140,6 +140,26 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
                 f"{_join([covariate_label(c, protocol) for c in sens.covariates])} added as "
                 f"covariates (analyses: {targets})."
             )
+        elif sens.kind in CLUSTERED_TEXT:
+            estimation = (
+                ""
+                if sens.kind == "therapy_group_gee"
+                else (
+                    " by restricted maximum likelihood"
+                    if sens.reml is not False
+                    else " by maximum likelihood"
+                )
+            )
+            groups = (
+                ""
+                if sens.kind == "random_slopes"
+                else "; a therapy group is the participants of one cohort in one arm, and a "
+                "participant treated outside groups is a group of one"
+            )
+            text = (
+                f"{sens.title}: the models refitted{estimation} {CLUSTERED_TEXT[sens.kind]}"
+                f"{groups} (analyses: {targets})."
+            )
         else:
             text = (
                 f"{sens.title}: the models refitted among participants who attended at least "
@@ -155,6 +175,22 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
         f"{report.seed}; the same dataset, seed and versions reproduce every number."
     )
     return paragraphs
+
+
+CLUSTERED_TEXT = {
+    "random_slopes": (
+        "with a random intercept and a random slope on time for each participant (correlated), "
+        "so that each participant follows their own trajectory"
+    ),
+    "therapy_group_random_effect": (
+        "with random intercepts for the therapy group and for the participant within it "
+        "(participants nested in groups)"
+    ),
+    "therapy_group_gee": (
+        "by generalized estimating equations with the therapy group as the cluster "
+        "(exchangeable working correlation, robust standard errors)"
+    ),
+}
 
 
 def _handling(spec: AnalysisSpec | None) -> str:
@@ -220,6 +256,8 @@ def missing_data_paragraphs(
             )
         elif sens.kind == "completers":
             how = "only participants who received the minimum dose of sessions were analysed"
+        elif sens.kind in CLUSTERED_TEXT:
+            how = "the main analyses' rows refitted with the clustering named above"
         else:
             how = "the main analyses refitted with the covariates related to missingness"
         out.append(f"Sensitivity, {_lower(sens.title)}: {how}; participants analysed: {counts}.")

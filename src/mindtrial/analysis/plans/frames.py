@@ -22,6 +22,8 @@ from mindtrial.protocols.schema import AnalysisSpec, Protocol
 
 ID = "participant_id"
 ARM = "arm"
+COHORT = "cohort"
+THERAPY_GROUP = "therapy_group"
 
 # Sensitivity covariates that name a derived quantity rather than a column: the cohort a
 # participant joined is the study's record of its COVID-era enrolment wave.
@@ -127,6 +129,21 @@ def resolve_covariates(
             f"baseline covariate of the dataset (columns: {', '.join(map(str, frame.columns))})"
         )
     return out, resolved
+
+
+def therapy_groups(frame: pd.DataFrame) -> pd.Series:
+    """The therapy group of each row: the participants of one cohort in one arm are treated
+    together; a participant without a cohort (an arm not delivered in groups) is a group of
+    one. Labels are ``"<arm>/<cohort>"`` or the participant id."""
+    if COHORT not in frame.columns:
+        raise AnalysisError(
+            "therapy groups need the participants' cohort; the analysis frame has no "
+            f"{COHORT!r} column"
+        )
+    cohort = frame[COHORT]
+    grouped = frame[ARM].astype(str) + "/" + cohort.astype(str)
+    labels = grouped.where(cohort.notna(), frame[ID].astype(str))
+    return labels.rename(THERAPY_GROUP)
 
 
 def model_data(dataset: StudyDataset, protocol: Protocol, spec: AnalysisSpec) -> ModelData:
