@@ -75,6 +75,8 @@ class Filter(Generic[M]):
     """The value when the parameter is absent ("" = no filter)."""
     any_label: str = "any"
     """The label of the "" choice (no filter); omitted when ``default`` is set."""
+    parse: Callable[[str], Any] | None = None
+    """For ``text`` filters: the value from the text (``ValueError`` with a message)."""
 
 
 @dataclass(frozen=True)
@@ -272,7 +274,7 @@ def _parse_filter(f: Filter[Any], text: str) -> Any:
             raise ValueError(f"“{text[:40]}” is not a date (YYYY-MM-DD).") from None
     if len(text) > MAX_SEARCH:
         raise ValueError(f"longer than {MAX_SEARCH} characters.")
-    return text
+    return f.parse(text) if f.parse is not None else text
 
 
 def list_page(
