@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from mindtrial.web.studies.models import Study
 
 
+STATUS_LABELS = {str(v): str(label).split(" (")[0] for v, label in TestStatus.choices}
+"""Short labels ("Completed", not the form's "Completed (result per analyte)")."""
+
+
 def positives(t: ToxTest) -> str:
     return ", ".join(sorted(a for a, r in t.results.items() if r == "positive"))
 
@@ -44,7 +48,7 @@ def tox_test_list_spec(user: User, study: Study) -> ListSpec[ToxTest]:
                 lambda t: Cell(t.test_date.isoformat() if t.test_date else ""),
                 ("test_date",),
             ),
-            Column("status", "Status", lambda t: Cell(t.get_status_display()), ("status",)),
+            Column("status", "Status", lambda t: Cell(STATUS_LABELS.get(t.status, t.status)), ("status",)),
             Column("positive", "Positive for", lambda t: Cell(positives(t))),
             Column("reason", "Reason", lambda t: Cell(t.reason)),
         ],
@@ -54,7 +58,7 @@ def tox_test_list_spec(user: User, study: Study) -> ListSpec[ToxTest]:
                 "status",
                 "Status",
                 lambda qs, v: qs.filter(status=v),
-                choices=[(v, str(label).split(" (")[0]) for v, label in TestStatus.choices],
+                choices=list(STATUS_LABELS.items()),
             ),
             Filter(
                 "site", "Site", lambda qs, v: qs.filter(participant__site__code=v), choices=sites
