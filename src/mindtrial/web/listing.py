@@ -25,6 +25,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.urls import reverse
 
 from mindtrial.csv_cells import escape_row
 from mindtrial.web.common import parse_int
@@ -353,6 +354,17 @@ def list_response(
         {**context, "listing": listing},
         status=400 if listing.errors else 200,
     )
+
+
+_SENTINEL = 987654321987
+
+
+def url_maker(name: str) -> Callable[[int], str]:
+    """``reverse(name, args=[pk])`` for many rows: reversed once, then filled in (a list of
+    2,000 rows would otherwise spend most of its time in the URL resolver)."""
+    template = reverse(name, args=[_SENTINEL])
+    head, tail = template.split(str(_SENTINEL), 1)
+    return lambda pk: f"{head}{int(pk)}{tail}"
 
 
 def query_string(**params: Any) -> str:

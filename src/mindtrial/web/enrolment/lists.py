@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
-from django.urls import reverse
 
 from mindtrial.web.enrolment.models import FUNNEL_ORDER, Participant, Status
-from mindtrial.web.listing import Cell, Column, Filter, ListSpec
+from mindtrial.web.listing import Cell, Column, Filter, ListSpec, url_maker
 from mindtrial.web.studies.models import Cohort
 from mindtrial.web.studies.selectors import group_label, sites_for
 
@@ -42,6 +41,8 @@ def participant_list_spec(user: User, study: Study) -> ListSpec[Participant]:
     cohorts = [(c.public_id, f"Cohort {c.number}") for c in Cohort.objects.filter(study=study)]
     stages = [*Status.choices, (WITHDRAWN, "Withdrawn or lost to follow-up")]
 
+    detail_url = url_maker("participant_detail")
+
     def group_cell(p: Participant) -> Cell:
         return Cell(group_label(user, p.group) if p.group else "")
 
@@ -51,7 +52,7 @@ def participant_list_spec(user: User, study: Study) -> ListSpec[Participant]:
             Column(
                 "code",
                 "Code",
-                lambda p: Cell(p.code, reverse("participant_detail", args=[p.pk])),
+                lambda p: Cell(p.code, detail_url(p.pk)),
                 ("code",),
             ),
             Column("site", "Site", lambda p: Cell(p.site.code), ("site__code",)),
@@ -91,6 +92,8 @@ def participant_list_rows(found: QuerySet[Participant]) -> QuerySet[Participant]
         default=Value(len(FUNNEL_ORDER)),
         output_field=IntegerField(),
     )
-    return found.select_related("site", "cohort", "group__cohort__study", "withdrawal").annotate(
-        stage_order=order
+    return (
+        found.select_related("site", "cohort", "group__cohort__study", "withdrawal")
+        .defer("covariates", "status_reason", "withdrawal__reason")
+        .annotate(stage_order=order)
     )

@@ -48,7 +48,12 @@ def tox_test_list_spec(user: User, study: Study) -> ListSpec[ToxTest]:
                 lambda t: Cell(t.test_date.isoformat() if t.test_date else ""),
                 ("test_date",),
             ),
-            Column("status", "Status", lambda t: Cell(STATUS_LABELS.get(t.status, t.status)), ("status",)),
+            Column(
+                "status",
+                "Status",
+                lambda t: Cell(STATUS_LABELS.get(t.status, t.status)),
+                ("status",),
+            ),
             Column("positive", "Positive for", lambda t: Cell(positives(t))),
             Column("reason", "Reason", lambda t: Cell(t.reason)),
         ],
