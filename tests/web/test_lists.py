@@ -125,6 +125,7 @@ def test_participant_list_pages_of_fifty_search_filter_and_sort(world: dict[str,
     assert headers == ["Code", "Site", "Stage", "Referred", "Cohort", "Group"]
     assert [r[0] for r in rows] == [f"P-{n:04d}" for n in range(1, 51)]  # 60 people, by code
     assert "Rows 1–50 of 60" in first.content.decode()
+    assert '<label for="list-q">Participant code</label>' in first.content.decode()
     second = table(_get(world["coord"], path, page=2).content.decode())[1]
     assert [r[0] for r in second] == [f"P-{n:04d}" for n in range(51, 61)]
 
@@ -149,8 +150,9 @@ def test_withdrawn_participants_show_and_filter_as_withdrawn(world: dict[str, An
     path = f"/studies/{world['study'].pk}/participants/"
     rows = table(_get(world["coord"], path, status="withdrawn").content.decode())[1]
     assert [(r[0], r[2]) for r in rows] == [(gone.code, "Withdrew (week 3)")]
-    still = table(_get(world["coord"], path, status="randomized").content.decode())[1]
-    assert [r[0] for r in still] == ["P-0002", "P-0003", "P-0004"]
+    # Still counted as randomized (the funnel's count), shown as withdrawn.
+    randomized = table(_get(world["coord"], path, status="randomized").content.decode())[1]
+    assert [r[2] for r in randomized] == ["Withdrew (week 3)"] + ["Randomized"] * 3
 
 
 def test_csv_holds_exactly_the_rows_shown(world: dict[str, Any]) -> None:
@@ -238,7 +240,9 @@ def test_study_tests_list(world: dict[str, Any]) -> None:
         status=tox.TestStatus.COMPLETED,
         results={"fentanyl": "positive", "cocaine": "negative", "opiates": "positive"},
     )
-    tox.ToxTest.objects.create(participant=b, week=2, status=tox.TestStatus.REFUSED, reason="=HYPERLINK()")
+    tox.ToxTest.objects.create(
+        participant=b, week=2, status=tox.TestStatus.REFUSED, reason="=HYPERLINK()"
+    )
     path = f"/studies/{world['study'].pk}/tests/"
     rows = table(_get(world["coord"], path).content.decode())[1]
     assert [(r[0], r[4], r[5]) for r in rows] == [

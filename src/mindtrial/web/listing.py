@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
@@ -45,6 +45,8 @@ class Cell:
     changes: tuple[tuple[str, str, str], ...] = ()
     """(field, old, new) rows shown as a small table (the audit trail); the CSV gets
     ``field: old → new`` lines."""
+    wrap: bool = False
+    """Long text that may wrap (other cells keep to one line; the table scrolls instead)."""
 
     def csv_text(self) -> str:
         if self.changes:
@@ -60,6 +62,12 @@ class Column(Generic[M]):
     cell: Callable[[M], Cell]
     sort: tuple[str, ...] = ()
     """ORM fields to order by (empty: the column cannot be sorted)."""
+    wrap: bool = False
+    """Long text: its cells may wrap."""
+
+    def render(self, obj: M) -> Cell:
+        cell = self.cell(obj)
+        return replace(cell, wrap=True) if self.wrap and not cell.wrap else cell
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,18 @@ class ListPage:
     total: int
     page: Page[Any] | None
     base: QueryDict
+
+    @property
+    def has_search(self) -> bool:
+        return self.spec.search is not None
+
+    @property
+    def search_label(self) -> str:
+        return self.spec.search_label
+
+    @property
+    def column_count(self) -> int:
+        return len(self.spec.columns)
 
     @property
     def headers(self) -> list[SortLink]:
@@ -313,7 +333,7 @@ def list_page(
             base.pop("page", None)
         page = paginator.page(number)
         chosen = page.object_list
-    rows = [[c.cell(obj) for c in spec.columns] for obj in chosen]
+    rows = [[c.render(obj) for c in spec.columns] for obj in chosen]
     return ListPage(
         spec=spec, params=params, errors=errors, rows=rows, total=total, page=page, base=base
     )

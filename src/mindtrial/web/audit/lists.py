@@ -44,14 +44,17 @@ def _as_mapping(values: Any) -> dict[str, Any]:
 
 
 def changes(event: AuditEvent) -> tuple[tuple[str, str, str], ...]:
-    """(field, old, new) for every field the event names, by field name."""
+    """(field, old, new) for every field the event changed, by field name ("—": absent).
+    A field whose old and new values are equal is left out."""
     old, new = _as_mapping(event.old_values), _as_mapping(event.new_values)
-    return tuple(
-        (key.replace("_", " "), _shown(old.get(key)) if key in old else "—", _shown(new.get(key)))
-        if key in new
-        else (key.replace("_", " "), _shown(old.get(key)), "—")
-        for key in sorted(old.keys() | new.keys())
-    )
+    rows = []
+    for key in sorted(old.keys() | new.keys()):
+        if key in old and key in new and old[key] == new[key]:
+            continue
+        before = _shown(old[key]) if key in old else "—"
+        after = _shown(new[key]) if key in new else "—"
+        rows.append((key.replace("_", " "), before, after))
+    return tuple(rows)
 
 
 def participant_events(participant: Participant) -> Q:
@@ -99,7 +102,7 @@ def audit_list_spec(
                 ("object_type", "object_id"),
             ),
             Column("changes", "Old → new", lambda e: Cell("", changes=changes(e))),
-            Column("reason", "Reason", lambda e: Cell(e.reason)),
+            Column("reason", "Reason", lambda e: Cell(e.reason), wrap=True),
         ],
         default_sort="-when",
         filters=[

@@ -33,7 +33,7 @@ def stage_label(p: Participant) -> str:
 def _by_stage(found: QuerySet[Participant], value: str) -> QuerySet[Participant]:
     if value == WITHDRAWN:
         return found.filter(withdrawal__isnull=False)
-    return found.filter(status=value, withdrawal__isnull=True)
+    return found.filter(status=value)
 
 
 def participant_list_spec(user: User, study: Study) -> ListSpec[Participant]:

@@ -170,7 +170,7 @@ def impossible_dates(participants: QuerySet[Participant], today: dt.date) -> lis
     consent_dates: dict[int, dt.date] = {}
     for c in Consent.objects.filter(participant__in=participants).select_related("participant"):
         consent_dates[c.participant_id] = c.consent_date
-        day = c.consent_date.isoformat()
+        shown = c.consent_date.isoformat()
         if c.consent_date > today:
             found.append(
                 Finding(
@@ -178,8 +178,8 @@ def impossible_dates(participants: QuerySet[Participant], today: dt.date) -> lis
                     "date",
                     "Consent",
                     "consent_date",
-                    day,
-                    f"Consent date {day} is in the future.",
+                    shown,
+                    f"Consent date {shown} is in the future.",
                 )
             )
         if c.consent_date < c.participant.referral_date:
@@ -189,8 +189,8 @@ def impossible_dates(participants: QuerySet[Participant], today: dt.date) -> lis
                     "date",
                     "Consent",
                     "consent_date",
-                    day,
-                    f"Consent date {day} is before the referral date "
+                    shown,
+                    f"Consent date {shown} is before the referral date "
                     f"{c.participant.referral_date.isoformat()}.",
                 )
             )
@@ -204,16 +204,16 @@ def impossible_dates(participants: QuerySet[Participant], today: dt.date) -> lis
             for t in ToxTest.objects.filter(participant__in=participants)
         ),
     ]
-    for pid, form, field, day in dated:
-        if day is None:
+    for pid, form, field, when in dated:
+        if when is None:
             continue
-        text = day.isoformat()
+        text = when.isoformat()
         consented = consent_dates.get(pid)
-        if day > today:
+        if when > today:
             found.append(
                 Finding(pid, "date", form, field, text, f"{form}: {text} is in the future.")
             )
-        elif consented is not None and day < consented:
+        elif consented is not None and when < consented:
             found.append(
                 Finding(
                     pid,

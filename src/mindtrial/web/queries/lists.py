@@ -69,7 +69,7 @@ def query_list_spec(user: User, study: Study, *, with_site: bool = True) -> List
             Column("form", "Form", lambda q: Cell(q.form), ("form",)),
             Column("field", "Field", lambda q: Cell(q.field), ("field",)),
             Column("value", "Value", lambda q: Cell(q.value)),
-            Column("message", "Question", lambda q: Cell(q.message)),
+            Column("message", "Question", lambda q: Cell(q.message), wrap=True),
             Column("status", "Status", lambda q: Cell(q.get_status_display()), ("status",)),
             Column(
                 "opened",

@@ -55,7 +55,7 @@ def tox_test_list_spec(user: User, study: Study) -> ListSpec[ToxTest]:
                 ("status",),
             ),
             Column("positive", "Positive for", lambda t: Cell(positives(t))),
-            Column("reason", "Reason", lambda t: Cell(t.reason)),
+            Column("reason", "Reason", lambda t: Cell(t.reason), wrap=True),
         ],
         default_sort="participant",
         filters=[
