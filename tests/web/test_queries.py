@@ -177,6 +177,9 @@ def test_pages_workflow_data_manager_opens_coordinator_answers_data_manager_clos
     query.refresh_from_db()
     assert (query.status, query.answer, query.corrected) == ("answered", "Corrected to 5.", True)
 
+    corrections = f"/studies/{team['study'].pk}/audit/?participant={p.code}&amp;action=correct"
+    assert corrections in dm.get(f"/queries/{query.pk}/").content.decode()
+    assert "audit/" not in coord.get(f"/queries/{query.pk}/").content.decode()
     dm.post(f"/queries/{query.pk}/", {"action": "close", "close-note": "Fine."})
     query.refresh_from_db()
     assert query.status == QueryStatus.CLOSED

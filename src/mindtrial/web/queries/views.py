@@ -8,10 +8,13 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
+from mindtrial.web.audit.models import AuditAction
+from mindtrial.web.audit.selectors import can_read_audit
 from mindtrial.web.common import NotFound, ServiceError
 from mindtrial.web.enrolment.selectors import access_participant_by_id
-from mindtrial.web.listing import list_response
+from mindtrial.web.listing import list_response, query_string
 from mindtrial.web.queries import services
 from mindtrial.web.queries.checks import CHECKS
 from mindtrial.web.queries.forms import (
@@ -126,6 +129,12 @@ def query_detail(request: AuthedRequest, query_id: int) -> HttpResponse:
             "q": query,
             "thread": query_thread(query),
             "forms": forms,
+            "corrections_url": (
+                reverse("audit_list", args=[query.study_id])
+                + query_string(participant=query.participant.code, action=AuditAction.CORRECT)
+                if can_read_audit(request.user)
+                else ""
+            ),
         },
         status=400 if action else 200,
     )
