@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.common import NotFound
 from mindtrial.web.enrolment.selectors import participants_for
-from mindtrial.web.queries.models import DataQuery, QueryEntry
+from mindtrial.web.queries.models import DataQuery, QueryEntry, QueryStatus
 
 if TYPE_CHECKING:
     from mindtrial.web.accounts.models import User
@@ -50,6 +50,18 @@ def access_query_by_id(user: User, query_id: int) -> DataQuery:
     if not queries_for(user, query.participant.study).filter(pk=query.pk).exists():
         raise NotFound("query")
     return query
+
+
+def query_steps(user: User, query: DataQuery) -> list[str]:
+    """The steps ``user`` may take on ``query`` now: answer (open or answered), close
+    (not closed) and re-open (not open), the last two for data managers only."""
+    steps = ["answer"] if query.status != QueryStatus.CLOSED else []
+    if can_manage_queries(user):
+        if query.status != QueryStatus.CLOSED:
+            steps.append("close")
+        if query.status != QueryStatus.OPEN:
+            steps.append("reopen")
+    return steps
 
 
 def query_thread(query: DataQuery) -> QuerySet[QueryEntry]:

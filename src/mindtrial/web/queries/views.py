@@ -24,13 +24,14 @@ from mindtrial.web.queries.forms import (
     QueryReopenForm,
 )
 from mindtrial.web.queries.lists import query_list_rows, query_list_spec
-from mindtrial.web.queries.models import DataQuery, QueryStatus
+from mindtrial.web.queries.models import DataQuery
 from mindtrial.web.queries.selectors import (
     access_query_by_id,
     can_manage_queries,
     participant_forms,
     queries_for,
     queries_of_participant,
+    query_steps,
     query_thread,
 )
 from mindtrial.web.studies.selectors import access_study_by_id
@@ -98,17 +99,10 @@ ACTIONS = {"answer": QueryAnswerForm, "close": QueryCloseForm, "reopen": QueryRe
 @staff_view
 def query_detail(request: AuthedRequest, query_id: int) -> HttpResponse:
     query = access_query_by_id(request.user, query_id)
-    manager = can_manage_queries(request.user)
-    allowed = {"answer"} if query.status != QueryStatus.CLOSED else set()
-    if manager:
-        if query.status != QueryStatus.CLOSED:
-            allowed.add("close")
-        if query.status != QueryStatus.OPEN:
-            allowed.add("reopen")
     action = request.POST.get("action", "") if request.method == "POST" else ""
     forms = {
         name: ACTIONS[name](request.POST if action == name else None, prefix=name)
-        for name in sorted(allowed)
+        for name in query_steps(request.user, query)
     }
     if action:
         if action not in forms:
