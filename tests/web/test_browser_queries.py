@@ -4,9 +4,14 @@ it and the data manager closes it. Screenshots go to ``test-output/web/``."""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.queries.models import DataQuery, QueryStatus
@@ -19,10 +24,62 @@ from .factories import (
     make_study,
     make_user,
 )
-from .test_browser import _shot, _sign_in
-from .test_browser import browser as browser_fixture  # noqa: F401  (registers "browser")
+from .test_browser import ARGS, CHROMIUM, SHOTS, _shot, _sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, as in test_browser.py."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing (install Debian's chromium)")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as pw:
+            instance = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            yield instance
+            instance.close()
+        _wait_for_server_connections()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def _wait_for_server_connections() -> None:
+    """On PostgreSQL, wait until the live server's request threads have closed their
+    database connections (the browser's keep-alive connections are gone). Unlike
+    test_browser.py's helper this never terminates a backend: the next test of this
+    module runs in the same session, and a terminated backend can be its own."""
+    if connection.vendor != "postgresql":
+        return
+    others = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()"
+    )
+    with connection.cursor() as cursor:
+        for _ in range(50):
+            cursor.execute(others)
+            if cursor.fetchone() == (0,):
+                return
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _end_lingering_connections(django_db_blocker: Any) -> Iterator[None]:
+    """After this module's last test, end any server connection that outlived the waits
+    (so the test database can be dropped at the end of the session)."""
+    yield
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 def _no_sideways_scroll(page: Any) -> None:
@@ -123,6 +180,7 @@ def test_query_opened_answered_and_closed(live_server: Any, browser: Any, phone:
     dm.fill("#list-participant", participant.code)
     dm.select_option("#list-object_type", label="Data query")
     dm.click("button:text-is('Show')")
+    dm.wait_for_url("**/audit/?*object_type=queries.dataquery*")
     rows = dm.locator("table.list > tbody > tr")
     assert rows.count() == 3
     assert "answered" in rows.nth(0).locator("table.changes").inner_text()
