@@ -82,6 +82,14 @@ def _end_lingering_connections(django_db_blocker: Any) -> Iterator[None]:
             )
 
 
+def _fresh_connection() -> None:
+    """test_browser.py ends every other backend after its test, and the connection the test
+    body uses can be among them (Playwright's sync API runs the fixture in another context,
+    so its ``connection`` is not this one): start from a fresh connection. Harmless
+    otherwise, as a transactional test holds no open transaction here."""
+    connection.close()
+
+
 def _no_sideways_scroll(page: Any) -> None:
     """The page body fits the viewport (tables may scroll inside themselves)."""
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -92,6 +100,7 @@ def _no_sideways_scroll(page: Any) -> None:
 def test_coordinator_finds_a_participant_by_code(
     live_server: Any, browser: Any, phone: bool
 ) -> None:
+    _fresh_connection()
     study = make_study()
     site = make_site(study)
     for _ in range(57):
@@ -128,6 +137,7 @@ def test_coordinator_finds_a_participant_by_code(
 
 @pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
 def test_query_opened_answered_and_closed(live_server: Any, browser: Any, phone: bool) -> None:
+    _fresh_connection()
     study = make_study()
     site = make_site(study)
     participant = make_ready_participant(study, site)
