@@ -17,6 +17,7 @@ from django.test import Client
 
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.enrolment import services as enrolment
+from mindtrial.web.queries.services import query_open
 from mindtrial.web.studies.models import AllocationEntry, Group
 from mindtrial.web.studies.services import group_update
 
@@ -77,6 +78,13 @@ def trial() -> dict[str, Any]:
         "cohort_id": [cohort.public_id],
         "instrument": ["ocs", "promis_anxiety_8a", "covariates"],
         "user_id": [str(u.pk) for u in users.values()],
+        "query_id": [
+            str(
+                query_open(
+                    acting_user=None, participant=randomized[0], form="Consent", message="Date?"
+                ).pk
+            )
+        ],
         # ninja's OpenAPI/docs routes have no parameters; anything else must be added here.
     }
     forbidden = {s.lower() for a in study.arms for s in (a["id"], a["label"])} | {

@@ -1,5 +1,8 @@
 """`mindtrial check --study ID`: the stored records an export would have to leave out.
 
+With ``--open-queries`` it first runs the automatic data checks and opens a data query for
+each new finding (see ``web/queries/checks.py``; running it twice opens nothing new).
+
 Exit codes: 0 no problems; 1 a problem with the input (no such study); 3 problems were
 found in the data (each is listed: file, record, column and what is wrong).
 """
@@ -20,6 +23,11 @@ def register(app: typer.Typer) -> None:
         study: int = typer.Option(
             ..., "--study", help="The study id (see `mindtrial study list`)."
         ),
+        open_queries: bool = typer.Option(
+            False,
+            "--open-queries",
+            help="Also run the data checks and open a data query per new finding.",
+        ),
     ) -> None:
         """List stored records that break the study dataset's rules (exit 3 if any)."""
         from mindtrial.web.bootstrap import setup
@@ -32,6 +40,16 @@ def register(app: typer.Typer) -> None:
         found = Study.objects.filter(pk=study).first()
         if found is None:
             fail(f"no study with id {study} (see `mindtrial study list`)")
+        if open_queries:
+            from mindtrial.web.queries.services import queries_run_checks
+
+            run = queries_run_checks(acting_user=None, study=found)
+            console.print(
+                f"Study {study}: data checks found {run.findings} problem(s); "
+                f"{len(run.opened)} new data quer{'y' if len(run.opened) == 1 else 'ies'} opened, "
+                f"{run.already_open} already had one.",
+                highlight=False,
+            )
         try:
             problems = study_data_problems(found)
         except ServiceError as exc:

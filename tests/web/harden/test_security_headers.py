@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from mindtrial.web.accounts.models import User
 from mindtrial.web.checkin.views import checkin_url
+from mindtrial.web.queries.services import query_open
 
 from ..crawl import all_routes, expand
 from ..programme.factories import World
@@ -44,6 +45,16 @@ def test_every_page_sends_the_policy_and_has_no_inline_script_or_style(tmp_path:
         "group_id": [world.cohort.groups.order_by("pk").first().public_id],  # type: ignore[union-attr]
         "user_id": [str(admin.pk)],
         "instrument": ["ocs"],
+        "query_id": [
+            str(
+                query_open(
+                    acting_user=None,
+                    participant=world.participants[0],
+                    form="Consent",
+                    message="Date?",
+                ).pk
+            )
+        ],
     }
     paths = ["/accounts/login/"]
     for route, _ in all_routes():

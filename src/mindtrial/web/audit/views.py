@@ -7,11 +7,13 @@ import json
 
 from django import forms
 from django.http import HttpResponse
-from django.shortcuts import render
 
 from mindtrial.csv_cells import escape_row
+from mindtrial.web.audit.lists import audit_list_spec, object_types
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.selectors import audit_events_for_study
+from mindtrial.web.enrolment.selectors import participants_for
+from mindtrial.web.listing import list_response
 from mindtrial.web.studies.selectors import access_study_by_id
 from mindtrial.web.viewutils import AuthedRequest, staff_view
 
@@ -40,11 +42,16 @@ def _filtered(request: AuthedRequest, study_id: int) -> tuple[object, AuditFilte
 
 @staff_view
 def audit_list(request: AuthedRequest, study_id: int) -> HttpResponse:
-    study, form, events = _filtered(request, study_id)
-    return render(
+    study = access_study_by_id(request.user, study_id)
+    events = audit_events_for_study(request.user, study)
+    spec = audit_list_spec(study, participants_for(request.user, study), object_types(events))
+    return list_response(
         request,
-        "audit/list.html",
-        {"study": study, "form": form, "events": events[:500], "query": request.GET.urlencode()},  # type: ignore[index]
+        spec,
+        events,
+        template="audit/list.html",
+        context={"study": study},
+        filename=f"audit-study-{study.pk}",
     )
 
 

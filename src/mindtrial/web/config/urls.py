@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("mindtrial.web.safety.urls")),
     path("", include("mindtrial.web.dashboards.urls")),
     path("", include("mindtrial.web.exports.urls")),
+    path("", include("mindtrial.web.queries.urls")),
 ]

@@ -21,13 +21,14 @@ from mindtrial.web.enrolment.forms import (
     ReferForm,
     ScreeningForm,
 )
-from mindtrial.web.enrolment.models import BaselineAssessment, Participant, Status
+from mindtrial.web.enrolment.lists import participant_list_rows, participant_list_spec
+from mindtrial.web.enrolment.models import BaselineAssessment, Participant
 from mindtrial.web.enrolment.record import record_home
 from mindtrial.web.enrolment.selectors import (
     access_participant_by_id,
-    participant_view,
     participants_for,
 )
+from mindtrial.web.listing import list_response
 from mindtrial.web.studies.models import Cohort
 from mindtrial.web.studies.protocol_access import get_instrument, load_protocol
 from mindtrial.web.studies.selectors import access_study_by_id, sites_for
@@ -54,21 +55,16 @@ def _form_page(
 @staff_view
 def participant_list(request: AuthedRequest, study_id: int) -> HttpResponse:
     study = access_study_by_id(request.user, study_id)
-    participants = participants_for(request.user, study)
-    status = request.GET.get("status", "")
-    if status in Status.values:
-        participants = participants.filter(status=status)
-    rows = [participant_view(request.user, p) for p in participants.order_by("code")]
-    return render(
+    return list_response(
         request,
-        "enrolment/list.html",
-        {
+        participant_list_spec(request.user, study),
+        participant_list_rows(participants_for(request.user, study)),
+        template="enrolment/list.html",
+        context={
             "study": study,
-            "rows": rows,
-            "statuses": Status.choices,
-            "status": status,
             "can_write": request.user.role in WRITERS or request.user.is_superuser,
         },
+        filename=f"participants-study-{study.pk}",
     )
 
 

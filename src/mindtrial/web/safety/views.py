@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections import Counter
 
 from django.contrib import messages
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from mindtrial.web.accounts.models import Role
+from mindtrial.web.accounts.models import Role, User
 from mindtrial.web.common import NotFound, ServiceError
 from mindtrial.web.enrolment.correctable import outcome_label
 from mindtrial.web.enrolment.correction_views import correction_page
 from mindtrial.web.enrolment.models import Participant, Randomization
 from mindtrial.web.enrolment.selectors import access_participant_by_id
+from mindtrial.web.listing import list_response
 from mindtrial.web.programme.access import STAFF_WRITERS
 from mindtrial.web.safety import services
 from mindtrial.web.safety.forms import (
@@ -26,6 +28,7 @@ from mindtrial.web.safety.forms import (
     WithdrawalCorrectionForm,
     WithdrawalForm,
 )
+from mindtrial.web.safety.lists import adverse_event_list_rows, adverse_event_list_spec
 from mindtrial.web.safety.models import RESOLVED_OUTCOMES, AdverseEvent, ExitKind
 from mindtrial.web.safety.selectors import (
     access_adverse_event_by_id,
@@ -35,6 +38,7 @@ from mindtrial.web.safety.selectors import (
     unread_alerts,
     withdrawal_of,
 )
+from mindtrial.web.studies.models import Study
 from mindtrial.web.studies.selectors import access_study_by_id
 from mindtrial.web.viewutils import (
     AuthedRequest,
@@ -96,18 +100,30 @@ def _alert_note(event: AdverseEvent) -> str:
 @staff_view
 def event_list(request: AuthedRequest, study_id: int) -> HttpResponse:
     study = access_study_by_id(request.user, study_id)
-    events = list(adverse_events_for(request.user, study))
-    by_arm: list[tuple[str, int, int]] = []
-    if request.user.role == Role.SAFETY_MONITOR or request.user.is_administrator:
-        arms = dict(
-            Randomization.objects.filter(participant__study=study).values_list(
-                "participant_id", "entry__arm_id"
-            )
+    events = adverse_events_for(request.user, study)
+    return list_response(
+        request,
+        adverse_event_list_spec(request.user, study),
+        adverse_event_list_rows(events),
+        template="safety/list.html",
+        context={"study": study, "by_arm": _by_arm(request.user, study, events)},
+        filename=f"adverse-events-study-{study.pk}",
+    )
+
+
+def _by_arm(user: User, study: Study, events: QuerySet[AdverseEvent]) -> list[tuple[str, int, int]]:
+    """Events and serious events per arm, for the safety monitor and administrators only."""
+    if not (user.role == Role.SAFETY_MONITOR or user.is_administrator):
+        return []
+    arms = dict(
+        Randomization.objects.filter(participant__study=study).values_list(
+            "participant_id", "entry__arm_id"
         )
-        total = Counter(arms.get(e.participant_id, "") for e in events)
-        serious = Counter(arms.get(e.participant_id, "") for e in events if e.serious)
-        by_arm = [(study.arm_label(a), total[a], serious[a]) for a in study.arm_ids]
-    return render(request, "safety/list.html", {"study": study, "events": events, "by_arm": by_arm})
+    )
+    pairs = list(events.values_list("participant_id", "serious"))
+    total = Counter(arms.get(pid, "") for pid, _serious in pairs)
+    serious = Counter(arms.get(pid, "") for pid, is_serious in pairs if is_serious)
+    return [(study.arm_label(a), total[a], serious[a]) for a in study.arm_ids]
 
 
 def ae_url(event: AdverseEvent) -> str:

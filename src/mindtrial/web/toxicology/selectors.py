@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.db.models import QuerySet
+
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.enrolment.selectors import participants_for
 from mindtrial.web.programme.calendar import participant_today
@@ -47,3 +49,11 @@ def today_test_list(
         recorded = ToxTest.objects.filter(participant=participant, test_date=day).first()
         due.append(DueTest(participant=participant, recorded=recorded, day=day))
     return due
+
+
+def tests_for(user: User, study: Study) -> QuerySet[ToxTest]:
+    """Every recorded test of the study at the user's sites (the study-level tests list);
+    empty for blinded roles."""
+    if user.is_blinded:
+        return ToxTest.objects.none()
+    return ToxTest.objects.filter(participant__in=participants_for(user, study))

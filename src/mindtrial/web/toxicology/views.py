@@ -10,13 +10,15 @@ from django.utils import timezone
 from mindtrial.web.common import NotFound, ServiceError
 from mindtrial.web.enrolment.models import Participant
 from mindtrial.web.enrolment.selectors import access_participant_by_id
+from mindtrial.web.listing import list_response
 from mindtrial.web.programme.access import STAFF_WRITERS
 from mindtrial.web.programme.calendar import participant_today, study_protocol
 from mindtrial.web.studies.selectors import access_study_by_id
 from mindtrial.web.toxicology.forms import TestCorrectionForm, TestResultForm
+from mindtrial.web.toxicology.lists import tox_test_list_rows, tox_test_list_spec
 from mindtrial.web.toxicology.models import ToxTest
 from mindtrial.web.toxicology.schedule import is_test_day
-from mindtrial.web.toxicology.selectors import today_test_list
+from mindtrial.web.toxicology.selectors import tests_for, today_test_list
 from mindtrial.web.toxicology.services import capture_storage, correct_tox_test, tox_test_record
 from mindtrial.web.viewutils import (
     MAX_WEEK,
@@ -37,6 +39,20 @@ def today(request: AuthedRequest, study_id: int) -> HttpResponse:
         request,
         "toxicology/today.html",
         {"study": study, "now": now, "due": today_test_list(request.user, study, now=now)},
+    )
+
+
+@staff_view
+def study_tests(request: AuthedRequest, study_id: int) -> HttpResponse:
+    study = access_study_by_id(request.user, study_id)
+    require_role(request.user, STAFF_WRITERS)
+    return list_response(
+        request,
+        tox_test_list_spec(request.user, study),
+        tox_test_list_rows(tests_for(request.user, study)),
+        template="toxicology/study_list.html",
+        context={"study": study},
+        filename=f"tests-study-{study.pk}",
     )
 
 

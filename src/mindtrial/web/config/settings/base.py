@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "mindtrial.web.safety",
     "mindtrial.web.dashboards",
     "mindtrial.web.exports",
+    "mindtrial.web.queries",
 ]
 
 MIDDLEWARE = [
