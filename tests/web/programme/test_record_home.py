@@ -18,6 +18,7 @@ from mindtrial.web.enrolment.record import record_actions, record_home
 from mindtrial.web.exports.services import dataset_load
 from mindtrial.web.programme.calendar import participant_today, study_protocol
 from mindtrial.web.programme.services import attendance_record
+from mindtrial.web.queries.services import query_open
 from mindtrial.web.safety.services import participant_withdraw
 from mindtrial.web.toxicology.schedule import _all_test_days
 
@@ -78,7 +79,8 @@ def test_coordinator_sees_what_is_due_done_and_missing(settings: Any) -> None:
     keys = _keys(home.actions)
     assert keys[:2] == ["cohort", "record_test"]
     assert set(keys) >= {
-        "link", "checkins", "tests", "programme", "ae_report", "withdraw", "corrections"
+        "link", "checkins", "tests", "programme", "ae_report", "withdraw", "corrections",
+        "queries",
     }  # fmt: skip
     assert "screen" not in keys and "randomize" not in keys
 
@@ -173,3 +175,18 @@ def test_a_referral_offers_screening_to_writers_only() -> None:
     assert record_actions(p, safety) == []
     badges = record_home(p, world.coordinator).badges
     assert [(b.key, b.label) for b in badges] == [("not_screened", "Not screened yet")]
+
+
+def test_data_queries_are_offered_with_their_open_count_to_query_readers_only() -> None:
+    world = _four_weeks_in()
+    p = world.participants[0]
+    manager = make_user("dm", Role.DATA_MANAGER)
+    grant(manager, world.study)
+    for message in ("Age looks mistyped", "Dose above the protocol's range"):
+        query_open(acting_user=manager, participant=p, form="screening", message=message)
+    labels = {a.key: a.label for a in record_actions(p, world.coordinator)}
+    assert labels["queries"] == "Data queries (2 open)"
+    assert labels["corrections"] == "Correct a record"
+    investigator = make_user("pi", Role.INVESTIGATOR)
+    grant(investigator, world.study)
+    assert not {"queries", "corrections"} & {a.key for a in record_actions(p, investigator)}

@@ -39,6 +39,8 @@ from mindtrial.web.programme.calendar import (
     week_of,
 )
 from mindtrial.web.programme.models import Attendance, ContinuationDecision
+from mindtrial.web.queries.models import QueryStatus
+from mindtrial.web.queries.selectors import can_read_queries, queries_of_participant
 from mindtrial.web.safety.models import AdverseEvent, Withdrawal
 from mindtrial.web.safety.selectors import can_read_adverse_events, last_study_week
 from mindtrial.web.toxicology.models import ToxTest
@@ -196,8 +198,7 @@ def record_actions(participant: Participant, user: User) -> list[Action]:
     # facilitator only their own group's attendance (the page lists what each may correct).
     corrects = status != Status.REFERRED and (staff_writer or (randomized and own_facilitator))
     if not randomized:
-        if corrects:
-            add("corrections", "Correct a record", "participant_corrections", group="Data")
+        _add_data_actions(actions, participant, user, corrects=corrects)
         return actions
 
     if staff_writer and not withdrawn and _test_due_today(participant):
@@ -230,9 +231,24 @@ def record_actions(participant: Participant, user: User) -> list[Action]:
                 "danger",
                 group="Safety",
             )
-    if corrects:
-        add("corrections", "Correct a record", "participant_corrections", group="Data")
+    _add_data_actions(actions, participant, user, corrects=corrects)
     return actions
+
+
+def _add_data_actions(
+    actions: list[Action], participant: Participant, user: User, *, corrects: bool
+) -> None:
+    """ "Correct a record" and the participant's data queries (with the open count)."""
+    if corrects:
+        url = reverse("participant_corrections", args=[participant.pk])
+        actions.append(Action("corrections", "Correct a record", url, group="Data"))
+    if can_read_queries(user) and participant.status != Status.REFERRED:
+        open_count = (
+            queries_of_participant(user, participant).exclude(status=QueryStatus.CLOSED).count()
+        )
+        label = f"Data queries ({open_count} open)" if open_count else "Data queries"
+        url = reverse("participant_queries", args=[participant.pk])
+        actions.append(Action("queries", label, url, group="Data"))
 
 
 def _test_due_today(participant: Participant) -> bool:
