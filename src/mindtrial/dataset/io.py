@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import operator
 import os
 from datetime import date, datetime
 from pathlib import Path
@@ -130,6 +131,61 @@ def _read_meta(folder: Path, out: list[Problem]) -> StudyMeta | None:
 # --------------------------------------------------------------------------- CSV text
 
 
+def _columns_by_splitting(text: str) -> RawTable | None:
+    """The table, when the text can be cut into columns without the CSV module.
+
+    Text with no quote, no NUL, no carriage return except in line ends, the header's
+    number of fields on every line and no blank line is what :mod:`csv` would read by
+    splitting on newlines and commas; cutting it by column needs no Python step per
+    record. Anything else gives None (read record by record).
+    """
+    if '"' in text or "\0" in text:
+        return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if len(lines) < 2:
+        return None
+    width = lines[0].count(",") + 1
+    if set(map(operator.methodcaller("count", ","), lines[1:])) != {width - 1}:
+        return None
+    cells = ",".join(lines[1:]).split(",")
+    columns = [cells[j::width] for j in range(width)]
+    if any(not t.strip() for t in set(columns[0])) and any(
+        not "".join(record).strip() for record in zip(*columns, strict=True)
+    ):
+        return None  # a blank line
+    if "'" in text:  # text a spreadsheet would run was written with a leading "'"
+        columns = [[unescape_formula(c) for c in column] for column in columns]
+    header = tuple(name.strip() for name in lines[0].split(","))
+    return RawTable(header=header, rows=range(2, len(lines) + 1), columns=columns)
+
+
+def _read_records(text: str) -> RawTable | None:
+    """The table read record by record with :mod:`csv` (None: no header)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: tuple[str, ...] | None = None
+    rows: list[int] = []
+    records: list[list[str]] = []
+    escaped = "'" in text
+    for record in reader:
+        if header is None:
+            header = tuple(name.strip() for name in record)
+            continue
+        if not "".join(record).strip():
+            continue  # blank line
+        rows.append(reader.line_num)
+        # Text a spreadsheet would run was written with a leading "'" (csv_cells).
+        records.append([unescape_formula(c) for c in record] if escaped else record)
+    if header is None:
+        return None
+    return RawTable.from_records(header, rows, records)
+
+
 def _read_csv(folder: Path, file: str, out: list[Problem]) -> RawTable | None:
     path = folder / file
     if not path.is_file():
@@ -137,27 +193,18 @@ def _read_csv(folder: Path, file: str, out: list[Problem]) -> RawTable | None:
         return None
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            header: tuple[str, ...] | None = None
-            records: list[tuple[int, tuple[str, ...]]] = []
-            for record in reader:
-                if header is None:
-                    header = tuple(name.strip() for name in record)
-                    continue
-                if not record or all(not cell.strip() for cell in record):
-                    continue  # blank line
-                # Text a spreadsheet would run was written with a leading "'" (csv_cells).
-                records.append((reader.line_num, tuple(unescape_formula(c) for c in record)))
+            text = handle.read()
+        table = _columns_by_splitting(text) or _read_records(text)
     except UnicodeDecodeError as exc:
         out.append(Problem(file, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
         return None
     except (OSError, csv.Error) as exc:
         out.append(Problem(file, None, None, f"cannot read CSV: {exc}"))
         return None
-    if header is None or not any(header):
+    if table is None or not any(table.header):
         out.append(Problem(file, None, None, "file is empty; expected a header row"))
         return None
-    return RawTable(header=header, records=tuple(records))
+    return table
 
 
 def _cell_text(value: Any) -> str:
@@ -185,14 +232,14 @@ def _frame_table(frame: pd.DataFrame, *, for_file: bool = False) -> RawTable:
     """The frame's cells as text; ``for_file`` escapes text cells a spreadsheet would run
     as a formula (:mod:`mindtrial.csv_cells`; numbers are never escaped)."""
     header = tuple(str(c) for c in frame.columns)
-    columns = [frame.iloc[:, j].tolist() for j in range(frame.shape[1])]
 
     def text(value: Any) -> str:
         cell = _cell_text(value)
         return escape_formula(cell) if for_file and isinstance(value, str) else cell
 
-    records = tuple((i + 2, tuple(text(col[i]) for col in columns)) for i in range(frame.shape[0]))
-    return RawTable(header=header, records=records)
+    columns = [[text(v) for v in frame.iloc[:, j].tolist()] for j in range(frame.shape[1])]
+    rows = list(range(2, frame.shape[0] + 2))
+    return RawTable(header=header, rows=rows, columns=columns)
 
 
 def _csv_text(frame: pd.DataFrame) -> str:
@@ -200,8 +247,7 @@ def _csv_text(frame: pd.DataFrame) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     table = _frame_table(frame, for_file=True)
     writer.writerow(table.header)
-    for _, record in table.records:
-        writer.writerow(record)
+    writer.writerows(zip(*table.columns, strict=True))
     return buffer.getvalue()
 
 
