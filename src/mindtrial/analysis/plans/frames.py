@@ -66,7 +66,9 @@ def plain_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
             out[column] = series.astype("float64")
         elif pd.api.types.is_string_dtype(dtype):
             out[column] = pd.Series(
-                [None if pd.isna(v) else str(v) for v in series], index=series.index, dtype=object
+                series.astype("string").to_numpy(dtype=object, na_value=None),
+                index=series.index,
+                dtype=object,
             )
     return out
 
