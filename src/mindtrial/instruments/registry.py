@@ -87,7 +87,7 @@ def list_instruments() -> list[str]:
 def _shipped(instrument_id: str) -> Instrument | None:
     """The shipped instrument read from its own file (``<id>.yaml``) alone, when the whole
     registry has not been read yet: one instrument costs one file, not fourteen."""
-    if not _registry.cache_info().currsize == 0:
+    if _registry.cache_info().currsize != 0:
         return _registry().get(instrument_id)
     if not instrument_id.replace("_", "").isalnum():
         return None
