@@ -214,10 +214,11 @@ def _parse_datetime(text: str) -> tuple[Any, str | None]:
 
 @dataclass
 class Parsed:
-    """Parsed cells of one table: ``values[column][i]`` for record ``i``."""
+    """Parsed cells of one table: ``values[column][i]`` for record ``i`` (an object array
+    per column, ``None`` for a blank)."""
 
     rows: list[int]
-    values: dict[str, list[Any]]
+    values: dict[str, Any]
     ok: list[bool]
 
     def __len__(self) -> int:
@@ -234,29 +235,35 @@ class _Collector:
 
 def _parse_column(
     file: str, raw: RawTable, texts: Sequence[str] | None, column: Column, out: _Collector
-) -> tuple[list[Any], list[int]]:
-    """The column's values, and the record indices whose cell is missing or does not parse.
+) -> tuple[np.ndarray, list[int]]:  # type: ignore[type-arg]
+    """The column's values (an object array, ``None`` for a blank), and the record indices
+    whose cell is missing or does not parse.
 
-    Each distinct text is parsed once; a column without problems costs one dictionary
-    look-up per cell.
+    Each distinct text is parsed once; the cells take their values by code.
     """
     n = len(raw.rows)
     if texts is None:  # an optional column the file does not have
         texts = ("",) * n
-    parsed: dict[str, tuple[Any, str | None]] = {}
-    for text in set(texts):
+    cells = np.empty(n, dtype=object)
+    cells[:] = texts
+    codes, distinct = pd.factorize(cells)
+    parsed = np.empty(len(distinct), dtype=object)
+    errors: dict[int, str] = {}
+    for code, text in enumerate(distinct.tolist()):
         cell = text.strip()
         if cell == "":
-            parsed[text] = (None, None if column.nullable else "value is missing")
+            value, error = None, None if column.nullable else "value is missing"
         else:
-            parsed[text] = _parse_cell(cell, column)
-    values = [parsed[t][0] for t in texts]
+            value, error = _parse_cell(cell, column)
+        parsed[code] = value
+        if error is not None:
+            errors[code] = error
+    values: np.ndarray = parsed.take(codes) if n else np.empty(0, dtype=object)  # type: ignore[type-arg]
     bad: list[int] = []
-    if any(error is not None for _, error in parsed.values()):
-        for i, text in enumerate(texts):
-            error = parsed[text][1]
-            if error is not None and i not in raw.widths:
-                out.add(file, raw.rows[i], column.name, error)
+    if errors:
+        for i in np.flatnonzero(np.isin(codes, list(errors))).tolist():
+            if i not in raw.widths:
+                out.add(file, raw.rows[i], column.name, errors[int(codes[i])])
                 bad.append(i)
     return values, bad
 
@@ -283,7 +290,7 @@ def _parse_table(
     for i, found in raw.widths.items():
         out.add(file, raw.rows[i], None, f"expected {len(header)} fields, found {found}")
     ok = [True] * len(raw.rows)
-    values: dict[str, list[Any]] = {}
+    values: dict[str, Any] = {}
     for c in columns:
         j = position.get(c.name)
         texts = raw.columns[j] if j is not None else None
@@ -733,23 +740,22 @@ def _check_version_1(out: _Collector, parsed: dict[str, Parsed | None]) -> None:
 # --------------------------------------------------------------------------- frames
 
 
-def _series(values: list[Any], column: Column) -> pd.Series:  # type: ignore[type-arg]
+def _series(values: Sequence[Any], column: Column) -> pd.Series:  # type: ignore[type-arg]
     kind = column.kind
+    cells = np.empty(len(values), dtype=object)
+    cells[:] = values
     if kind in ("string", "category"):
-        return pd.Series(values, dtype="string", name=column.name)
+        return pd.Series(cells, dtype="string", name=column.name)
     if kind == "int":
-        return pd.Series(values, dtype="Int64" if column.nullable else "int64", name=column.name)
+        return pd.Series(cells, dtype="Int64" if column.nullable else "int64", name=column.name)
     if kind == "number":
-        return pd.Series(
-            [math.nan if v is None else v for v in values], dtype="float64", name=column.name
-        )
+        return pd.Series(cells, dtype="float64", name=column.name)
     if kind == "bool":
-        return pd.Series(values, dtype="boolean" if column.nullable else "bool", name=column.name)
+        return pd.Series(cells, dtype="boolean" if column.nullable else "bool", name=column.name)
     if kind == "datetime":
-        moments = [pd.NaT if v is None else v for v in values]
+        moments = [pd.NaT if v is None else v for v in cells]
         return pd.Series(moments, dtype="datetime64[ns, UTC]", name=column.name)
-    stamps = [pd.NaT if v is None else pd.Timestamp(v) for v in values]
-    return pd.Series(stamps, dtype="datetime64[ns]", name=column.name)
+    return pd.Series(pd.to_datetime(cells), dtype="datetime64[ns]", name=column.name)
 
 
 def empty_frame(columns: Sequence[Column]) -> pd.DataFrame:
