@@ -143,7 +143,7 @@ class OneReProfile:
         if self.zxzx is None:
             within = (self.zy - self.zx @ beta) ** 2
         else:
-            quad = np.einsum("j,sjk,k->s", beta, self.zxzx, beta)
+            quad = (self.zxzx.reshape(-1, k) @ beta).reshape(-1, k) @ beta
             within = self.zyzy - 2.0 * self.zxzy @ beta + quad
         q = float(self.yty - 2.0 * beta @ self.xty + beta @ self.xtx @ beta - c @ within)
         logdet_v = float(self.count @ np.log1p(t2 * self.zz))
