@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from dataset_factory import full_dataset
@@ -16,7 +17,9 @@ from dataset_factory import full_dataset
 from mindtrial.dataset import DatasetError, read_dataset, write_dataset
 
 
-def _rewrite(folder: Path, *, quoting: int, line_end: str, blank_after: int | None) -> None:
+def _rewrite(
+    folder: Path, *, quoting: Literal[0, 1, 2, 3], line_end: str, blank_after: int | None
+) -> None:
     for path in folder.glob("*.csv"):
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
@@ -38,7 +41,7 @@ def _rewrite(folder: Path, *, quoting: int, line_end: str, blank_after: int | No
     ],
 )
 def test_quoted_crlf_and_blank_line_layouts_read_as_the_plain_file(
-    tmp_path: Path, quoting: int, line_end: str, blank_after: int | None
+    tmp_path: Path, quoting: Literal[0, 1, 2, 3], line_end: str, blank_after: int | None
 ) -> None:
     ds = full_dataset()
     folder = write_dataset(ds, tmp_path / "export")

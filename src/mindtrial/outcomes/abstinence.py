@@ -180,8 +180,8 @@ def abstinence_periods(
     n_surveys = out["n_surveys"].fillna(0).astype("int64")
     n_tests = out["n_tests"].fillna(0).astype("int64")
     # a period without a survey (test) has no merged row: NA, and a count of 0
-    use = pd.array(out["use"].astype("boolean"), dtype="boolean")
-    positive = pd.array(out["positive"].astype("boolean"), dtype="boolean")
+    use = out["use"].astype("boolean").array
+    positive = out["positive"].astype("boolean").array
     any_use = np.asarray(use.fillna(False), dtype=bool)
     any_positive = np.asarray(positive.fillna(False), dtype=bool)
     enough = (n_surveys.to_numpy() >= need_surveys) & (n_tests.to_numpy() >= need_tests)

@@ -71,7 +71,7 @@ def _score_forms(
         firsts = pd.Series(np.arange(len(patterns))).groupby(patterns, sort=True).first()
         results: list[tuple[int, str, float]] = []
         errors: dict[int, str] = {}
-        for pattern, row in firsts.items():
+        for pattern, row in zip(firsts.index.tolist(), firsts.tolist(), strict=True):
             answers = {item: float(x) for item, x in zip(items, wide[row], strict=True) if x == x}
             try:
                 result = score(str(instrument_id), answers, prorate=prorate)

@@ -65,11 +65,7 @@ def plain_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_float_dtype(dtype):
             out[column] = series.astype("float64")
         elif pd.api.types.is_string_dtype(dtype):
-            out[column] = pd.Series(
-                series.astype("string").to_numpy(dtype=object, na_value=None),
-                index=series.index,
-                dtype=object,
-            )
+            out[column] = series.astype("string").astype(object).where(series.notna(), None)
     return out
 
 
