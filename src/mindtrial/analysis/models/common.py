@@ -192,6 +192,40 @@ def _rewrap_names(names: Sequence[str], unwrapped: Sequence[str]) -> list[str]:
     return out
 
 
+_BUILDERS: dict[tuple[object, ...], list[Any]] = {}
+_CALL = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\s*\(")
+
+
+def _dmatrices(
+    plain: str, frame: pd.DataFrame, codings: Mapping[str, Sequence[Any]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``patsy.dmatrices`` without patsy's missing-value scan, reusing the design builders
+    of an earlier call with the same formula, levels and column types (simulation power
+    fits one formula to thousands of data sets). Formulas that call a function (whose
+    state, such as ``center``'s mean, comes from the data) are built afresh each time."""
+    key: tuple[object, ...] | None = None
+    if not _CALL.search(plain):
+        key = (
+            plain,
+            tuple((c, tuple(levels)) for c, levels in codings.items()),
+            tuple((str(c), str(t)) for c, t in frame.dtypes.items()),
+        )
+        builders = _BUILDERS.get(key)
+        if builders is not None:
+            y, x = patsy.build_design_matrices(
+                builders, frame, NA_action=_NO_NA_SCAN, return_type="dataframe"
+            )
+            return y, x
+    y, x = patsy.dmatrices(
+        plain, frame, return_type="dataframe", NA_action=_NO_NA_SCAN, eval_env=FORMULA_ENV
+    )
+    if key is not None:
+        if len(_BUILDERS) >= 64:
+            _BUILDERS.clear()
+        _BUILDERS[key] = [y.design_info, x.design_info]
+    return y, x
+
+
 def design(formula: str, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, DesignBuilder]:
     """Outcome vector, design matrix (labelled) and a builder for new data."""
     codings = categorical_codings(formula, frame)
@@ -200,13 +234,7 @@ def design(formula: str, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame,
         # The estimators pass rows with every formula column observed (``prepare``), so
         # patsy's value-by-value scan for missing values is skipped; a value the formula
         # itself makes missing or infinite (``np.log(0)``) is caught on the matrices below.
-        y, x = patsy.dmatrices(
-            plain,
-            coded(frame, codings),
-            return_type="dataframe",
-            NA_action=_NO_NA_SCAN,
-            eval_env=FORMULA_ENV,
-        )
+        y, x = _dmatrices(plain, coded(frame, codings), codings)
     except patsy.PatsyError as exc:
         raise AnalysisError(f"formula {formula!r}: {exc}") from exc
     if y.shape[1] != 1:
