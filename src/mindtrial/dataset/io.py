@@ -8,6 +8,7 @@ import json
 import math
 import operator
 import os
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,13 @@ from mindtrial.dataset.schema import (
     csv_files,
     format_number,
 )
-from mindtrial.dataset.validate import RawTable, Rules, empty_frame, validate_tables
+from mindtrial.dataset.validate import (
+    CodedColumn,
+    RawTable,
+    Rules,
+    empty_frame,
+    validate_tables,
+)
 from mindtrial.protocols import ProtocolError, load_protocol
 from mindtrial.protocols.schema import Protocol
 
@@ -153,8 +160,8 @@ def _columns_by_splitting(text: str) -> RawTable | None:
     width = lines[0].count(",") + 1
     if set(map(operator.methodcaller("count", ","), lines[1:])) != {width - 1}:
         return None
-    cells = ",".join(lines[1:]).split(",")
-    columns = [cells[j::width] for j in range(width)]
+    cells = np.array(",".join(lines[1:]).split(","), dtype=object)
+    columns: list[Any] = [cells[j::width] for j in range(width)]
     if any(not t.strip() for t in set(columns[0])) and any(
         not "".join(record).strip() for record in zip(*columns, strict=True)
     ):
@@ -163,6 +170,60 @@ def _columns_by_splitting(text: str) -> RawTable | None:
         columns = [[unescape_formula(c) for c in column] for column in columns]
     header = tuple(name.strip() for name in lines[0].split(","))
     return RawTable(header=header, rows=range(2, len(lines) + 1), columns=columns)
+
+
+def _columns_by_arrow(text: str) -> RawTable | None:
+    """The table read by Arrow's CSV reader and dictionary-encoded column by column, when
+    the text is plain (the conditions of :func:`_columns_by_splitting`; no ``'`` either):
+    no Python object is made per cell. None for anything else."""
+    if '"' in text or "\0" in text or "'" in text:
+        return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    end = text.find("\n")
+    body = text[end + 1 :] if end >= 0 else ""
+    if not body:
+        return None
+    lines = body.count("\n") + (0 if body.endswith("\n") else 1)
+    width = text[:end].count(",") + 1
+    import pyarrow as pa
+    from pyarrow import csv as arrow_csv
+
+    names = [f"c{j}" for j in range(width)]
+    try:
+        table = arrow_csv.read_csv(
+            io.BytesIO(body.encode("utf-8")),
+            read_options=arrow_csv.ReadOptions(column_names=names, use_threads=False),
+            parse_options=arrow_csv.ParseOptions(
+                quote_char=False, escape_char=False, ignore_empty_lines=False
+            ),
+            convert_options=arrow_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        return None  # e.g. a line with another number of fields
+    if table.num_rows != lines:
+        return None
+    columns: list[Sequence[str] | CodedColumn] = []
+    blank: np.ndarray | None = None  # type: ignore[type-arg]
+    for j in range(width):
+        encoded = table.column(j).combine_chunks().dictionary_encode()
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+        distinct = [str(t) for t in encoded.dictionary.to_pylist()]
+        empty = [k for k, t in enumerate(distinct) if not t.strip()]
+        here = np.isin(codes, empty) if empty else np.zeros(len(codes), dtype=bool)
+        blank = here if blank is None else blank & here
+        columns.append(CodedColumn(codes=codes, distinct=distinct))
+    if blank is not None and blank.any():
+        return None  # a blank line
+    header = tuple(name.strip() for name in text[:end].split(","))
+    return RawTable(header=header, rows=range(2, lines + 2), columns=columns)
 
 
 def _read_records(text: str) -> RawTable | None:
@@ -194,7 +255,7 @@ def _read_csv(folder: Path, file: str, out: list[Problem]) -> RawTable | None:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             text = handle.read()
-        table = _columns_by_splitting(text) or _read_records(text)
+        table = _columns_by_arrow(text) or _columns_by_splitting(text) or _read_records(text)
     except UnicodeDecodeError as exc:
         out.append(Problem(file, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
         return None

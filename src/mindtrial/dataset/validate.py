@@ -61,6 +61,17 @@ def follow_up_week(months: int) -> int:
 
 
 @dataclass(frozen=True)
+class CodedColumn:
+    """A column of cells as codes into its distinct texts (``distinct[codes[i]]``)."""
+
+    codes: np.ndarray  # type: ignore[type-arg]
+    distinct: list[str]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+@dataclass(frozen=True)
 class RawTable:
     """One CSV file as text, by column: the header, each record's row number, and the
     cells of each header column (``columns[j][i]``: column ``j`` of record ``i``).
@@ -71,7 +82,7 @@ class RawTable:
 
     header: tuple[str, ...]
     rows: Sequence[int]
-    columns: Sequence[Sequence[str]]
+    columns: Sequence[Sequence[str] | CodedColumn]
     widths: dict[int, int] = field(default_factory=dict)
 
     @classmethod
@@ -85,7 +96,7 @@ class RawTable:
             widths = {i: len(r) for i, r in enumerate(records) if len(r) != width}
             blank = ("",) * width
             records = [blank if i in widths else r for i, r in enumerate(records)]
-        columns: list[Sequence[str]] = (
+        columns: list[Sequence[str] | CodedColumn] = (
             list(zip(*records, strict=True)) if records else [() for _ in header]
         )
         return cls(header=header, rows=rows, columns=columns, widths=widths)
@@ -233,8 +244,21 @@ class _Collector:
         self.problems.append(Problem(file, row, column, message))
 
 
+def _objects(values: Sequence[Any]) -> np.ndarray:  # type: ignore[type-arg]
+    """``values`` as a one-dimensional object array (itself when it is one already)."""
+    if isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1:
+        return values
+    cells = np.empty(len(values), dtype=object)
+    cells[:] = values
+    return cells
+
+
 def _parse_column(
-    file: str, raw: RawTable, texts: Sequence[str] | None, column: Column, out: _Collector
+    file: str,
+    raw: RawTable,
+    texts: Sequence[str] | CodedColumn | None,
+    column: Column,
+    out: _Collector,
 ) -> tuple[np.ndarray, list[int]]:  # type: ignore[type-arg]
     """The column's values (an object array, ``None`` for a blank), and the record indices
     whose cell is missing or does not parse.
@@ -244,12 +268,14 @@ def _parse_column(
     n = len(raw.rows)
     if texts is None:  # an optional column the file does not have
         texts = ("",) * n
-    cells = np.empty(n, dtype=object)
-    cells[:] = texts
-    codes, distinct = pd.factorize(cells)
+    if isinstance(texts, CodedColumn):
+        codes, distinct = texts.codes, texts.distinct
+    else:
+        codes, found = pd.factorize(_objects(texts))
+        distinct = found.tolist()
     parsed = np.empty(len(distinct), dtype=object)
     errors: dict[int, str] = {}
-    for code, text in enumerate(distinct.tolist()):
+    for code, text in enumerate(distinct):
         cell = text.strip()
         if cell == "":
             value, error = None, None if column.nullable else "value is missing"
@@ -349,8 +375,7 @@ def _row_codes(columns: Sequence[Sequence[Any]], *, blank_rows: bool = False) ->
     codes = np.zeros(n, dtype=np.int64)
     blank = np.zeros(n, dtype=bool)
     for column in columns:
-        values = np.empty(n, dtype=object)
-        values[:] = column
+        values = _objects(column)
         own, uniques = pd.factorize(values, use_na_sentinel=blank_rows)
         blank |= own < 0
         codes, _ = pd.factorize(codes * (len(uniques) + 1) + own + 1)
