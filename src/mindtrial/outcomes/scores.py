@@ -94,6 +94,7 @@ def _score_forms(
     keys = ["participant_id", "week", "instrument"]
 
     def ordered(parts: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+        parts = [part for part in parts if len(part)]
         if not parts:
             return pd.DataFrame({c: [] for c in columns})
         frame = pd.concat(parts, ignore_index=True)[list(columns)]
