@@ -134,10 +134,10 @@ class OneReProfile:
         if self.zxzx is None:
             info = self.xtx - self.zx.T @ (c[:, None] * self.zx)
         else:
-            info = self.xtx - np.tensordot(c, self.zxzx, axes=1)
+            info = self.xtx - (c @ self.zxzx.reshape(len(c), -1)).reshape(k, k)
         rhs = self.xty - c @ self.zxzy
-        factor = linalg.cho_factor(info)
-        beta = linalg.cho_solve(factor, rhs)
+        factor = linalg.cho_factor(info, check_finite=False)
+        beta = linalg.cho_solve(factor, rhs, check_finite=False)
         # (y - X beta)' V^-1 (y - X beta) sigma^2 from the sums: y'y - 2 beta'X'y +
         # beta'X'X beta, less sum_i c_i (z_i'y_i - z_i'X_i beta)^2
         if self.zxzx is None:
