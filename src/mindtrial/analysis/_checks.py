@@ -131,8 +131,12 @@ def prepare(
 
 def check_full_rank(matrix: np.ndarray, names: Sequence[str]) -> None:
     """Raise :class:`AnalysisError` naming the design columns that are linear combinations of
-    earlier ones (aliased terms), instead of letting a solver return arbitrary numbers."""
-    if np.linalg.matrix_rank(matrix) == matrix.shape[1]:
+    earlier ones (aliased terms), instead of letting a solver return arbitrary numbers.
+
+    Full rank means ``numpy.linalg.matrix_rank`` finds every column. A design that is
+    certainly full rank is recognised from its cross-product alone (:func:`_surely_full_rank`,
+    one ``O(N p^2)`` product); only the others pay for the singular value decompositions."""
+    if _surely_full_rank(matrix) or np.linalg.matrix_rank(matrix) == matrix.shape[1]:
         return
     aliased: list[str] = []
     kept: list[int] = []
@@ -147,3 +151,27 @@ def check_full_rank(matrix: np.ndarray, names: Sequence[str]) -> None:
             f"design matrix is rank deficient: {', '.join(aliased)} "
             "is a linear combination of the other terms (aliased); remove or recode it"
         )
+
+
+def _surely_full_rank(matrix: np.ndarray) -> bool:
+    """Whether ``matrix_rank`` would certainly find every column, judged from ``X'X``.
+
+    ``matrix_rank`` counts singular values above ``s_max * max(N, p) * eps``, so every column
+    counts when the condition number is below ``1 / (max(N, p) eps)``. With ``D`` the column
+    norms and ``G = D^-1 X'X D^-1`` (unit diagonal), ``cond(X) <= sqrt(cond(G)) * max(D) /
+    min(D)``. ``G``'s eigenvalues are computed to about ``N eps``, so the bound is trusted
+    only when its smallest eigenvalue is far above that (1e-8) and the bound itself is a
+    hundred times below the threshold; anything else is left to the SVD.
+    """
+    n, p = matrix.shape
+    if n < p or p == 0:
+        return False
+    cross = matrix.T @ matrix
+    norms = np.sqrt(np.diag(cross))
+    if not np.all(np.isfinite(norms)) or norms.min() <= 0:
+        return False
+    eigen = np.linalg.eigvalsh(cross / np.outer(norms, norms))
+    if eigen[0] <= 1e-8:
+        return False
+    bound = np.sqrt(eigen[-1] / eigen[0]) * norms.max() / norms.min()
+    return bool(bound * max(n, p) * np.finfo(float).eps < 1e-2)

@@ -60,6 +60,16 @@ def _weight_vector(result: ModelResult, weights: Mapping[str, float]) -> np.ndar
     return np.array([float(weights.get(t, 0.0)) for t in terms])
 
 
+def _cov_in_term_order(result: ModelResult) -> np.ndarray:  # type: ignore[type-arg]
+    """``cov_params`` as a matrix in the coefficient table's order (it is labelled in that
+    order already unless built otherwise: then it is reindexed by label)."""
+    terms = list(result.terms)
+    cov = result.cov_params
+    if [str(t) for t in cov.index] == terms and [str(t) for t in cov.columns] == terms:
+        return cov.to_numpy(dtype=float)
+    return cov.loc[terms, terms].to_numpy(dtype=float)
+
+
 def contrast(result: ModelResult, weights: Mapping[str, float], *, level: float = 0.95) -> Estimate:
     """The linear combination ``sum(w * beta)`` with its SE from ``result.cov_params``.
 
@@ -71,7 +81,7 @@ def contrast(result: ModelResult, weights: Mapping[str, float], *, level: float 
     """
     w = _weight_vector(result, weights)
     beta = result.coefficients["estimate"].to_numpy(dtype=float)
-    cov = result.cov_params.loc[list(result.terms), list(result.terms)].to_numpy(dtype=float)
+    cov = _cov_in_term_order(result)
     return wald_estimate(
         float(w @ beta), float(np.sqrt(w @ cov @ w)), df=result.df_resid, level=level
     )

@@ -6,7 +6,9 @@ import csv
 import io
 import json
 import math
+import operator
 import os
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,13 @@ from mindtrial.dataset.schema import (
     csv_files,
     format_number,
 )
-from mindtrial.dataset.validate import RawTable, Rules, empty_frame, validate_tables
+from mindtrial.dataset.validate import (
+    CodedColumn,
+    RawTable,
+    Rules,
+    empty_frame,
+    validate_tables,
+)
 from mindtrial.protocols import ProtocolError, load_protocol
 from mindtrial.protocols.schema import Protocol
 
@@ -130,6 +138,115 @@ def _read_meta(folder: Path, out: list[Problem]) -> StudyMeta | None:
 # --------------------------------------------------------------------------- CSV text
 
 
+def _columns_by_splitting(text: str) -> RawTable | None:
+    """The table, when the text can be cut into columns without the CSV module.
+
+    Text with no quote, no NUL, no carriage return except in line ends, the header's
+    number of fields on every line and no blank line is what :mod:`csv` would read by
+    splitting on newlines and commas; cutting it by column needs no Python step per
+    record. Anything else gives None (read record by record).
+    """
+    if '"' in text or "\0" in text:
+        return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if len(lines) < 2:
+        return None
+    width = lines[0].count(",") + 1
+    if set(map(operator.methodcaller("count", ","), lines[1:])) != {width - 1}:
+        return None
+    cells = np.array(",".join(lines[1:]).split(","), dtype=object)
+    columns: list[Any] = [cells[j::width] for j in range(width)]
+    if any(not t.strip() for t in set(columns[0])) and any(
+        not "".join(record).strip() for record in zip(*columns, strict=True)
+    ):
+        return None  # a blank line
+    if "'" in text:  # text a spreadsheet would run was written with a leading "'"
+        columns = [[unescape_formula(c) for c in column] for column in columns]
+    header = tuple(name.strip() for name in lines[0].split(","))
+    return RawTable(header=header, rows=range(2, len(lines) + 1), columns=columns)
+
+
+def _columns_by_arrow(text: str) -> RawTable | None:
+    """The table read by Arrow's CSV reader and dictionary-encoded column by column, when
+    the text is plain (the conditions of :func:`_columns_by_splitting`; no ``'`` either):
+    no Python object is made per cell. None for anything else."""
+    if '"' in text or "\0" in text or "'" in text:
+        return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    end = text.find("\n")
+    body = text[end + 1 :] if end >= 0 else ""
+    if not body:
+        return None
+    lines = body.count("\n") + (0 if body.endswith("\n") else 1)
+    width = text[:end].count(",") + 1
+    import pyarrow as pa
+    from pyarrow import csv as arrow_csv
+
+    names = [f"c{j}" for j in range(width)]
+    try:
+        table = arrow_csv.read_csv(
+            io.BytesIO(body.encode("utf-8")),
+            read_options=arrow_csv.ReadOptions(column_names=names, use_threads=False),
+            parse_options=arrow_csv.ParseOptions(
+                quote_char=False, escape_char=False, ignore_empty_lines=False
+            ),
+            convert_options=arrow_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                null_values=[],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        return None  # e.g. a line with another number of fields
+    if table.num_rows != lines:
+        return None
+    columns: list[Sequence[str] | CodedColumn] = []
+    blank: np.ndarray | None = None  # type: ignore[type-arg]
+    for j in range(width):
+        encoded = table.column(j).combine_chunks().dictionary_encode()
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+        distinct = [str(t) for t in encoded.dictionary.to_pylist()]
+        empty = [k for k, t in enumerate(distinct) if not t.strip()]
+        here = np.isin(codes, empty) if empty else np.zeros(len(codes), dtype=bool)
+        blank = here if blank is None else blank & here
+        columns.append(CodedColumn(codes=codes, distinct=distinct))
+    if blank is not None and blank.any():
+        return None  # a blank line
+    header = tuple(name.strip() for name in text[:end].split(","))
+    return RawTable(header=header, rows=range(2, lines + 2), columns=columns)
+
+
+def _read_records(text: str) -> RawTable | None:
+    """The table read record by record with :mod:`csv` (None: no header)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: tuple[str, ...] | None = None
+    rows: list[int] = []
+    records: list[list[str]] = []
+    escaped = "'" in text
+    for record in reader:
+        if header is None:
+            header = tuple(name.strip() for name in record)
+            continue
+        if not "".join(record).strip():
+            continue  # blank line
+        rows.append(reader.line_num)
+        # Text a spreadsheet would run was written with a leading "'" (csv_cells).
+        records.append([unescape_formula(c) for c in record] if escaped else record)
+    if header is None:
+        return None
+    return RawTable.from_records(header, rows, records)
+
+
 def _read_csv(folder: Path, file: str, out: list[Problem]) -> RawTable | None:
     path = folder / file
     if not path.is_file():
@@ -137,27 +254,18 @@ def _read_csv(folder: Path, file: str, out: list[Problem]) -> RawTable | None:
         return None
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            header: tuple[str, ...] | None = None
-            records: list[tuple[int, tuple[str, ...]]] = []
-            for record in reader:
-                if header is None:
-                    header = tuple(name.strip() for name in record)
-                    continue
-                if not record or all(not cell.strip() for cell in record):
-                    continue  # blank line
-                # Text a spreadsheet would run was written with a leading "'" (csv_cells).
-                records.append((reader.line_num, tuple(unescape_formula(c) for c in record)))
+            text = handle.read()
+        table = _columns_by_arrow(text) or _columns_by_splitting(text) or _read_records(text)
     except UnicodeDecodeError as exc:
         out.append(Problem(file, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
         return None
     except (OSError, csv.Error) as exc:
         out.append(Problem(file, None, None, f"cannot read CSV: {exc}"))
         return None
-    if header is None or not any(header):
+    if table is None or not any(table.header):
         out.append(Problem(file, None, None, "file is empty; expected a header row"))
         return None
-    return RawTable(header=header, records=tuple(records))
+    return table
 
 
 def _cell_text(value: Any) -> str:
@@ -185,14 +293,14 @@ def _frame_table(frame: pd.DataFrame, *, for_file: bool = False) -> RawTable:
     """The frame's cells as text; ``for_file`` escapes text cells a spreadsheet would run
     as a formula (:mod:`mindtrial.csv_cells`; numbers are never escaped)."""
     header = tuple(str(c) for c in frame.columns)
-    columns = [frame.iloc[:, j].tolist() for j in range(frame.shape[1])]
 
     def text(value: Any) -> str:
         cell = _cell_text(value)
         return escape_formula(cell) if for_file and isinstance(value, str) else cell
 
-    records = tuple((i + 2, tuple(text(col[i]) for col in columns)) for i in range(frame.shape[0]))
-    return RawTable(header=header, records=records)
+    columns = [[text(v) for v in frame.iloc[:, j].tolist()] for j in range(frame.shape[1])]
+    rows = list(range(2, frame.shape[0] + 2))
+    return RawTable(header=header, rows=rows, columns=columns)
 
 
 def _csv_text(frame: pd.DataFrame) -> str:
@@ -200,8 +308,7 @@ def _csv_text(frame: pd.DataFrame) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     table = _frame_table(frame, for_file=True)
     writer.writerow(table.header)
-    for _, record in table.records:
-        writer.writerow(record)
+    writer.writerows(zip(*table.columns, strict=True))
     return buffer.getvalue()
 
 

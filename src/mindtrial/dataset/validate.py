@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from mindtrial.dataset.schema import (
@@ -60,11 +61,45 @@ def follow_up_week(months: int) -> int:
 
 
 @dataclass(frozen=True)
+class CodedColumn:
+    """A column of cells as codes into its distinct texts (``distinct[codes[i]]``)."""
+
+    codes: np.ndarray  # type: ignore[type-arg]
+    distinct: list[str]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+@dataclass(frozen=True)
 class RawTable:
-    """One CSV file as text: the header, then each record with its row number."""
+    """One CSV file as text, by column: the header, each record's row number, and the
+    cells of each header column (``columns[j][i]``: column ``j`` of record ``i``).
+
+    ``widths`` names the records whose number of fields differs from the header's (record
+    index → fields found); their cells are blank.
+    """
 
     header: tuple[str, ...]
-    records: tuple[tuple[int, tuple[str, ...]], ...]
+    rows: Sequence[int]
+    columns: Sequence[Sequence[str] | CodedColumn]
+    widths: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_records(
+        cls, header: tuple[str, ...], rows: Sequence[int], records: Sequence[Sequence[str]]
+    ) -> RawTable:
+        """A table from its records (one sequence of cells per row)."""
+        width = len(header)
+        widths: dict[int, int] = {}
+        if set(map(len, records)) - {width}:
+            widths = {i: len(r) for i, r in enumerate(records) if len(r) != width}
+            blank = ("",) * width
+            records = [blank if i in widths else r for i, r in enumerate(records)]
+        columns: list[Sequence[str] | CodedColumn] = (
+            list(zip(*records, strict=True)) if records else [() for _ in header]
+        )
+        return cls(header=header, rows=rows, columns=columns, widths=widths)
 
 
 @dataclass(frozen=True)
@@ -190,10 +225,11 @@ def _parse_datetime(text: str) -> tuple[Any, str | None]:
 
 @dataclass
 class Parsed:
-    """Parsed cells of one table: ``values[column][i]`` for record ``i``."""
+    """Parsed cells of one table: ``values[column][i]`` for record ``i`` (an object array
+    per column, ``None`` for a blank)."""
 
     rows: list[int]
-    values: dict[str, list[Any]]
+    values: dict[str, Any]
     ok: list[bool]
 
     def __len__(self) -> int:
@@ -206,6 +242,56 @@ class _Collector:
 
     def add(self, file: str, row: int | None, column: str | None, message: str) -> None:
         self.problems.append(Problem(file, row, column, message))
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray:  # type: ignore[type-arg]
+    """``values`` as a one-dimensional object array (itself when it is one already)."""
+    if isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1:
+        return values
+    cells = np.empty(len(values), dtype=object)
+    cells[:] = values
+    return cells
+
+
+def _parse_column(
+    file: str,
+    raw: RawTable,
+    texts: Sequence[str] | CodedColumn | None,
+    column: Column,
+    out: _Collector,
+) -> tuple[np.ndarray, list[int]]:  # type: ignore[type-arg]
+    """The column's values (an object array, ``None`` for a blank), and the record indices
+    whose cell is missing or does not parse.
+
+    Each distinct text is parsed once; the cells take their values by code.
+    """
+    n = len(raw.rows)
+    if texts is None:  # an optional column the file does not have
+        texts = ("",) * n
+    if isinstance(texts, CodedColumn):
+        codes, distinct = texts.codes, texts.distinct
+    else:
+        codes, found = pd.factorize(_objects(texts))
+        distinct = found.tolist()
+    parsed = np.empty(len(distinct), dtype=object)
+    errors: dict[int, str] = {}
+    for code, text in enumerate(distinct):
+        cell = text.strip()
+        if cell == "":
+            value, error = None, None if column.nullable else "value is missing"
+        else:
+            value, error = _parse_cell(cell, column)
+        parsed[code] = value
+        if error is not None:
+            errors[code] = error
+    values: np.ndarray = parsed.take(codes) if n else np.empty(0, dtype=object)  # type: ignore[type-arg]
+    bad: list[int] = []
+    if errors:
+        for i in np.flatnonzero(np.isin(codes, list(errors))).tolist():
+            if i not in raw.widths:
+                out.add(file, raw.rows[i], column.name, errors[int(codes[i])])
+                bad.append(i)
+    return values, bad
 
 
 def _parse_table(
@@ -227,32 +313,21 @@ def _parse_table(
     if missing or len(seen) != len(header):
         return None
     position = {name: i for i, name in enumerate(header)}
-    parsed = Parsed(rows=[], values={c.name: [] for c in columns}, ok=[])
-    for row, record in raw.records:
-        parsed.rows.append(row)
-        good = True
-        if len(record) != len(header):
-            out.add(file, row, None, f"expected {len(header)} fields, found {len(record)}")
-            for c in columns:
-                parsed.values[c.name].append(None)
-            parsed.ok.append(False)
-            continue
+    for i, found in raw.widths.items():
+        out.add(file, raw.rows[i], None, f"expected {len(header)} fields, found {found}")
+    ok = [True] * len(raw.rows)
+    values: dict[str, Any] = {}
+    for c in columns:
+        j = position.get(c.name)
+        texts = raw.columns[j] if j is not None else None
+        values[c.name], bad = _parse_column(file, raw, texts, c, out)
+        for i in bad:
+            ok[i] = False
+    for i in raw.widths:
+        ok[i] = False
         for c in columns:
-            i = position.get(c.name)
-            text = record[i].strip() if i is not None else ""
-            if text == "":
-                if not c.nullable:
-                    out.add(file, row, c.name, "value is missing")
-                    good = False
-                parsed.values[c.name].append(None)
-                continue
-            value, error = _parse_cell(text, c)
-            if error is not None:
-                out.add(file, row, c.name, error)
-                good = False
-            parsed.values[c.name].append(value)
-        parsed.ok.append(good)
-    return parsed
+            values[c.name][i] = None
+    return Parsed(rows=list(raw.rows), values=values, ok=ok)
 
 
 # --------------------------------------------------------------------------- rules
@@ -261,6 +336,9 @@ def _parse_table(
 def _check_week(
     out: _Collector, file: str, column: str, parsed: Parsed, low: int, high: int, what: str
 ) -> None:
+    weeks = {w for w in set(parsed.values[column]) if w is not None}
+    if not weeks or low <= min(weeks) <= max(weeks) <= high:
+        return
     for i, week in enumerate(parsed.values[column]):
         if week is not None and not low <= week <= high:
             out.add(file, parsed.rows[i], column, f"week {week} is outside {what} {low}..{high}")
@@ -276,6 +354,8 @@ def _check_participant(
 ) -> None:
     if known is None:
         return
+    if set(parsed.values[column]) <= known | {None}:
+        return
     for i, pid in enumerate(parsed.values[column]):
         if pid is not None and pid not in known:
             out.add(
@@ -287,9 +367,29 @@ def _check_participant(
             parsed.ok[i] = False
 
 
+def _row_codes(columns: Sequence[Sequence[Any]], *, blank_rows: bool = False) -> np.ndarray:  # type: ignore[type-arg]
+    """One integer per row, the same for two rows exactly when every column holds equal
+    values (a blank equal to a blank); ``blank_rows`` gives -1 instead to every row with a
+    blank in any column."""
+    n = len(columns[0]) if columns else 0
+    codes = np.zeros(n, dtype=np.int64)
+    blank = np.zeros(n, dtype=bool)
+    for column in columns:
+        values = _objects(column)
+        own, uniques = pd.factorize(values, use_na_sentinel=blank_rows)
+        blank |= own < 0
+        codes, _ = pd.factorize(codes * (len(uniques) + 1) + own + 1)
+    codes[blank] = -1
+    return codes
+
+
 def _check_duplicates(
     out: _Collector, file: str, parsed: Parsed, key: Sequence[str], what: str
 ) -> None:
+    codes = _row_codes([parsed.values[c] for c in key], blank_rows=True)
+    given = codes[codes >= 0]
+    if pd.unique(given).size == given.size:
+        return  # no key without a blank is given twice
     first: dict[tuple[Any, ...], int] = {}
     for i, row in enumerate(parsed.rows):
         k = tuple(parsed.values[c][i] for c in key)
@@ -345,64 +445,65 @@ def _answer_error(instrument_id: str, item_id: str, value: float) -> str | None:
     return None
 
 
-def _check_responses(out: _Collector, parsed: Parsed, rules: Rules) -> None:
-    cache: dict[str, Instrument | None] = {}
-    answers: dict[tuple[str, str, float], str | None] = {}
-    values = parsed.values
-    for i, row in enumerate(parsed.rows):
-        instrument_id, item_id, text = (  # text: the parsed number
-            values["instrument"][i],
-            values["item"][i],
-            values["value"][i],
+def _response_error(
+    instrument_id: str | None,
+    item_id: str | None,
+    value: float | None,
+    rules: Rules,
+    cache: dict[str, Instrument | None],
+) -> tuple[str, str] | None:
+    """(column, message) for one answer of responses.csv, or None when it is fine."""
+    if instrument_id is None:
+        return None
+    instrument = _instrument(instrument_id, cache)
+    if instrument is None:
+        return "instrument", f"unknown instrument {instrument_id!r}"
+    if instrument_id not in rules.instruments:
+        return (
+            "instrument",
+            f"instrument {instrument_id!r} is not in the assessments of protocol "
+            f"{rules.protocol_id} ({', '.join(rules.instruments)})",
         )
-        if instrument_id is None:
-            continue
-        instrument = _instrument(instrument_id, cache)
-        if instrument is None:
-            out.add(RESPONSES, row, "instrument", f"unknown instrument {instrument_id!r}")
-            parsed.ok[i] = False
-            continue
-        if instrument_id not in rules.instruments:
-            out.add(
-                RESPONSES,
-                row,
-                "instrument",
-                f"instrument {instrument_id!r} is not in the assessments of protocol "
-                f"{rules.protocol_id} ({', '.join(rules.instruments)})",
-            )
-            parsed.ok[i] = False
-            continue
-        if item_id is None:
-            continue
-        if item_id not in instrument.item_ids:
-            out.add(
-                RESPONSES,
-                row,
-                "item",
-                f"instrument {instrument_id!r} has no item {item_id!r}; items: "
-                f"{', '.join(instrument.item_ids)}",
-            )
-            parsed.ok[i] = False
-            continue
-        kind = instrument.item(item_id).type
-        if kind not in _NUMERIC_ITEMS:
-            out.add(
-                RESPONSES,
-                row,
-                "item",
-                f"{instrument_id}.{item_id} is a {kind} item; responses.csv holds only numeric "
-                "and yes/no answers (adverse events go to adverse_events.csv)",
-            )
-            parsed.ok[i] = False
-            continue
-        if text is None:
-            continue
-        key = (instrument_id, item_id, text)
-        if key not in answers:
-            answers[key] = _answer_error(instrument_id, item_id, text)
-        error = answers[key]
-        if error is not None:
-            out.add(RESPONSES, row, "value", error)
+    if item_id is None:
+        return None
+    if item_id not in instrument.item_ids:
+        return (
+            "item",
+            f"instrument {instrument_id!r} has no item {item_id!r}; items: "
+            f"{', '.join(instrument.item_ids)}",
+        )
+    kind = instrument.item(item_id).type
+    if kind not in _NUMERIC_ITEMS:
+        return (
+            "item",
+            f"{instrument_id}.{item_id} is a {kind} item; responses.csv holds only numeric "
+            "and yes/no answers (adverse events go to adverse_events.csv)",
+        )
+    if value is None:
+        return None
+    error = _answer_error(instrument_id, item_id, value)
+    return None if error is None else ("value", error)
+
+
+def _check_responses(out: _Collector, parsed: Parsed, rules: Rules) -> None:
+    """Each distinct (instrument, item, value) is checked once through the instruments
+    module; rows are visited only when one of them is wrong."""
+    cache: dict[str, Instrument | None] = {}
+    values = parsed.values
+    columns = [values["instrument"], values["item"], values["value"]]
+    codes = _row_codes(columns)
+    # codes number the distinct answers in order of first appearance
+    first = np.flatnonzero(codes > np.maximum.accumulate(np.r_[-1, codes[:-1]]))
+    verdicts = {
+        int(codes[i]): _response_error(columns[0][i], columns[1][i], columns[2][i], rules, cache)
+        for i in first.tolist()
+    }
+    if all(v is None for v in verdicts.values()):
+        return
+    for i, code in enumerate(codes.tolist()):
+        verdict = verdicts[code]
+        if verdict is not None:
+            out.add(RESPONSES, parsed.rows[i], *verdict)
             parsed.ok[i] = False
 
 
@@ -460,7 +561,8 @@ def _check_covariate_ranges(out: _Collector, parsed: Parsed, protocol: Protocol)
 
 
 def _check_toxicology(out: _Collector, parsed: Parsed, rules: Rules) -> None:
-    for i, analyte in enumerate(parsed.values["analyte"]):
+    analytes = set(parsed.values["analyte"]) - {None}
+    for i, analyte in enumerate(parsed.values["analyte"] if analytes - set(rules.panel) else ()):
         if analyte is not None and analyte not in rules.panel:
             panel = ", ".join(rules.panel) if rules.panel else "(the protocol has no toxicology)"
             out.add(
@@ -663,23 +765,22 @@ def _check_version_1(out: _Collector, parsed: dict[str, Parsed | None]) -> None:
 # --------------------------------------------------------------------------- frames
 
 
-def _series(values: list[Any], column: Column) -> pd.Series:  # type: ignore[type-arg]
+def _series(values: Sequence[Any], column: Column) -> pd.Series:  # type: ignore[type-arg]
     kind = column.kind
+    cells = np.empty(len(values), dtype=object)
+    cells[:] = values
     if kind in ("string", "category"):
-        return pd.Series(values, dtype="string", name=column.name)
+        return pd.Series(cells, dtype="string", name=column.name)
     if kind == "int":
-        return pd.Series(values, dtype="Int64" if column.nullable else "int64", name=column.name)
+        return pd.Series(cells, dtype="Int64" if column.nullable else "int64", name=column.name)
     if kind == "number":
-        return pd.Series(
-            [math.nan if v is None else v for v in values], dtype="float64", name=column.name
-        )
+        return pd.Series(cells, dtype="float64", name=column.name)
     if kind == "bool":
-        return pd.Series(values, dtype="boolean" if column.nullable else "bool", name=column.name)
+        return pd.Series(cells, dtype="boolean" if column.nullable else "bool", name=column.name)
     if kind == "datetime":
-        moments = [pd.NaT if v is None else v for v in values]
+        moments = [pd.NaT if v is None else v for v in cells]
         return pd.Series(moments, dtype="datetime64[ns, UTC]", name=column.name)
-    stamps = [pd.NaT if v is None else pd.Timestamp(v) for v in values]
-    return pd.Series(stamps, dtype="datetime64[ns]", name=column.name)
+    return pd.Series(pd.to_datetime(cells), dtype="datetime64[ns]", name=column.name)
 
 
 def empty_frame(columns: Sequence[Column]) -> pd.DataFrame:
@@ -728,7 +829,8 @@ def validate_tables(
     for file in CSV_FILES:
         raw = tables.get(file)
         if raw is None and file not in files:
-            raw = RawTable(header=tuple(c.name for c in rules.columns(file)), records=())
+            header = tuple(c.name for c in rules.columns(file))
+            raw = RawTable.from_records(header, (), ())
         parsed[file] = None if raw is None else _parse_table(file, raw, rules.columns(file), out)
     if meta.format_version == 1:
         _check_version_1(out, parsed)

@@ -235,6 +235,26 @@ def _normalise(instrument_id: str, item: Item, value: object) -> Answer:
     return text
 
 
+_NUMBER_ITEMS = (ItemType.INTEGER, ItemType.NUMBER, ItemType.BOOLEAN)
+_NORMALISED: dict[tuple[object, ...], Answer] = {}
+_NORMALISED_MAX = 100_000
+
+
+def _normalise_number(instrument_id: str, item: Item, value: object) -> Answer:
+    """:func:`_normalise`, remembered for a numeric answer to a numeric or yes/no item (a
+    dataset repeats the same few answers to the same items thousands of times). The result
+    depends only on the item's type and range and on the value, all in the key."""
+    if item.type not in _NUMBER_ITEMS or type(value) not in (int, float) or value == 0:
+        return _normalise(instrument_id, item, value)  # (0.0 and -0.0 are one key)
+    key = (item.type, item.min, item.max, type(value), value)
+    known = _NORMALISED.get(key)
+    if known is None:
+        known = _normalise(instrument_id, item, value)  # raises for a bad answer
+        if len(_NORMALISED) < _NORMALISED_MAX:
+            _NORMALISED[key] = known
+    return known
+
+
 def _instrument(instrument_id: str) -> Instrument:
     try:
         return get_instrument(instrument_id)
@@ -335,7 +355,7 @@ def score(
         if _is_missing(value):
             continue
         try:
-            given[item.id] = _normalise(instrument.id, item, value)
+            given[item.id] = _normalise_number(instrument.id, item, value)
         except ScoringError as exc:
             problems.append(exc)
 

@@ -179,19 +179,14 @@ def abstinence_periods(
     )
     n_surveys = out["n_surveys"].fillna(0).astype("int64")
     n_tests = out["n_tests"].fillna(0).astype("int64")
-    use = pd.array(
-        [bool(u) if n else pd.NA for u, n in zip(out["use"], n_surveys, strict=True)],
-        dtype="boolean",
-    )
-    positive = pd.array(
-        [bool(p) if n else pd.NA for p, n in zip(out["positive"], n_tests, strict=True)],
-        dtype="boolean",
-    )
+    # a period without a survey (test) has no merged row: NA, and a count of 0
+    use = out["use"].astype("boolean").array
+    positive = out["positive"].astype("boolean").array
     any_use = np.asarray(use.fillna(False), dtype=bool)
     any_positive = np.asarray(positive.fillna(False), dtype=bool)
     enough = (n_surveys.to_numpy() >= need_surveys) & (n_tests.to_numpy() >= need_tests)
     flag = np.where(any_use | any_positive, 1, np.where(enough, 0, -1))
-    non_abstinent = pd.array([pd.NA if f < 0 else int(f) for f in flag], dtype="Int64")
+    non_abstinent = pd.arrays.IntegerArray(flag.astype("int64"), flag < 0)
 
     result = pd.DataFrame(
         {

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import groupby
 from typing import Final
 
+import numpy as np
 import pandas as pd
 
 from mindtrial.dataset import StudyDataset
 from mindtrial.instruments.registry import get_instrument
-from mindtrial.instruments.scoring import ScoreResult, ScoringError, score
+from mindtrial.instruments.scoring import ScoringError, score
 
 SCORE_COLUMNS: Final = ("participant_id", "week", "instrument", "score", "value")
 INCOMPLETE_COLUMNS: Final = (
@@ -23,48 +23,84 @@ INCOMPLETE_COLUMNS: Final = (
 )
 
 
+def _forms_of(
+    rows: pd.DataFrame,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[str]]:  # type: ignore[type-arg]
+    """One instrument's answers by form: the forms (participant, week, answers given), each
+    form's answer pattern (equal codes: equal answers) and the answers by pattern."""
+    people, _ = pd.factorize(rows["participant_id"])
+    weeks, week_levels = pd.factorize(rows["week"])
+    form_codes, _ = pd.factorize(people * len(week_levels) + weeks)
+    n_forms = int(form_codes.max()) + 1
+    first = np.flatnonzero(form_codes > np.maximum.accumulate(np.r_[-1, form_codes[:-1]]))
+    item_codes, items = pd.factorize(rows["item"])
+    wide = np.full((n_forms, len(items)), np.nan)
+    wide[form_codes, item_codes] = rows["value"].to_numpy(dtype=float, na_value=np.nan)
+    table = pd.DataFrame(
+        {
+            "participant_id": rows["participant_id"].to_numpy()[first],
+            "week": rows["week"].to_numpy()[first],
+            "n_answered": np.bincount(form_codes, minlength=n_forms),
+        }
+    )
+    patterns = (
+        pd.DataFrame(wide).groupby(list(range(len(items))), dropna=False, sort=False).ngroup()
+    ).to_numpy()
+    return table, patterns, wide, [str(i) for i in items]
+
+
 def _score_forms(
     ds: StudyDataset, *, prorate: bool, instruments: Sequence[str] | None = None
-) -> tuple[list[tuple[str, int, str, str, float]], list[tuple[str, int, str, int, int, str]]]:
-    scored: list[tuple[str, int, str, str, float]] = []
-    incomplete: list[tuple[str, int, str, int, int, str]] = []
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scores and unscorable forms, sorted by participant, week and instrument.
+
+    Forms are grouped by their answers and each distinct set of answers is scored once
+    through :func:`~mindtrial.instruments.scoring.score` (weekly yes/no surveys and short
+    questionnaires repeat the same answers many times).
+    """
+    scored: list[pd.DataFrame] = []
+    incomplete: list[pd.DataFrame] = []
     responses = ds.responses
     if instruments is not None:
         responses = responses[responses["instrument"].isin(list(instruments))]
-    if responses.empty:
-        return scored, incomplete
-    # Many forms repeat the same answers (e.g. weekly yes/no surveys): score each set once.
-    memo: dict[tuple[str, tuple[tuple[str, str], ...]], ScoreResult | ScoringError] = {}
-    keys = ["participant_id", "week", "instrument"]
-    ordered = responses.sort_values(keys, kind="stable")
-    rows = zip(
-        ordered["participant_id"].tolist(),
-        ordered["week"].tolist(),
-        ordered["instrument"].tolist(),
-        ordered["item"].tolist(),
-        ordered["value"].tolist(),
-        strict=True,
-    )
-    for (pid, week, instrument_id), group in groupby(rows, key=lambda r: (r[0], r[1], r[2])):
-        instrument = get_instrument(instrument_id)
+    for instrument_id, rows in responses.groupby("instrument", sort=True, observed=True):
+        instrument = get_instrument(str(instrument_id))
         if not instrument.score_ids:
             continue  # e.g. adverse_event: nothing to score
-        answers: dict[str, str] = {r[3]: r[4] for r in group}
-        memo_key = (instrument_id, tuple(sorted(answers.items())))
-        if memo_key not in memo:
+        forms, patterns, wide, items = _forms_of(rows)
+        firsts = pd.Series(np.arange(len(patterns))).groupby(patterns, sort=True).first()
+        results: list[tuple[int, str, float]] = []
+        errors: dict[int, str] = {}
+        for pattern, row in zip(firsts.index.tolist(), firsts.tolist(), strict=True):
+            answers = {item: float(x) for item, x in zip(items, wide[row], strict=True) if x == x}
             try:
-                memo[memo_key] = score(instrument_id, answers, prorate=prorate)
+                result = score(str(instrument_id), answers, prorate=prorate)
             except ScoringError as exc:
-                memo[memo_key] = exc
-        result = memo[memo_key]
-        if isinstance(result, ScoringError):
-            n_items = len(instrument.items)
-            incomplete.append((pid, week, instrument_id, len(answers), n_items, str(result)))
-            continue
-        for score_id in instrument.score_ids:
-            if score_id in result.scores:
-                scored.append((pid, week, instrument_id, score_id, result.scores[score_id]))
-    return scored, incomplete
+                errors[int(pattern)] = str(exc)
+                continue
+            results += [
+                (int(pattern), score_id, result.scores[score_id])
+                for score_id in instrument.score_ids
+                if score_id in result.scores
+            ]
+        forms["instrument"] = str(instrument_id)
+        forms["pattern"] = patterns
+        values = pd.DataFrame(results, columns=["pattern", "score", "value"])
+        scored.append(forms.merge(values, on="pattern", how="inner"))
+        failed = forms[forms["pattern"].isin(list(errors))].copy()
+        failed["n_items"] = len(instrument.items)
+        failed["reason"] = failed["pattern"].map(errors)
+        incomplete.append(failed)
+    keys = ["participant_id", "week", "instrument"]
+
+    def ordered(parts: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+        parts = [part for part in parts if len(part)]
+        if not parts:
+            return pd.DataFrame({c: [] for c in columns})
+        frame = pd.concat(parts, ignore_index=True)[list(columns)]
+        return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+    return ordered(scored, SCORE_COLUMNS), ordered(incomplete, INCOMPLETE_COLUMNS)
 
 
 def scored_instruments(
@@ -80,8 +116,7 @@ def scored_instruments(
     proration rule (PROMIS); it is off by default, as the analysis plan requires.
     ``instruments`` restricts the result to those instrument ids.
     """
-    scored, _ = _score_forms(ds, prorate=prorate, instruments=instruments)
-    frame = pd.DataFrame(scored, columns=list(SCORE_COLUMNS))
+    frame, _ = _score_forms(ds, prorate=prorate, instruments=instruments)
     return frame.astype(
         {
             "participant_id": "string",
@@ -100,8 +135,7 @@ def incomplete_forms(ds: StudyDataset, *, prorate: bool = False) -> pd.DataFrame
     ``n_answered`` (int64, items answered), ``n_items`` (int64, items on the form),
     ``reason`` (string, the scoring module's message naming the missing items).
     """
-    _, incomplete = _score_forms(ds, prorate=prorate)
-    frame = pd.DataFrame(incomplete, columns=list(INCOMPLETE_COLUMNS))
+    _, frame = _score_forms(ds, prorate=prorate)
     return frame.astype(
         {
             "participant_id": "string",

@@ -14,14 +14,14 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import wraps
+from functools import cache, wraps
 from typing import Any, Literal, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
 import patsy  # type: ignore[import-untyped]
 from scipy import stats
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from mindtrial.analysis._checks import check_full_rank, formula_variables
 from mindtrial.analysis.errors import AnalysisError
@@ -45,10 +45,17 @@ def single_threaded(func: Callable[_P, _R]) -> Callable[_P, _R]:
 
     @wraps(func)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _controller().limit(limits=1, user_api="blas"):
             return func(*args, **kwargs)
 
     return wrapper
+
+
+@cache
+def _controller() -> ThreadpoolController:
+    """The loaded BLAS libraries, found once (finding them reads the process's memory map:
+    ~20 ms a call on a busy machine, more than a small model's fit)."""
+    return ThreadpoolController()
 
 
 # --------------------------------------------------------------------------- warnings
@@ -95,6 +102,7 @@ def capture_warnings() -> Iterator[Capture]:
 # --------------------------------------------------------------------------- design
 
 FORMULA_ENV = patsy.EvalEnvironment([{"np": np}])
+_NO_NA_SCAN = patsy.NAAction(NA_types=[])
 _C_CALL = re.compile(r"\bC\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*[,)]")
 
 
@@ -184,22 +192,65 @@ def _rewrap_names(names: Sequence[str], unwrapped: Sequence[str]) -> list[str]:
     return out
 
 
+_BUILDERS: dict[tuple[object, ...], list[Any]] = {}
+_CALL = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\s*\(")
+
+
+def _dmatrices(
+    plain: str, frame: pd.DataFrame, codings: Mapping[str, Sequence[Any]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``patsy.dmatrices`` without patsy's missing-value scan, reusing the design builders
+    of an earlier call with the same formula, levels and column types (simulation power
+    fits one formula to thousands of data sets). Formulas that call a function (whose
+    state, such as ``center``'s mean, comes from the data) are built afresh each time."""
+    key: tuple[object, ...] | None = None
+    if not _CALL.search(plain):
+        key = (
+            plain,
+            tuple((c, tuple(levels)) for c, levels in codings.items()),
+            tuple((str(c), str(t)) for c, t in frame.dtypes.items()),
+        )
+        builders = _BUILDERS.get(key)
+        if builders is not None:
+            y, x = patsy.build_design_matrices(
+                builders, frame, NA_action=_NO_NA_SCAN, return_type="dataframe"
+            )
+            return y, x
+    y, x = patsy.dmatrices(
+        plain, frame, return_type="dataframe", NA_action=_NO_NA_SCAN, eval_env=FORMULA_ENV
+    )
+    if key is not None:
+        if len(_BUILDERS) >= 64:
+            _BUILDERS.clear()
+        _BUILDERS[key] = [y.design_info, x.design_info]
+    return y, x
+
+
 def design(formula: str, frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, DesignBuilder]:
     """Outcome vector, design matrix (labelled) and a builder for new data."""
     codings = categorical_codings(formula, frame)
     plain, unwrapped = _unwrap_c(formula, codings)
     try:
-        y, x = patsy.dmatrices(
-            plain,
-            coded(frame, codings),
-            return_type="dataframe",
-            NA_action="raise",
-            eval_env=FORMULA_ENV,
-        )
+        # The estimators pass rows with every formula column observed (``prepare``), so
+        # patsy's value-by-value scan for missing values is skipped; a value the formula
+        # itself makes missing or infinite (``np.log(0)``) is caught on the matrices below.
+        y, x = _dmatrices(plain, coded(frame, codings), codings)
     except patsy.PatsyError as exc:
         raise AnalysisError(f"formula {formula!r}: {exc}") from exc
     if y.shape[1] != 1:
         raise AnalysisError(f"formula {formula!r}: the outcome must be one numeric column")
+    if not (
+        np.isfinite(y.to_numpy(dtype=float)).all() and np.isfinite(x.to_numpy(dtype=float)).all()
+    ):
+        bad = [
+            str(c)
+            for c in [*y.columns, *x.columns]
+            if not np.isfinite((y if c in y.columns else x)[c].to_numpy(dtype=float)).all()
+        ]
+        raise AnalysisError(
+            f"formula {formula!r}: missing or infinite values in {', '.join(bad)} "
+            "(a transformation of the data is undefined for some rows)"
+        )
     design_info = x.design_info
     if unwrapped:
         x.columns = _rewrap_names(list(x.columns), unwrapped)

@@ -246,7 +246,7 @@ def gee_solve(
 def clusters_of(codes: np.ndarray, times: np.ndarray) -> _Clusters:
     """Cluster bookkeeping for rows already sorted by cluster (then time)."""
     starts = np.concatenate(([0], np.flatnonzero(np.diff(codes)) + 1))
-    if len(np.unique(codes)) != len(starts):
+    if len(pd.unique(codes)) != len(starts):
         raise AnalysisError("GEE: the rows of a cluster must be contiguous")
     sizes = np.diff(np.concatenate((starts, [len(codes)])))
     dense = np.repeat(np.arange(len(starts)), sizes)

@@ -1,8 +1,8 @@
 """Linear mixed models as lme4 fits them.
 
 A random intercept (the plans' case) is fitted without statsmodels: lme4's profiled deviance
-needs only per-cluster sums (:class:`OneReProfile`, ``O(N p)`` once, then ``O(G p^2)`` per
-evaluation), is maximised over the variance ratio, and the fixed effects' covariance is the
+needs only per-cluster sums (:class:`OneReProfile`, ``O(N p + G p^2)`` once, then ``O(S p^2)``
+per evaluation for ``S`` distinct cluster sizes), is maximised over the variance ratio, and the fixed effects' covariance is the
 GLS one at the optimum. Other random-effect designs use statsmodels' ``MixedLM``.
 """
 
@@ -70,6 +70,10 @@ class OneReSolution:
     info: np.ndarray  # X' V^-1 X * sigma^2
 
 
+_MAX_KINDS = 256
+"""Above this many distinct ``z_i'z_i`` the per-group sums are kept per group."""
+
+
 class OneReProfile:
     """lme4's profiled deviance for ``y = X beta + z_i b_i + e`` with one random effect per
     group, ``b_i ~ N(0, theta^2 sigma^2)``, ``e ~ N(0, sigma^2 I)``.
@@ -84,31 +88,65 @@ class OneReProfile:
 
     def __init__(self, y: np.ndarray, x: np.ndarray, z: np.ndarray, codes: np.ndarray) -> None:
         n_groups = int(codes.max()) + 1
-        self.y, self.x, self.z, self.codes = y, x, z, codes
-        self.zz = np.bincount(codes, weights=z * z, minlength=n_groups)
+        self.n, self.k = x.shape
+        # Work with the least-squares residuals (and beta as a correction to the least-
+        # squares fit): the quadratic forms below are then sums of small terms, not small
+        # differences of large ones.
+        self.xtx = x.T @ x
+        self.beta0 = linalg.cho_solve(linalg.cho_factor(self.xtx), x.T @ y)
+        y = y - x @ self.beta0
+        zz = np.bincount(codes, weights=z * z, minlength=n_groups)
         order = np.argsort(codes, kind="stable")
         starts = np.concatenate(([0], np.flatnonzero(np.diff(codes[order])) + 1))
         self._order, self._starts = order, starts
-        self.zx = self._group_sum(z[:, None] * x)
-        self.zy = self._group_sum(z * y)
-        self.xtx = x.T @ x
+        zx = self._group_sum(z[:, None] * x)
+        zy = self._group_sum(z * y)
         self.xty = x.T @ y
+        self.yty = float(y @ y)
+        # Groups with the same z_i'z_i (a random intercept: the same size) share c_i, so
+        # every per-group sum the deviance needs is summed once per distinct z_i'z_i (each
+        # group on its own when they are nearly all distinct, e.g. a continuous slope).
+        self.zz, kinds = np.unique(zz, return_inverse=True)
+        if len(self.zz) > _MAX_KINDS:
+            self.zz, kinds = zz, np.arange(n_groups)
+        self.count = np.bincount(kinds, minlength=len(self.zz)).astype(float)
+        by_kind = np.argsort(kinds, kind="stable")
+        bounds = np.flatnonzero(np.diff(kinds[by_kind])) + 1
+        self.zx, self.zy = zx, zy
+        if len(self.zz) == n_groups:  # no two alike: sums per group, as they are
+            self.zxzx = None
+            self.zxzy = zx * zy[:, None]
+            self.zyzy = zy * zy
+            return
+        groups = np.split(by_kind, bounds)
+        self.zxzx = np.stack([zx[g].T @ zx[g] for g in groups])
+        self.zxzy = np.stack([zx[g].T @ zy[g] for g in groups])
+        self.zyzy = np.array([float(zy[g] @ zy[g]) for g in groups])
 
     def _group_sum(self, values: np.ndarray) -> np.ndarray:
         summed: np.ndarray = np.add.reduceat(values[self._order], self._starts, axis=0)
         return summed
 
     def solve(self, theta: float, *, reml: bool) -> OneReSolution:
-        n, k = self.x.shape
+        n, k = self.n, self.k
         t2 = theta * theta
         c = t2 / (1.0 + t2 * self.zz)
-        info = self.xtx - self.zx.T @ (c[:, None] * self.zx)
-        rhs = self.xty - self.zx.T @ (c * self.zy)
-        factor = linalg.cho_factor(info)
-        beta = linalg.cho_solve(factor, rhs)
-        resid = self.y - self.x @ beta
-        q = float(resid @ resid - c @ self._group_sum(self.z * resid) ** 2)
-        logdet_v = float(np.sum(np.log1p(t2 * self.zz)))
+        if self.zxzx is None:
+            info = self.xtx - self.zx.T @ (c[:, None] * self.zx)
+        else:
+            info = self.xtx - (c @ self.zxzx.reshape(len(c), -1)).reshape(k, k)
+        rhs = self.xty - c @ self.zxzy
+        factor = linalg.cho_factor(info, check_finite=False)
+        beta = linalg.cho_solve(factor, rhs, check_finite=False)
+        # (y - X beta)' V^-1 (y - X beta) sigma^2 from the sums: y'y - 2 beta'X'y +
+        # beta'X'X beta, less sum_i c_i (z_i'y_i - z_i'X_i beta)^2
+        if self.zxzx is None:
+            within = (self.zy - self.zx @ beta) ** 2
+        else:
+            quad = (self.zxzx.reshape(-1, k) @ beta).reshape(-1, k) @ beta
+            within = self.zyzy - 2.0 * self.zxzy @ beta + quad
+        q = float(self.yty - 2.0 * beta @ self.xty + beta @ self.xtx @ beta - c @ within)
+        logdet_v = float(self.count @ np.log1p(t2 * self.zz))
         if reml:
             dof = n - k
             logdet_info = 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
@@ -117,7 +155,7 @@ class OneReProfile:
         else:
             deviance = logdet_v + n * (1.0 + np.log(2.0 * np.pi * q / n))
             scale = q / n
-        return OneReSolution(theta, float(deviance), beta, scale, info)
+        return OneReSolution(theta, float(deviance), self.beta0 + beta, scale, info)
 
     def optimum(self, *, reml: bool) -> OneReSolution:
         """Minimise the deviance over ``theta >= 0``: a log-spaced grid (and 0), then Brent's

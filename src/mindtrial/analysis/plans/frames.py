@@ -67,9 +67,7 @@ def plain_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_float_dtype(dtype):
             out[column] = series.astype("float64")
         elif pd.api.types.is_string_dtype(dtype):
-            out[column] = pd.Series(
-                [None if pd.isna(v) else str(v) for v in series], index=series.index, dtype=object
-            )
+            out[column] = series.astype("string").astype(object).where(series.notna(), None)
     return out
 
 

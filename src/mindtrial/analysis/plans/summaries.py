@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from mindtrial.analysis._checks import formula_variables
 from mindtrial.analysis.contrasts import (
     contrast,
     interaction_terms,
@@ -78,6 +79,17 @@ def _participants_by_arm(result: ModelResult, arms: Arms) -> dict[str, int]:
     return {str(k): int(v) for k, v in counts.items()}
 
 
+def _design_columns(formula: str, frame: pd.DataFrame) -> list[str]:
+    """The columns of ``frame`` the formula's terms use (not the outcome, not the id): only
+    they tell two rows' design rows apart. Every column when the formula is not ``y ~ ...``."""
+    columns = [str(c) for c in frame.columns]
+    try:
+        _, used = formula_variables(formula, columns)
+    except AnalysisError:
+        return columns
+    return [c for c in columns if c in used]
+
+
 def mean_rows(result: ModelResult, settings: Sequence[dict[str, object]]) -> list[np.ndarray]:
     """For each setting, the average design row of the analysed data with the given columns
     set to one value (the covariate distribution of the sample is kept).
@@ -89,7 +101,7 @@ def mean_rows(result: ModelResult, settings: Sequence[dict[str, object]]) -> lis
         raise AnalysisError(f"{result.model} result carries no design builder for predictions")
     frame = result.data
     fixed = sorted({column for setting in settings for column in setting})
-    rest = [c for c in frame.columns if c not in fixed]
+    rest = [c for c in _design_columns(result.formula, frame) if c not in fixed]
     key = (
         pd.util.hash_pandas_object(frame[rest], index=False)
         if rest
