@@ -27,7 +27,7 @@ from trial_factory import make_trial
 from mindtrial.analysis.plans.frames import ModelData, order_categories
 from mindtrial.analysis.plans.identifiability import check_identified
 from mindtrial.analysis.plans.summaries import Arms
-from mindtrial.analysis.runner import _explain, run_analysis
+from mindtrial.analysis.runner import explain_failure, run_analysis
 from mindtrial.protocols import load_protocol
 
 MROCC = load_protocol("mrocc-2025")
@@ -157,7 +157,9 @@ def test_levels_are_taken_after_rows_with_missing_covariates_are_dropped() -> No
 
 def test_unreadable_failures_are_explained() -> None:
     spec = MROCC.analysis.analyses[0]
-    overflow = _explain(spec, OverflowError("math range error"))
+    overflow = explain_failure(spec, OverflowError("math range error"))
     assert "diverged" in overflow and "separation" in overflow
-    singular = _explain(spec, ValueError("standard error nan: expected a positive finite number"))
+    singular = explain_failure(
+        spec, ValueError("standard error nan: expected a positive finite number")
+    )
     assert "no finite standard error" in singular and "not identified" in singular

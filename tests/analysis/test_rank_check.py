@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from mindtrial.analysis._checks import _surely_full_rank, check_full_rank
+from mindtrial.analysis._checks import check_full_rank, surely_full_rank
 from mindtrial.analysis.errors import AnalysisError
 
 
@@ -20,7 +20,7 @@ def _design(rng: np.random.Generator, n: int, scales: list[float]) -> np.ndarray
 @pytest.mark.parametrize("seed", range(5))
 def test_a_well_conditioned_design_is_certified_and_numpy_agrees(seed: int) -> None:
     x = _design(np.random.default_rng(seed), 2000, [1.0, 10.0, 0.5])
-    assert _surely_full_rank(x)
+    assert surely_full_rank(x)
     assert np.linalg.matrix_rank(x) == x.shape[1]
     check_full_rank(x, [f"x{j}" for j in range(x.shape[1])])
 
@@ -36,7 +36,7 @@ def test_a_well_conditioned_design_is_certified_and_numpy_agrees(seed: int) -> N
 def test_an_aliased_design_is_never_certified(last: Callable[[np.ndarray], np.ndarray]) -> None:
     base = _design(np.random.default_rng(7), 500, [1.0, 3.0])
     x = np.column_stack([base, last(base)])
-    assert not _surely_full_rank(x)
+    assert not surely_full_rank(x)
     assert np.linalg.matrix_rank(x) < x.shape[1]
     with pytest.raises(AnalysisError, match="x6 is a linear combination"):
         check_full_rank(x, [f"x{j}" for j in range(x.shape[1])])

@@ -83,7 +83,7 @@ def _wait_for_server_connections() -> None:
         cursor.execute(f"SELECT pg_terminate_backend(pid) FROM ({others}) AS lingering")
 
 
-def _sign_in(browser: Any, base: str, username: str, *, phone: bool = False) -> Any:
+def sign_in(browser: Any, base: str, username: str, *, phone: bool = False) -> Any:
     viewport = {"width": 390, "height": 844} if phone else {"width": 1100, "height": 900}
     page = browser.new_context(viewport=viewport).new_page()
     page.goto(f"{base}/accounts/login/")
@@ -133,7 +133,7 @@ def test_setup_enrol_randomize_and_blinded_view(live_server: Any, browser: Any) 
     investigator = make_user("pi", Role.INVESTIGATOR)
 
     # 1. The administrator sets up a study: protocol, site, cohort.
-    admin = _sign_in(browser, base, "admin")
+    admin = sign_in(browser, base, "admin")
     admin.click("a:text-is('New study')")
     admin.select_option("select[name=protocol_id]", "mrocc-2025")
     admin.fill("input[name=name]", "Browser pilot")
@@ -158,7 +158,7 @@ def test_setup_enrol_randomize_and_blinded_view(live_server: Any, browser: Any) 
     grant(investigator, study)
 
     # 2. The coordinator refers two people, screens one ineligible and one eligible.
-    coord = _sign_in(browser, base, "coord")
+    coord = sign_in(browser, base, "coord")
     first = _refer(coord, base, study)
     coord.click("a:text-is('Screen')")
     _fill(coord, dict(ELIGIBLE_RECORD, age=17, prior_mindfulness_group=True))
@@ -207,7 +207,7 @@ def test_setup_enrol_randomize_and_blinded_view(live_server: Any, browser: Any) 
     assert arm_label in coord.locator("#arm").inner_text()  # unblinded staff see the arm
 
     # 3. The blinded investigator sees progress, on a phone, and never an arm.
-    pi = _sign_in(browser, base, "pi", phone=True)
+    pi = sign_in(browser, base, "pi", phone=True)
     forbidden = {s.lower() for a in study.arms for s in (a["id"], a["label"])} | {"m-rocc"}
     pages = [
         (f"/studies/{study.pk}/", "08-investigator-progress"),

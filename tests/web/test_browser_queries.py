@@ -24,7 +24,7 @@ from .factories import (
     make_study,
     make_user,
 )
-from .test_browser import ARGS, CHROMIUM, SHOTS, _shot, _sign_in
+from .test_browser import ARGS, CHROMIUM, SHOTS, _shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -108,7 +108,7 @@ def test_coordinator_finds_a_participant_by_code(
     coordinator = make_user("coord", Role.COORDINATOR)
     grant(coordinator, study)
     base = live_server.url
-    page = _sign_in(browser, base, "coord", phone=phone)
+    page = sign_in(browser, base, "coord", phone=phone)
     page.goto(f"{base}/studies/{study.pk}/")
     page.click("a:text-is('Participants')")
     page.wait_for_url("**/participants/")
@@ -146,7 +146,7 @@ def test_query_opened_answered_and_closed(live_server: Any, browser: Any, phone:
     base = live_server.url
     suffix = "phone" if phone else "desktop"
 
-    dm = _sign_in(browser, base, "dm", phone=phone)
+    dm = sign_in(browser, base, "dm", phone=phone)
     dm.goto(f"{base}/participants/{participant.pk}/queries/")
     dm.click("a:text-is('Open a query')")
     dm.select_option("select[name=form]", "Baseline: ocs")
@@ -160,7 +160,7 @@ def test_query_opened_answered_and_closed(live_server: Any, browser: Any, phone:
     assert dm.locator("#query-status").inner_text() == "Open"
     query = DataQuery.objects.get(participant=participant)
 
-    coord = _sign_in(browser, base, "coord", phone=phone)
+    coord = sign_in(browser, base, "coord", phone=phone)
     coord.goto(f"{base}/studies/{study.pk}/")
     coord.click("a:text-is('Data queries')")
     coord.click(f"a:text-is('Q{query.pk}')")

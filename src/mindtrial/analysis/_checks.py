@@ -134,9 +134,9 @@ def check_full_rank(matrix: np.ndarray, names: Sequence[str]) -> None:
     earlier ones (aliased terms), instead of letting a solver return arbitrary numbers.
 
     Full rank means ``numpy.linalg.matrix_rank`` finds every column. A design that is
-    certainly full rank is recognised from its cross-product alone (:func:`_surely_full_rank`,
+    certainly full rank is recognised from its cross-product alone (:func:`surely_full_rank`,
     one ``O(N p^2)`` product); only the others pay for the singular value decompositions."""
-    if _surely_full_rank(matrix) or np.linalg.matrix_rank(matrix) == matrix.shape[1]:
+    if surely_full_rank(matrix) or np.linalg.matrix_rank(matrix) == matrix.shape[1]:
         return
     aliased: list[str] = []
     kept: list[int] = []
@@ -153,7 +153,7 @@ def check_full_rank(matrix: np.ndarray, names: Sequence[str]) -> None:
         )
 
 
-def _surely_full_rank(matrix: np.ndarray) -> bool:
+def surely_full_rank(matrix: np.ndarray) -> bool:
     """Whether ``matrix_rank`` would certainly find every column, judged from ``X'X``.
 
     ``matrix_rank`` counts singular values above ``s_max * max(N, p) * eps``, so every column

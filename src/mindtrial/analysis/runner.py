@@ -379,7 +379,7 @@ def _error_result(
     sensitivity: str | None = None,
     imputations: int | None = None,
 ) -> AnalysisResult:
-    message = _explain(spec, error)
+    message = explain_failure(spec, error)
     return AnalysisResult(
         id=id,
         title=title,
@@ -403,7 +403,7 @@ def _error_result(
     )
 
 
-def _explain(spec: AnalysisSpec, error: Exception) -> str:
+def explain_failure(spec: AnalysisSpec, error: Exception) -> str:
     """What a statistician needs to know about a failed fit, in words."""
     message = str(error) or type(error).__name__
     measure = estimand_info(spec).measure

@@ -22,7 +22,7 @@ from mindtrial.web.safety.models import AdverseEvent, AdverseEventFollowUp
 from mindtrial.web.safety.services import adverse_event_report
 
 from ..factories import ELIGIBLE_RECORD, grant, make_participant, make_site, make_study, make_user
-from ..test_browser import _sign_in
+from ..test_browser import sign_in
 from .factories import START, World
 from .records import ae_answers
 
@@ -62,7 +62,7 @@ def test_coordinator_corrects_a_mistyped_age_and_eligibility_follows(
         acting_user=coordinator, participant=p, record=dict(ELIGIBLE_RECORD, age=75)
     )
     base = live_server.url
-    page = _sign_in(browser, base, "coord", phone=phone)
+    page = sign_in(browser, base, "coord", phone=phone)
     page.goto(f"{base}/participants/{p.pk}/corrections/")
     assert "Not eligible: Age 18 to 70" in page.locator("table.corrections").inner_text()
     _fits(page)
@@ -115,7 +115,7 @@ def test_coordinator_follows_a_serious_adverse_event_to_resolution(
         today=onset,
     )
     base = live_server.url
-    page = _sign_in(browser, base, "coord", phone=phone)
+    page = sign_in(browser, base, "coord", phone=phone)
     page.goto(f"{base}/participants/{p.pk}/corrections/")
     _shot(page, f"04-{device}-corrections-sae")
 

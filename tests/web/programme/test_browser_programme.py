@@ -25,10 +25,10 @@ from mindtrial.web.programme.models import Attendance
 from mindtrial.web.programme.services import attendance_record
 from mindtrial.web.safety.models import AdverseEvent, SafetyAlert
 from mindtrial.web.toxicology.models import ToxTest
-from mindtrial.web.toxicology.schedule import _all_test_days
+from mindtrial.web.toxicology.schedule import all_test_days
 
 from ..factories import PASSWORD, grant
-from ..test_browser import _sign_in
+from ..test_browser import sign_in
 from .factories import WEEK1_ANSWERS, World, make_facilitator
 from .records import PANEL
 
@@ -96,10 +96,10 @@ def test_coordinator_records_todays_test(
     settings.MEDIA_ROOT = str(tmp_path)
     today = local_date("America/New_York")  # where the factories' cohorts meet
     world = World(n=8, start=today - dt.timedelta(weeks=4))
-    due = [p for p in world.participants if today in _all_test_days(p)]
+    due = [p for p in world.participants if today in all_test_days(p)]
     if not due:
         pytest.skip("nobody is drawn for a test today")  # pragma: no cover - 1 in 256
-    page = _sign_in(browser, live_server.url, "coord")
+    page = sign_in(browser, live_server.url, "coord")
     page.goto(f"{live_server.url}/studies/{world.study.pk}/tests/today/")
     _shot(page, "04-coordinator-tests-today")
     assert page.locator("#today tbody tr").count() == len(due)
@@ -129,7 +129,7 @@ def test_facilitator_takes_attendance(live_server: Any, browser: Any) -> None:
     members = sorted(
         (p for p in world.participants if p.group_id == group.pk), key=lambda p: p.code
     )
-    page = _sign_in(browser, live_server.url, "fac", phone=True)
+    page = sign_in(browser, live_server.url, "fac", phone=True)
     page.goto(f"{live_server.url}/groups/{group.public_id}/programme/")
     _shot(page, "07-facilitator-group")
     page.select_option("select[name=week]", "3")
@@ -183,7 +183,7 @@ def test_safety_monitor_receives_a_serious_adverse_event(live_server: Any, brows
     )
     grant(monitor, world.study)
     p = world.participants[0]
-    coord = _sign_in(browser, live_server.url, "coord")
+    coord = sign_in(browser, live_server.url, "coord")
     coord.goto(f"{live_server.url}/participants/{p.pk}/programme/")
     coord.click("a:text-is('Report an adverse event')")
     coord.fill("textarea[name=description]", "Overnight hospital stay after a fall")
@@ -202,7 +202,7 @@ def test_safety_monitor_receives_a_serious_adverse_event(live_server: Any, brows
     assert SafetyAlert.objects.filter(recipient=monitor, adverse_event=event).exists()
     assert mail.outbox and mail.outbox[-1].to == ["dsmb@example.org"]
 
-    dsmb = _sign_in(browser, live_server.url, "dsmb")
+    dsmb = sign_in(browser, live_server.url, "dsmb")
     dsmb.click("a:text-is('Safety alerts')")
     _shot(dsmb, "11-monitor-alerts")
     dsmb.click(f"#alerts a:text-is('{event.code}')")

@@ -19,9 +19,9 @@ from mindtrial.web.checkin.views import checkin_url
 from mindtrial.web.common import local_date
 from mindtrial.web.programme.calendar import participant_today
 from mindtrial.web.toxicology.models import ToxTest
-from mindtrial.web.toxicology.schedule import _all_test_days
+from mindtrial.web.toxicology.schedule import all_test_days
 
-from ..test_browser import _sign_in
+from ..test_browser import sign_in
 from .factories import World
 from .records import PANEL
 
@@ -39,7 +39,7 @@ def _test_today(settings: Any, world: World) -> None:
     """A concealed-schedule secret under which every participant tests today."""
     for i in range(5000):
         settings.MINDTRIAL_TOX_SECRET = f"browser-record-secret-{i:05d}"
-        if all(participant_today(p) in _all_test_days(p) for p in world.participants):
+        if all(participant_today(p) in all_test_days(p) for p in world.participants):
             return
     raise AssertionError("no secret gives both a test today")  # pragma: no cover
 
@@ -58,7 +58,7 @@ def test_coordinator_records_a_test_from_the_record_home(
     p = world.participants[0]
     _test_today(settings, world)
     tag = "phone" if phone else "desktop"
-    page = _sign_in(browser, live_server.url, "coord", phone=phone)
+    page = sign_in(browser, live_server.url, "coord", phone=phone)
     page.goto(f"{live_server.url}/participants/{p.pk}/")
     _shot(page, f"01-{tag}-record-home")
     badges = page.locator("#badges li")

@@ -20,7 +20,7 @@ from mindtrial.web.common import local_date
 from mindtrial.web.programme.models import Attendance
 from mindtrial.web.safety.models import SafetyAlert
 from mindtrial.web.toxicology.models import ToxTest
-from mindtrial.web.toxicology.schedule import _all_test_days
+from mindtrial.web.toxicology.schedule import all_test_days
 
 from ..crawl import all_routes, expand
 from ..factories import PASSWORD, grant, make_user
@@ -126,7 +126,7 @@ def test_participant_checkin_over_http_and_a_resubmit_does_not_duplicate() -> No
 def test_coordinator_records_todays_test_with_capture(tmp_path: Path) -> None:
     today = local_date("America/New_York")  # where the factories' cohorts meet
     world = World(n=6, start=today - dt.timedelta(weeks=4))  # tests fall on today's weekday
-    due = [p for p in world.participants if today in _all_test_days(p)]
+    due = [p for p in world.participants if today in all_test_days(p)]
     client = _client(world.coordinator)
     page = client.get(f"/studies/{world.study.pk}/tests/today/").content.decode()
     for p in world.participants:

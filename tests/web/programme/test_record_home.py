@@ -20,7 +20,7 @@ from mindtrial.web.programme.calendar import participant_today, study_protocol
 from mindtrial.web.programme.services import attendance_record
 from mindtrial.web.queries.services import query_open
 from mindtrial.web.safety.services import participant_withdraw
-from mindtrial.web.toxicology.schedule import _all_test_days
+from mindtrial.web.toxicology.schedule import all_test_days
 
 from ..factories import grant, make_participant, make_study, make_user
 from .factories import WEEK1_ANSWERS, World, make_facilitator
@@ -43,7 +43,7 @@ def _test_today(settings: Any, p: Participant) -> None:
     today = participant_today(p)
     for i in range(1000):
         settings.MINDTRIAL_TOX_SECRET = f"record-home-test-secret-{i:04d}"
-        if today in _all_test_days(p):
+        if today in all_test_days(p):
             return
     raise AssertionError("no secret gives a test today")  # pragma: no cover
 

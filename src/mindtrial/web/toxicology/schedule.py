@@ -32,8 +32,8 @@ def _secret() -> bytes:
     ).digest()
 
 
-def _all_test_days(participant: Participant) -> list[dt.date]:
-    """Private: every test day, past and future. Callers must never show future ones."""
+def all_test_days(participant: Participant) -> list[dt.date]:
+    """Concealed: every test day, past and future. Callers must never show future ones."""
     protocol = study_protocol(participant.study)
     plan = protocol.toxicology
     start = participant_start(participant)
@@ -55,9 +55,9 @@ def is_test_day(participant: Participant, day: dt.date, *, today: dt.date) -> bo
     """Whether ``day`` (today or earlier) was a test day; the future is never answered."""
     if day > today:
         return False
-    return day in _all_test_days(participant)
+    return day in all_test_days(participant)
 
 
 def past_test_days(participant: Participant, *, today: dt.date) -> list[dt.date]:
     """Test days up to and including ``today``."""
-    return [d for d in _all_test_days(participant) if d <= today]
+    return [d for d in all_test_days(participant) if d <= today]
