@@ -8,9 +8,20 @@ import decimal
 import re
 import zoneinfo
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from django.db.models import Model, QuerySet
+
+M = TypeVar("M", bound="Model")
 
 _ASCII_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+def only_or_none(queryset: QuerySet[M]) -> M | None:
+    """The row a lookup on a unique key finds, or None: ``.first()`` without the ORDER BY
+    it adds (which costs more than the query itself on a hot path such as the check-in)."""
+    return next(iter(queryset[:1]), None)
 
 
 class NotFound(Exception):

@@ -22,7 +22,7 @@ from mindtrial.protocols import Protocol
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record, changed_values, require_reason
 from mindtrial.web.checkin.models import CheckIn, ParticipantLink, Source
-from mindtrial.web.common import NotFound, ServiceError
+from mindtrial.web.common import NotFound, ServiceError, only_or_none
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
 from mindtrial.web.programme.calendar import participant_today, study_protocol, week_of
@@ -145,19 +145,19 @@ def link_from_token(token: str) -> ParticipantLink:
     except signing.BadSignature:
         raise NotFound("link") from None
     nonce = data.get("n") if isinstance(data, dict) else None
-    link = (
-        ParticipantLink.objects.select_related("participant__study", "participant__cohort")
-        .filter(nonce=str(nonce))
-        .first()
+    link = only_or_none(
+        ParticipantLink.objects.select_related("participant__study", "participant__cohort").filter(
+            nonce=str(nonce)
+        )
     )
     return _usable(link)
 
 
 def link_from_code(code: str) -> ParticipantLink:
-    link = (
-        ParticipantLink.objects.select_related("participant__study")
-        .filter(code_hash=_code_hash(code))
-        .first()
+    link = only_or_none(
+        ParticipantLink.objects.select_related("participant__study").filter(
+            code_hash=_code_hash(code)
+        )
     )
     return _usable(link)
 
@@ -265,7 +265,7 @@ def checkin_submit(
     """
     if not _KEY.match(idempotency_key or ""):
         raise ServiceError({"idempotency_key": "Expected 8-64 letters, digits, '-' or '_'."})
-    previous = CheckIn.objects.filter(idempotency_key=idempotency_key).first()
+    previous = only_or_none(CheckIn.objects.filter(idempotency_key=idempotency_key))
     if previous is not None:
         if previous.participant_id != participant.pk:
             raise ServiceError({"idempotency_key": "This key was used for another check-in."})

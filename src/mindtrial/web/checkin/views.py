@@ -21,7 +21,7 @@ from mindtrial.web.checkin.forms import (
     initial_from,
 )
 from mindtrial.web.checkin.models import CheckIn, ParticipantLink, Source
-from mindtrial.web.common import NotFound, ServiceError
+from mindtrial.web.common import NotFound, ServiceError, only_or_none
 from mindtrial.web.enrolment.selectors import access_participant_by_id
 from mindtrial.web.programme.access import STAFF_WRITERS
 from mindtrial.web.programme.calendar import study_protocol
@@ -112,7 +112,7 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
     if (withdrawal is not None and week is not None and week >= withdrawal.week) or not due:
         return render(request, "checkin/nothing_due.html", context)
     assert week is not None
-    done = CheckIn.objects.filter(participant=participant, week=week).first()
+    done = only_or_none(CheckIn.objects.filter(participant=participant, week=week))
     if done is not None and request.method != "POST":
         return render(request, "checkin/thanks.html", {**context, "checkin": done})
     form = CheckInForm(

@@ -19,7 +19,7 @@ from django.conf import settings
 
 from mindtrial.design.schedules import session_datetimes
 from mindtrial.protocols import Protocol
-from mindtrial.web.common import local_date
+from mindtrial.web.common import local_date, only_or_none
 from mindtrial.web.enrolment.models import Participant, Randomization
 from mindtrial.web.studies.models import Cohort, Study
 from mindtrial.web.studies.protocol_access import load_protocol
@@ -118,7 +118,7 @@ def participant_start(participant: Participant) -> dt.date | None:
     if participant.cohort_id is not None:
         assert participant.cohort is not None
         return participant.cohort.start_date
-    randomization = Randomization.objects.filter(participant=participant).first()
+    randomization = only_or_none(Randomization.objects.filter(participant=participant))
     if randomization is None:
         return None
     # The UTC date, as the study dataset's ``randomized_on`` (imports store midnight UTC).

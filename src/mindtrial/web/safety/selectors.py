@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from mindtrial.dataset.validate import Rules
 from mindtrial.web.accounts.models import Role
-from mindtrial.web.common import NotFound, ServiceError
+from mindtrial.web.common import NotFound, ServiceError, only_or_none
 from mindtrial.web.enrolment.models import Participant
 from mindtrial.web.enrolment.selectors import participants_for
 from mindtrial.web.programme.calendar import study_protocol
@@ -26,7 +26,7 @@ AE_READERS = frozenset(
 
 
 def withdrawal_of(participant: Participant) -> Withdrawal | None:
-    return Withdrawal.objects.filter(participant=participant).first()
+    return only_or_none(Withdrawal.objects.filter(participant=participant))
 
 
 def last_study_week(participant: Participant) -> int:
