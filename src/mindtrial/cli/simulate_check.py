@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         n: int | None = typer.Option(
             None, "--n", min=2, help="Randomized per trial (default: the published n)."
         ),
-        analysis: list[str] = typer.Option(  # noqa: B008 (Typer's option declaration)
+        analysis: list[str] = typer.Option(
             [],
             "--analysis",
             help="An analysis to check (repeatable; default: those with a published result).",

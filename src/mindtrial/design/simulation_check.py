@@ -326,7 +326,9 @@ def _summarise(
         covered = sum(
             1
             for f in intervals
-            if f.ci_lower is not None and f.ci_upper is not None and f.ci_lower <= truth <= f.ci_upper
+            if f.ci_lower is not None
+            and f.ci_upper is not None
+            and f.ci_lower <= truth <= f.ci_upper
         )
         coverage = _proportion(covered, len(intervals))
         if estimates.size:

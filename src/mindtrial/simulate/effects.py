@@ -12,6 +12,7 @@ An analysis is matched to the scenario knob that drives its outcome:
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Final, Literal
 
@@ -114,7 +115,7 @@ def _at_week(table: dict[int, float], week: int) -> float:
         return table[weeks[0]]
     if week >= weeks[-1]:
         return table[weeks[-1]]
-    for lo, hi in zip(weeks, weeks[1:], strict=False):
+    for lo, hi in itertools.pairwise(weeks):
         if lo <= week <= hi:
             return table[lo] + (table[hi] - table[lo]) * (week - lo) / (hi - lo)
     raise AssertionError("unreachable")
@@ -155,10 +156,12 @@ def true_effect(scenario: Scenario, protocol: Protocol, spec: AnalysisSpec) -> f
         return None
     if derive.kind == "time_to_event" and spec.estimand.measure == "hazard_ratio":
         event = derive.params.get("event")
-        table = events.return_hr if event == "first_use" else None
-        if event == "week_column":
-            table = events.dropout_hr
-        return None if table is None else table[comparison] / table[reference]
+        hazards: dict[str, float] | None = None
+        if event == "first_use":
+            hazards = events.return_hr
+        elif event == "week_column":
+            hazards = events.dropout_hr
+        return None if hazards is None else hazards[comparison] / hazards[reference]
     if derive.kind == "drug_use_count" and spec.estimand.measure == "ratio_of_means":
         ratios = events.days_ratio or {}
         if not ratios:
