@@ -66,18 +66,21 @@ def with_effect(
 # The arm-keyed tables of a scenario that carry treatment effects (paths in the scenario;
 # "*" = every entry). Retention, attendance and adverse-event rates are not effects on an
 # estimand and keep their values in a null scenario.
-_EFFECT_TABLES: Final = (
-    ("substances", "*", "percent"),
-    ("trajectories", "*", "change"),
-    ("trajectories", "*", "baseline_mean"),
-    ("misuse", "not_misusing_percent"),
-    ("events", "return_hr"),
-    ("events", "dropout_hr"),
-    ("events", "days_ratio"),
-    ("events", "adherence_percent"),
-    ("ema", "items", "*", "change"),
-    ("ema", "items", "*", "baseline_mean"),
-    ("medications", "change_percent"),
+_EFFECT_TABLES: Final = tuple(
+    tuple(path.split("."))
+    for path in (
+        "substances.*.percent",
+        "trajectories.*.change",
+        "trajectories.*.baseline_mean",
+        "misuse.not_misusing_percent",
+        "events.return_hr",
+        "events.dropout_hr",
+        "events.days_ratio",
+        "events.adherence_percent",
+        "ema.items.*.change",
+        "ema.items.*.baseline_mean",
+        "medications.change_percent",
+    )
 )
 
 
