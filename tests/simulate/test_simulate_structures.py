@@ -93,15 +93,18 @@ def test_group_effects_leave_other_draws_of_a_seed_alone() -> None:
 
 
 def test_informative_dropout_keeps_retention_and_selects_on_the_slope() -> None:
-    """Correlation 0.9 between the dropout propensity and the craving slope. Retention is
+    """Correlation 0.9 between the dropout propensity and the craving slope (SD 1.2). Retention is
     unchanged (the same uniform sets the last week). Completers are the people whose
     propensity lies below z* = Φ⁻¹(0.59) (59% complete), so their mean standard slope is
     0.9 × E[Z | Z < z*] = −0.9 φ(z*) / 0.59 ≈ −0.59, i.e. −0.71 points of craving (slope SD
     1.2): their observed change falls clearly below the calibrated one."""
-    linked = default_scenario(MROCC).with_overrides(
+    sloped = default_scenario(MROCC).with_overrides(
+        {"trajectories": {"ocs.mean": {"slope_sd": 1.2}}}
+    )
+    linked = sloped.with_overrides(
         {"retention": {"informative": {"trajectory": "ocs.mean", "correlation": 0.9}}}
     )
-    plain = simulate_trial(MROCC, n=4000, seed=8)
+    plain = simulate_trial(MROCC, n=4000, seed=8, scenario=sloped)
     ds = simulate_trial(MROCC, n=4000, seed=8, scenario=linked)
     assert ds.participants["withdrawn_week"].equals(plain.participants["withdrawn_week"])
     z_star = stats.norm.ppf(0.59)
