@@ -25,6 +25,7 @@ import itertools
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -101,6 +102,8 @@ class EstimandCheck:
     published_ci_width: float | None
     estimate_quantiles: tuple[float, float, float] | None = None
     """2.5%, 50% and 97.5% quantiles of the alternative trials' estimates (reporting scale)."""
+    failures: tuple[tuple[str, int], ...] = ()
+    """Why trials gave no estimate: (message, trials), most frequent first (at most 3)."""
 
     @property
     def se_ratio(self) -> float | None:
@@ -132,6 +135,7 @@ class EstimandCheck:
             "estimate_quantiles": None
             if self.estimate_quantiles is None
             else list(self.estimate_quantiles),
+            "failures": [{"reason": r, "trials": k} for r, k in self.failures],
         }
 
 
@@ -339,6 +343,11 @@ def _summarise(
     if raw.size:
         q = np.quantile(raw, [0.025, 0.5, 0.975])
         quantiles = (float(q[0]), float(q[1]), float(q[2]))
+    reasons = Counter(
+        (f.error or "no estimate")[:200]
+        for f in [*null_fits, *alt_fits]
+        if f.estimate is None or f.p_value is None
+    )
     widths = [
         f.ci_upper - f.ci_lower for f in alt_ok if f.ci_lower is not None and f.ci_upper is not None
     ]
@@ -361,6 +370,7 @@ def _summarise(
         published_se=published_se(protocol, spec),
         published_ci_width=_published_width(protocol, spec),
         estimate_quantiles=quantiles,
+        failures=tuple(reasons.most_common(3)),
     )
 
 
