@@ -51,6 +51,14 @@ def test_demo_simulates_analyses_reports_and_loads_the_web_app(tmp_path: Path) -
     ids = {a["id"] for a in results["analyses"]}
     assert {spec.id for spec in protocol.analysis.analyses} <= ids
     assert (out / "report" / "report.html").stat().st_size > 10_000
+    # One simulated trial is one draw: the report shows the Monte-Carlo spread of each
+    # estimate from the shipped simulate-check figures, naming their seed and trials.
+    shipped = json.loads(
+        (Path(__file__).parents[2] / "src/mindtrial/simulate/spread/mrocc-2025.json").read_text()
+    )
+    html = (out / "report" / "report.html").read_text()
+    assert 'id="variation"' in html
+    assert f"Over {shipped['reps']} simulated trials" in html and f"seed {shipped['seed']}" in html
     # The web app's database holds every referral and the randomized participants, loaded through the services,
     # with an audit row for the writes and one login per role.
     with sqlite3.connect(out / "var" / "mindtrial.sqlite3") as db:

@@ -287,3 +287,13 @@ def test_simulated_data_carry_the_banner_and_the_published_values() -> None:
     row = bundle.tables["results_percent"].iloc[0]
     assert row["Published"].startswith("0.6 (-8.2 to 9.5)")
     assert "SIMULATED DATA" not in build_report(ds, plan, report).html
+    # A single simulated trial varies: the report shows the Monte-Carlo spread of each
+    # estimate, as the shipped simulate-check figures (file named with seed and reps) give it.
+    shipped = json.loads(
+        (Path(__file__).parents[2] / "src/mindtrial/simulate/spread/mrocc-2025.json").read_text()
+    )
+    low, _, high = shipped["estimands"]["primary"]["estimate_quantiles"]
+    assert f"Over {shipped['reps']} simulated trials" in bundle.html
+    assert f"seed {shipped['seed']}" in bundle.html
+    assert f"{low:.1f} to {high:.1f}" in bundle.html
+    assert 'id="variation"' not in build_report(ds, plan, report).html

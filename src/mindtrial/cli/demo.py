@@ -133,6 +133,12 @@ def _analyse(protocol: Protocol, dataset: StudyDataset, out: Path, imputations: 
     )
     folder = write_report(bundle, out / "report", overwrite=True)
     console.print(summary_table(report, title="main results (simulated data)", main_only=True))
+    console.print(
+        "One simulated trial is one draw: a significant result here can be chance. The report's "
+        "section 'How much a single simulated trial varies' shows where 95% of simulated "
+        "trials' estimates fall (mindtrial simulate-check).",
+        highlight=False,
+    )
     report_file = Path(folder) / "report.html"
     console.print(f"[bold]Report:[/] {report_file.resolve()}", highlight=False, soft_wrap=True)
     return report_file

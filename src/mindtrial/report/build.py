@@ -476,12 +476,56 @@ def build_report(dataset: StudyDataset, protocol: Protocol, report: AnalysisRepo
         methods=methods_paragraphs(protocol, report),
         missing_data=missing_data_paragraphs(dataset, protocol, report),
         results_text=_results_text(report, protocol),
+        variation=_variation(dataset, protocol, report),
         details=details,
         versions=sorted(report.versions.items()),
         seed=report.seed,
         imputations=report.imputations,
     )
     return ReportBundle(results=report.to_json(), html=html, tables=tables, figures=tuple(figures))
+
+
+def _variation(
+    dataset: StudyDataset, protocol: Protocol, report: AnalysisReport
+) -> dict[str, object] | None:
+    """The Monte-Carlo spread of each estimate, for a simulated trial's unblinded report."""
+    if report.arms_masked or not is_simulated(dataset):
+        return None
+    from mindtrial.simulate.variation import shipped_spread
+
+    spread = shipped_spread(protocol.id)
+    if spread is None:
+        return None
+    rows = []
+    for result in report.analyses:
+        found = spread.estimates.get(result.id)
+        if result.kind != "analysis" or found is None:
+            continue
+        contrast = None if result.summary is None else result.summary.contrast
+        digits = 1 if contrast is not None and "percentage" in contrast.measure else 2
+        rows.append(
+            {
+                "Analysis": result.title,
+                "This trial": fmt(None if contrast is None else contrast.estimate, digits),
+                "Simulated truth": fmt(found.truth, digits),
+                "95% of simulated trials": f"{fmt(found.low, digits)} to {fmt(found.high, digits)}",
+                "Significant with the scenario's effects": fmt_percent(found.power),
+                "Significant with no effects": fmt_percent(found.type_i_error),
+            }
+        )
+    if not rows:
+        return None
+    return {
+        "table": html_table(pd.DataFrame(rows)),
+        "n": spread.n,
+        "reps": spread.reps,
+        "seed": spread.seed,
+        "command": spread.command,
+    }
+
+
+def fmt_percent(x: float | None) -> str:
+    return fmt(None if x is None else 100 * x, 0) + ("%" if x is not None else "")
 
 
 def _ids_of(report: AnalysisReport, protocol: Protocol, kind: MeasureKind) -> set[str]:

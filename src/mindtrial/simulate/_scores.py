@@ -137,13 +137,16 @@ def shape(spec: TrajectorySpec, weeks: FloatArray, last: float) -> FloatArray:
 
 
 @functools.lru_cache(maxsize=256)
-def calibrate(spec_json: str, key: str, last: float) -> dict[str, tuple[float, float]]:
+def calibrate(
+    spec_json: str, key: str, last: float, grouped: tuple[str, ...] = ()
+) -> dict[str, tuple[float, float]]:
     """Per arm: (latent baseline location, latent change at ``last``) hitting the targets.
 
     Monte Carlo with common random numbers (a fixed internal seed) and bisection: first the
     location whose observed week-0 mean is ``baseline_mean[arm]``, then the change whose
     observed mean change at ``last`` (in the subgroup, when ``subgroup_min`` is set) is
-    ``change[arm]``.
+    ``change[arm]``. In the ``grouped`` arms (group sessions) the therapy-group effect adds
+    to the slope's variance; the residuals at 0 and ``last`` correlate by ``ar1 ** last``.
     """
     spec = TrajectorySpec.model_validate_json(spec_json)
     target = score_target(key)
@@ -153,7 +156,11 @@ def calibrate(spec_json: str, key: str, last: float) -> dict[str, tuple[float, f
     v = rng.standard_normal(m) * spec.slope_sd
     e0 = rng.standard_normal(m) * spec.residual_sd
     e1 = rng.standard_normal(m) * spec.residual_sd
+    if spec.ar1 > 0:
+        rho = spec.ar1**last
+        e1 = rho * e0 + np.sqrt(1 - rho**2) * e1
     r0, r1 = rng.random(m), rng.random(m)
+    widen = np.sqrt(spec.slope_sd**2 + spec.group_sd**2) / spec.slope_sd if spec.slope_sd else 1.0
     width = target.high - target.low
     out: dict[str, tuple[float, float]] = {}
     for arm in spec.baseline_mean:
@@ -177,10 +184,18 @@ def calibrate(spec_json: str, key: str, last: float) -> dict[str, tuple[float, f
                 f"trajectories.{key}.subgroup_min: no simulated baseline exceeds {spec.subgroup_min}"
             )
 
+        v_arm = v
+        if arm in grouped and spec.group_sd > 0:
+            v_arm = v * widen if spec.slope_sd else rng_group(m) * spec.group_sd
+
         def mean_change(
-            delta: float, mu: float = mu, keep: BoolArray = keep, y0: FloatArray = y0
+            delta: float,
+            mu: float = mu,
+            keep: BoolArray = keep,
+            y0: FloatArray = y0,
+            v_arm: FloatArray = v_arm,
         ) -> float:
-            y1 = target.observed(target.totals(mu + delta + u + v + e1, r1))
+            y1 = target.observed(target.totals(mu + delta + u + v_arm + e1, r1))
             return float((y1[keep] - y0[keep]).mean())
 
         try:
@@ -189,6 +204,35 @@ def calibrate(spec_json: str, key: str, last: float) -> dict[str, tuple[float, f
             raise ScenarioError(f"trajectories.{key}.change.{arm}: {exc}") from None
         out[arm] = (mu, delta)
     return out
+
+
+def rng_group(m: int) -> FloatArray:
+    """Standard normals for the group-effect part of the calibration (own fixed seed)."""
+    return np.random.default_rng(_CALIBRATION_SEED + 1).standard_normal(m)
+
+
+def ar1_residuals(z: FloatArray, weeks: list[int], sd: float, rho: float) -> FloatArray:
+    """Residuals from standard normals ``z`` (people × weeks): stationary SD ``sd`` and
+    correlation ``rho ** (weeks apart)`` (independent when ``rho`` is 0)."""
+    if rho <= 0:
+        return np.asarray(z * sd, dtype=np.float64)
+    out = np.empty_like(z)
+    out[:, 0] = z[:, 0]
+    for j in range(1, len(weeks)):
+        r = rho ** (weeks[j] - weeks[j - 1])
+        out[:, j] = r * out[:, j - 1] + np.sqrt(1 - r**2) * z[:, j]
+    return np.asarray(out * sd, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Who shares a therapy group, and the dropout propensity a slope may follow."""
+
+    group_index: IntArray  # per participant; -1 = no group (arm without group sessions)
+    group_z: FloatArray  # one standard normal per group
+    grouped_arms: tuple[str, ...]
+    dropout_z: FloatArray | None = None  # latent dropout propensity, when linked
+    dropout_correlation: float = 0.0
 
 
 def draw_latent(
@@ -201,21 +245,40 @@ def draw_latent(
     last: float,
     intercept_z: FloatArray,
     rng: np.random.Generator,
+    clustering: Clustering | None = None,
 ) -> FloatArray:
     """Latent scores, participants × ``weeks``."""
-    params = calibrate(spec.model_dump_json(), key, float(last))
+    grouped = clustering.grouped_arms if clustering is not None else ()
+    params = calibrate(spec.model_dump_json(), key, float(last), grouped)
     mu = np.array([params[a][0] for a in arms])[arm_index]
     delta = np.array([params[a][1] for a in arms])[arm_index]
     n = arm_index.size
     f = shape(spec, np.asarray(weeks, dtype=np.float64), last)
-    slope = rng.standard_normal(n) * spec.slope_sd
-    resid = rng.standard_normal((n, len(weeks))) * spec.residual_sd
-    return (
+    slope_z = rng.standard_normal(n)
+    if clustering is not None and clustering.dropout_z is not None:
+        c = clustering.dropout_correlation
+        slope_z = c * clustering.dropout_z + np.sqrt(1 - c**2) * slope_z
+    slope = slope_z * spec.slope_sd
+    if clustering is not None and spec.group_sd > 0:
+        idx = clustering.group_index
+        shared = np.where(idx >= 0, clustering.group_z[np.maximum(idx, 0)], 0.0)
+        slope = slope + shared * spec.group_sd
+    resid = ar1_residuals(rng.standard_normal((n, len(weeks))), weeks, spec.residual_sd, spec.ar1)
+    return np.asarray(
         mu[:, None]
         + (delta + slope)[:, None] * f[None, :]
         + (intercept_z * spec.intercept_sd)[:, None]
-        + resid
+        + resid,
+        dtype=np.float64,
     )
 
 
-__all__ = ["ScoreTarget", "calibrate", "draw_latent", "score_target", "shape"]
+__all__ = [
+    "Clustering",
+    "ScoreTarget",
+    "ar1_residuals",
+    "calibrate",
+    "draw_latent",
+    "score_target",
+    "shape",
+]

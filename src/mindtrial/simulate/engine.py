@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from mindtrial.dataset import Column, StudyDataset, StudyMeta, follow_up_week
 from mindtrial.dataset.schema import (
@@ -50,7 +51,7 @@ from mindtrial.simulate._records import (
     observed_dosing,
     opioid_lists,
 )
-from mindtrial.simulate._scores import draw_latent, score_target
+from mindtrial.simulate._scores import Clustering, draw_latent, score_target
 from mindtrial.simulate.scenario import (
     CovariateSpec,
     Scenario,
@@ -79,6 +80,8 @@ _STREAMS = (
     "days",
     "ema",
     "medications",
+    # Added with the therapy-group effects (appended: earlier streams keep their draws).
+    "groups",
 )
 # dmi_interview: the Drug Misuse Index interview belongs to the misuse model (helper "sim").
 _SKIPPED_INSTRUMENTS = frozenset({"adverse_event", "dmi_interview"})
@@ -318,10 +321,29 @@ class _Trial:
             fixed = np.repeat(np.arange(len(self.arms)), [counts[a] for a in self.arms])
             self.arm_index = self.rng["demographics"].permutation(fixed).astype(np.int64)
         self.cohort = np.array([f"C{k // sc.cohort_size + 1:03d}" for k in range(n)], dtype=object)
+        self._therapy_groups()
+
+    def _therapy_groups(self) -> None:
+        """A therapy group is the participants of one cohort in one arm with group sessions."""
+        grouped = np.array([self.protocol.arm(a).group_sessions for a in self.arms])
+        self.grouped_arms = tuple(a for a, g in zip(self.arms, grouped, strict=True) if g)
+        cohort_no = np.arange(self.n) // self.scenario.cohort_size
+        key = cohort_no * len(self.arms) + self.arm_index
+        has = grouped[self.arm_index]
+        _, index = np.unique(np.where(has, key, -1), return_inverse=True)
+        first = 1 if (~has).any() else 0  # -1 sorts first: participants without a group
+        self.group_index = np.where(has, index - first, -1).astype(np.int64)
+        self.n_groups = int(self.group_index.max()) + 1 if has.any() else 0
+
+    def _group_draws(self) -> FloatArray:
+        """One standard normal per therapy group (a fresh set for each outcome that asks)."""
+        return self.rng["groups"].standard_normal(self.n_groups)
 
     def retention(self) -> None:
         rng = self.rng["retention"]
         u = rng.random(self.n)
+        # The normal score of u: high = early dropout (what informative dropout links to).
+        self.dropout_z = special.ndtri(np.clip(u, 1e-12, 1 - 1e-12))
         self.last_week = np.zeros(self.n, dtype=np.int64)
         for i, arm in enumerate(self.arms):
             mask = self.arm_index == i
@@ -400,6 +422,15 @@ class _Trial:
                 continue
             z = rng.standard_normal(self.n)
             self.intercepts[key] = z
+            linked = self.scenario.retention.informative
+            follows = linked is not None and linked.trajectory == key
+            clustering = Clustering(
+                group_index=self.group_index,
+                group_z=self._group_draws() if spec.group_sd > 0 else np.zeros(self.n_groups),
+                grouped_arms=self.grouped_arms,
+                dropout_z=self.dropout_z if follows else None,
+                dropout_correlation=linked.correlation if linked is not None and follows else 0.0,
+            )
             latent = draw_latent(
                 spec,
                 key,
@@ -409,6 +440,7 @@ class _Trial:
                 last=float(max(weeks)),
                 intercept_z=z,
                 rng=rng,
+                clustering=clustering,
             )
             for j, week in enumerate(weeks):
                 pidx = np.flatnonzero(self.done[:, week])
@@ -491,10 +523,13 @@ class _Trial:
             intercepts = []
             for arm in self.arms:
                 survival = self.scenario.retention.survival[arm]
+                # A group effect adds to the person effect's variance in grouped arms.
+                grouped = arm in self.grouped_arms
+                total_sd = float(np.hypot(spec.person_sd, spec.group_sd if grouped else 0.0))
                 intercepts.append(
                     period_intercept(
                         target=spec.percent[arm] / 100.0,
-                        person_sd=spec.person_sd,
+                        person_sd=total_sd,
                         offsets=tuple(float(x) for x in offsets),
                         weights=tuple(float(x) for x in weights),
                         survival=tuple(sorted(survival.items())),
@@ -516,6 +551,9 @@ class _Trial:
                 rho = spec.correlation
                 z = rho * self.intercepts[spec.correlated_with] + np.sqrt(1 - rho**2) * z
             eta = np.array(intercepts)[self.arm_index] + spec.person_sd * z
+            if spec.group_sd > 0:
+                shared = self._group_draws()[np.maximum(self.group_index, 0)]
+                eta = eta + spec.group_sd * np.where(self.group_index >= 0, shared, 0.0)
             for cov, beta in spec.covariate_log_odds.items():
                 eta = eta + beta * self.covariates[cov].astype(np.float64)
             self.use[name] = rng.random((self.n, n_periods)) < expit(eta)[:, None]

@@ -102,15 +102,30 @@ class FunnelSpec(_Knobs):
     exclusion_reasons: list[str] = ["met an exclusion criterion"]
 
 
+class InformativeDropoutSpec(_Knobs):
+    """Dropout that depends on how a score evolves (missing not at random).
+
+    A participant's latent dropout propensity (the normal score of the uniform that sets
+    their last week, so retention by arm is unchanged) has correlation ``correlation`` with
+    their random slope on trajectory ``trajectory``: positive means people whose score rises
+    more (or falls less) leave earlier.
+    """
+
+    trajectory: str
+    correlation: float = Field(ge=-1, le=1)
+
+
 class RetentionSpec(_Knobs):
     """Still in the study at each anchor week, per arm (``{arm: {week: fraction}}``).
 
     Retention is 1 at week 0 and log-linear between anchors. ``reasons`` are the
-    withdrawal reasons (reason -> probability).
+    withdrawal reasons (reason -> probability). ``informative`` (optional) ties dropout to
+    a trajectory's random slope.
     """
 
     survival: dict[str, dict[int, Probability]]
     reasons: dict[str, float] = {"lost to follow-up": 0.8, "withdrew consent": 0.2}
+    informative: InformativeDropoutSpec | None = None
 
     @model_validator(mode="after")
     def _decreasing(self) -> RetentionSpec:
@@ -175,6 +190,8 @@ class SubstanceSpec(_Knobs):
     co_positive: Probability = Field(0.15, ge=0, le=1)
     correlated_with: str | None = None
     correlation: float = Field(0.0, ge=-1, le=1)
+    group_sd: float = Field(0.0, ge=0)
+    """SD of a therapy-group effect on the logit of use (arms with group sessions only)."""
 
 
 class BackgroundSpec(_Knobs):
@@ -195,8 +212,10 @@ class TrajectorySpec(_Knobs):
     """A continuous score over time: latent normal, then items that score to it.
 
     Latent score = ``baseline_mean`` + ``change[arm]``·shape(week) + person intercept
-    (SD ``intercept_sd``) + person slope·shape(week) (SD ``slope_sd``) + residual
-    (``residual_sd``), clipped to the score's range and turned into item answers whose
+    (SD ``intercept_sd``) + person slope·shape(week) (SD ``slope_sd``) + therapy-group
+    effect·shape(week) (SD ``group_sd``; participants of one cohort in one arm share it,
+    arms without group sessions have none) + residual (SD ``residual_sd``, serially
+    correlated within a person: correlation ``ar1`` ** weeks apart), clipped to the score's range and turned into item answers whose
     score is the latent value in expectation. Baseline and change are calibrated by Monte
     Carlo so that the observed mean at week 0 is ``baseline_mean[arm]`` and the observed
     mean change at the last assessment is ``change[arm]`` — among participants whose
@@ -210,6 +229,8 @@ class TrajectorySpec(_Knobs):
     intercept_sd: float = Field(ge=0)
     slope_sd: float = Field(0.0, ge=0)
     residual_sd: float = Field(ge=0)
+    group_sd: float = Field(0.0, ge=0)
+    ar1: float = Field(0.0, ge=0, lt=1)
     shape: Literal["exponential", "plateau"] = "exponential"
     tau: float = Field(8.0, gt=0)
     subgroup_min: float | None = None
@@ -616,6 +637,12 @@ def check_scenario(scenario: Scenario, protocol: Protocol) -> None:
             problems.append(f"{where}: unknown arm(s) {', '.join(unknown)}")
 
     need_arms("retention.survival", scenario.retention.survival)
+    linked = scenario.retention.informative
+    if linked is not None and linked.trajectory not in scenario.trajectories:
+        problems.append(
+            f"retention.informative.trajectory: {linked.trajectory!r} is not a trajectory of "
+            "the scenario"
+        )
     need_arms("attendance.mean", scenario.attendance.mean)
     need_arms("adverse_events.rate", scenario.adverse_events.rate)
     covariate_names = {c.name for c in protocol.baseline_covariates}
@@ -713,6 +740,7 @@ __all__ = [
     "EmaSpec",
     "EventSpec",
     "FunnelSpec",
+    "InformativeDropoutSpec",
     "MedicationSpec",
     "MisuseSpec",
     "ObservedDosingSpec",
