@@ -36,7 +36,7 @@ import pandas as pd
 from mindtrial.analysis import fit_gee, fit_lmm
 from mindtrial.analysis.plans.frames import model_data, plain_dtypes
 from mindtrial.analysis.runner import run_analysis
-from mindtrial.design.power import rep_seed
+from mindtrial.evaluation.simulation_power import rep_seed
 from mindtrial.protocols import Protocol, load_protocol
 from mindtrial.simulate import simulate_trial
 

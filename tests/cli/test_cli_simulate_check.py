@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from mindtrial.cli.main import app
 from mindtrial.design.power import wilson_interval
-from mindtrial.design.simulation_check import published_se
+from mindtrial.evaluation.simulation_check import published_se
 from mindtrial.protocols import load_protocol
 
 runner = CliRunner()

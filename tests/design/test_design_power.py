@@ -13,18 +13,20 @@ from typer.testing import CliRunner
 from mindtrial.cli.main import app
 from mindtrial.design.power import (
     PowerError,
-    PowerPoint,
-    SimulationPowerResult,
     analytic,
-    power_curve_figure,
     proportions_power,
     proportions_sample_size,
-    read_results,
-    simulation_power,
     t_test_power,
     t_test_sample_size,
-    true_effect_of,
     wilson_interval,
+)
+from mindtrial.evaluation.simulation_power import (
+    PowerPoint,
+    SimulationPowerResult,
+    power_curve_figure,
+    read_results,
+    simulation_power,
+    true_effect_of,
     write_power_curve,
 )
 from mindtrial.protocols import load_protocol

@@ -17,7 +17,7 @@ import pytest
 
 from mindtrial.analysis.runner import run_analysis
 from mindtrial.dataset import StudyDataset
-from mindtrial.design.power import simulation_power
+from mindtrial.evaluation.simulation_power import simulation_power
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.schema import PromisLookupRule
 from mindtrial.protocols import Protocol, load_protocol

@@ -13,7 +13,8 @@ from rich.table import Table
 from mindtrial.cli.common import console, err_console, fail
 
 if TYPE_CHECKING:  # the simulator and the estimators load when the command runs
-    from mindtrial.design.power import AnalyticResult, SimulationPowerResult
+    from mindtrial.design.power import AnalyticResult
+    from mindtrial.evaluation.simulation_power import SimulationPowerResult
     from mindtrial.protocols import Protocol
     from mindtrial.simulate import Scenario
 
@@ -193,7 +194,7 @@ def register(app: typer.Typer) -> None:
             TimeRemainingColumn,
         )
 
-        from mindtrial.design.power import simulation_power, write_power_curve
+        from mindtrial.evaluation.simulation_power import simulation_power, write_power_curve
         from mindtrial.simulate import ScenarioError, load_scenario
 
         scenario: Scenario | None = None

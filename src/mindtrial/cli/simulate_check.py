@@ -12,7 +12,7 @@ from rich.table import Table
 from mindtrial.cli.common import console, err_console, fail
 
 if TYPE_CHECKING:  # the simulator and the estimators load when the command runs
-    from mindtrial.design.simulation_check import CheckResult, Interval
+    from mindtrial.evaluation.simulation_check import CheckResult, Interval
 
 
 def _fmt(value: Interval, digits: int = 3) -> str:
@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         from mindtrial.design.power import PowerError
-        from mindtrial.design.simulation_check import simulation_check
+        from mindtrial.evaluation.simulation_check import simulation_check
         from mindtrial.protocols import ProtocolError, load_protocol
         from mindtrial.simulate import Scenario, ScenarioError, load_scenario
 

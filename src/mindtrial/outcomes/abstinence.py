@@ -88,9 +88,14 @@ def toxicology_tests(ds: StudyDataset, protocol: Protocol, substance: str) -> pd
         positive=("positive", "any"), invalid=("invalid", "any")
     )
     status = np.where(agg["positive"], "positive", np.where(agg["invalid"], "invalid", "negative"))
-    out = agg.reset_index()[["participant_id", "week"]]
-    out["status"] = pd.Series(status, index=out.index, dtype="string")
-    return out.astype({"participant_id": "string", "week": "int64"})
+    keys = agg.index.to_frame(index=False)
+    return pd.DataFrame(
+        {
+            "participant_id": keys["participant_id"].astype("string"),
+            "week": keys["week"].astype("int64"),
+            "status": pd.Series(status, dtype="string"),
+        }
+    )
 
 
 def _analytes(protocol: Protocol, substance: str) -> list[str]:

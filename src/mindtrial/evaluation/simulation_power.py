@@ -1,0 +1,441 @@
+"""Simulation power: the protocol's prespecified analysis run on simulated trials.
+
+:func:`simulation_power` simulates ``reps`` trials of a protocol at each n with
+:func:`mindtrial.simulate.simulate_trial`, runs the protocol's prespecified analysis on each
+with :func:`mindtrial.analysis.runner.run_analysis`, and reports the share whose between-arm
+contrast has p < alpha, with a Wilson 95% interval for that Monte-Carlo proportion. Reps run
+in order, in parallel on local cores (joblib) or on a Dask cluster, and every finished rep is
+appended to a JSONL file so an interrupted run resumes where it stopped. The closed forms are
+in :mod:`mindtrial.design.power`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mindtrial.design.power import PowerError, check_alpha, wilson_interval
+from mindtrial.protocols.schema import AnalysisSpec, Protocol
+
+# --------------------------------------------------------------------------- simulation
+
+
+@dataclass(frozen=True)
+class RepTask:
+    """One simulated trial to run (picklable, sent to workers)."""
+
+    protocol: Protocol
+    scenario_json: str
+    analysis_id: str
+    n: int
+    rep: int
+    seed: int
+    alpha: float
+    key: str
+
+
+@dataclass(frozen=True)
+class RepResult:
+    """One simulated trial's analysis: the contrast, or why there is none."""
+
+    key: str
+    n: int
+    rep: int
+    seed: int
+    status: str
+    estimate: float | None = None
+    std_error: float | None = None
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+    p_value: float | None = None
+    significant: bool | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PowerPoint:
+    """Simulation power at one n."""
+
+    n: int
+    reps: int
+    fitted: int
+    failed: int
+    significant: int
+    power: float
+    ci_lower: float
+    ci_upper: float
+    mean_estimate: float | None
+    coverage: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SimulationPowerResult:
+    """Simulation power over a sample-size curve, for one analysis of one protocol."""
+
+    protocol_id: str
+    analysis_id: str
+    alpha: float
+    true_effect: float | None
+    seed: int
+    points: tuple[PowerPoint, ...]
+    seconds: float
+    resumed: int = 0
+    results: tuple[RepResult, ...] = field(default=(), repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "protocol_id": self.protocol_id,
+            "analysis_id": self.analysis_id,
+            "alpha": self.alpha,
+            "true_effect": self.true_effect,
+            "seed": self.seed,
+            "seconds": self.seconds,
+            "resumed": self.resumed,
+            "points": [p.to_json() for p in self.points],
+        }
+
+
+def _single_analysis_protocol(protocol: Protocol, analysis_id: str) -> Protocol:
+    spec = protocol.analysis_spec(analysis_id)
+    plan = protocol.analysis.model_copy(update={"analyses": [spec], "sensitivity": []})
+    return protocol.model_copy(update={"analysis": plan})
+
+
+def run_rep(task: RepTask) -> RepResult:
+    """Simulate one trial and run the one analysis (executed in workers)."""
+    from mindtrial.analysis.runner import run_analysis
+    from mindtrial.simulate import Scenario, simulate_trial
+
+    start = time.perf_counter()
+    scenario = Scenario.model_validate_json(task.scenario_json)
+    try:
+        ds = simulate_trial(task.protocol, n=task.n, seed=task.seed, scenario=scenario)
+        report = run_analysis(
+            ds, protocol=_single_analysis_protocol(task.protocol, task.analysis_id), seed=task.seed
+        )
+    except Exception as exc:  # a failed rep is recorded, never kills the run
+        return RepResult(
+            task.key, task.n, task.rep, task.seed, "error", error=f"{type(exc).__name__}: {exc}"
+        )
+    result = report.analyses[0]
+    elapsed = time.perf_counter() - start
+    contrast = result.summary.contrast if result.summary is not None else None
+    if result.status == "error" or contrast is None:
+        return RepResult(
+            task.key,
+            task.n,
+            task.rep,
+            task.seed,
+            "error",
+            error=result.error or "the analysis gave no between-arm contrast",
+            seconds=elapsed,
+        )
+    return RepResult(
+        key=task.key,
+        n=task.n,
+        rep=task.rep,
+        seed=task.seed,
+        status=result.status,
+        estimate=contrast.estimate,
+        std_error=contrast.std_error,
+        ci_lower=contrast.ci_lower,
+        ci_upper=contrast.ci_upper,
+        p_value=contrast.p_value,
+        significant=bool(contrast.p_value < task.alpha),
+        seconds=elapsed,
+    )
+
+
+def rep_seed(seed: int, n: int, rep: int) -> int:
+    """The simulation seed of one rep: fixed by (seed, n, rep), whatever runs first."""
+    return int(np.random.SeedSequence([seed, n, rep]).generate_state(1, dtype=np.uint32)[0])
+
+
+def _config_key(
+    protocol: Protocol, scenario_json: str, analysis_id: str, seed: int, alpha: float
+) -> str:
+    text = json.dumps(
+        {
+            "protocol": protocol.id,
+            "version": protocol.version,
+            "analysis": analysis_id,
+            "scenario": scenario_json,
+            "seed": seed,
+            "alpha": alpha,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def read_results(path: Path, key: str) -> dict[tuple[int, int], RepResult]:
+    """Completed reps recorded in a JSONL results file for this configuration ``key``.
+
+    Lines of other configurations are ignored; an incomplete last line (a write cut off by
+    an interruption) is skipped.
+    """
+    done: dict[tuple[int, int], RepResult] = {}
+    if not path.exists():
+        return done
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            result = RepResult(**json.loads(line))
+        except (json.JSONDecodeError, TypeError) as exc:
+            if line_no == len(lines):
+                break  # the last line was cut off mid-write by an interruption
+            raise PowerError(f"{path}, line {line_no}: not a results record ({exc})") from None
+        if result.key == key:
+            done[(result.n, result.rep)] = result
+    return done
+
+
+def _append(handle: Any, result: RepResult) -> None:
+    handle.write(json.dumps(result.to_json(), sort_keys=True) + "\n")
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _execute(tasks: list[RepTask], *, jobs: int, dask_address: Any | None) -> Iterator[RepResult]:
+    if not tasks:
+        return
+    if dask_address is not None:
+        from dask.distributed import Client, as_completed
+
+        own = not isinstance(dask_address, Client)
+        client = Client(dask_address) if own else dask_address  # type: ignore[no-untyped-call]
+        try:
+            futures = client.map(run_rep, tasks, pure=False)
+            for future in as_completed(futures):  # type: ignore[no-untyped-call]
+                yield future.result()
+        finally:
+            if own:
+                client.close()
+        return
+    if jobs == 1:
+        for task in tasks:
+            yield run_rep(task)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+    yield from parallel(delayed(run_rep)(task) for task in tasks)
+
+
+def true_effect_of(protocol: Protocol, scenario_json: str, analysis_id: str) -> float | None:
+    """The simulated truth of an analysis' contrast (comparison minus reference arm)."""
+    from mindtrial.simulate import Scenario
+    from mindtrial.simulate.effects import scenario_key
+
+    scenario = Scenario.model_validate_json(scenario_json)
+    spec = protocol.analysis_spec(analysis_id)
+    intervention, control = protocol.arm_ids[0], protocol.arm_ids[1]
+    kind, key = scenario_key(scenario, spec)
+    if kind == "substance":
+        percent = scenario.substances[key].percent
+        return percent[intervention] - percent[control]
+    if kind == "trajectory":
+        change = scenario.trajectories[key].change
+        return change[intervention] - change[control]
+    return None
+
+
+def _summarise(n: int, results: Iterable[RepResult], truth: float | None) -> PowerPoint:
+    rows = list(results)
+    fitted = [r for r in rows if r.status != "error" and r.significant is not None]
+    hits = sum(1 for r in fitted if r.significant)
+    low, high = wilson_interval(hits, len(fitted))
+    estimates = [r.estimate for r in fitted if r.estimate is not None]
+    coverage = None
+    if truth is not None and fitted:
+        covered = [
+            r.ci_lower <= truth <= r.ci_upper
+            for r in fitted
+            if r.ci_lower is not None and r.ci_upper is not None
+        ]
+        coverage = sum(covered) / len(covered) if covered else None
+    return PowerPoint(
+        n=n,
+        reps=len(rows),
+        fitted=len(fitted),
+        failed=len(rows) - len(fitted),
+        significant=hits,
+        power=hits / len(fitted) if fitted else float("nan"),
+        ci_lower=low,
+        ci_upper=high,
+        mean_estimate=float(np.mean(estimates)) if estimates else None,
+        coverage=coverage,
+    )
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def simulation_power(
+    protocol: Protocol,
+    *,
+    n: int | Sequence[int],
+    reps: int,
+    seed: int,
+    analysis_id: str | None = None,
+    scenario: Any | None = None,
+    effect: float | None = None,
+    alpha: float | None = None,
+    jobs: int = 1,
+    dask_address: Any | None = None,
+    resume: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> SimulationPowerResult:
+    """Power of ``protocol``'s analysis ``analysis_id`` (default: its first) by simulation.
+
+    Args:
+        n: randomized participants per trial, or several for a sample-size curve.
+        reps: simulated trials at each n.
+        seed: fixes every rep (rep r at n uses :func:`rep_seed`), so results do not depend
+            on ``jobs``, the executor or on resuming.
+        scenario: a :class:`~mindtrial.simulate.Scenario` (default: the protocol's).
+        effect: sets the simulated effect of this analysis (see
+            :func:`mindtrial.simulate.effects.with_effect`).
+        alpha: significance level (default: the protocol's ``analysis.alpha``).
+        jobs: local worker processes (joblib); ignored with ``dask_address``.
+        dask_address: a scheduler address or a ``dask.distributed.Client``.
+        resume: JSONL file; finished reps found there are not run again and every new rep
+            is appended as soon as it finishes.
+        progress: called as ``progress(done, total)`` after each rep (resumed reps count).
+    """
+    from mindtrial.simulate import default_scenario
+    from mindtrial.simulate.effects import with_effect
+
+    sizes = [n] if isinstance(n, int) else list(n)
+    if not sizes or any(int(k) < 2 for k in sizes):
+        raise PowerError(f"n: every sample size must be at least 2, got {sizes}")
+    if reps < 1:
+        raise PowerError(f"reps must be at least 1, got {reps}")
+    if jobs < 1:
+        raise PowerError(f"jobs must be at least 1, got {jobs}")
+    level = protocol.analysis.alpha if alpha is None else alpha
+    check_alpha(level)
+    chosen = analysis_id or protocol.analysis.analyses[0].id
+    try:
+        spec: AnalysisSpec = protocol.analysis_spec(chosen)
+    except KeyError:
+        known = ", ".join(a.id for a in protocol.analysis.analyses)
+        raise PowerError(
+            f"analysis {chosen!r} is not in protocol {protocol.id} ({known})"
+        ) from None
+    base = default_scenario(protocol) if scenario is None else scenario
+    if effect is not None:
+        base = with_effect(base, protocol, spec, effect)
+    scenario_json = base.model_dump_json()
+    key = _config_key(protocol, scenario_json, chosen, seed, level)
+    truth = true_effect_of(protocol, scenario_json, chosen)
+
+    path = Path(resume) if resume is not None else None
+    done = read_results(path, key) if path is not None else {}
+    resumed = len(done)
+    tasks = [
+        RepTask(protocol, scenario_json, chosen, int(k), r, rep_seed(seed, int(k), r), level, key)
+        for k in sizes
+        for r in range(reps)
+        if (int(k), r) not in done
+    ]
+    total = len(sizes) * reps
+    finished = total - len(tasks)
+    if progress is not None:
+        progress(finished, total)
+    start = time.perf_counter()
+    handle = path.open("a", encoding="utf-8") if path is not None else None
+    try:
+        for result in _execute(tasks, jobs=jobs, dask_address=dask_address):
+            done[(result.n, result.rep)] = result
+            if handle is not None:
+                _append(handle, result)
+            finished += 1
+            if progress is not None:
+                progress(finished, total)
+    finally:
+        if handle is not None:
+            handle.close()
+    points = tuple(
+        _summarise(int(k), (done[(int(k), r)] for r in range(reps)), truth) for k in sizes
+    )
+    ordered = tuple(done[(int(k), r)] for k in sizes for r in range(reps))
+    return SimulationPowerResult(
+        protocol_id=protocol.id,
+        analysis_id=chosen,
+        alpha=level,
+        true_effect=truth,
+        seed=seed,
+        points=points,
+        seconds=time.perf_counter() - start,
+        resumed=resumed,
+        results=ordered,
+    )
+
+
+def power_curve_figure(result: SimulationPowerResult) -> Any:
+    """A matplotlib ``Figure``: simulated power against the number randomized, with the
+    Monte-Carlo (Wilson 95%) interval of each point and the nominal alpha as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    points = sorted(result.points, key=lambda p: p.n)
+    sizes = [p.n for p in points]
+    power = np.array([p.power for p in points])
+    lower = power - np.array([p.ci_lower for p in points])
+    upper = np.array([p.ci_upper for p in points]) - power
+    figure = Figure(figsize=(6.0, 4.0))
+    axes = figure.add_subplot()
+    axes.errorbar(sizes, power, yerr=[lower, upper], marker="o", capsize=4, label="power")
+    axes.axhline(result.alpha, linestyle=":", color="grey", label=f"alpha {result.alpha:g}")
+    axes.set_ylim(0.0, 1.0)
+    axes.set_xlabel("participants randomized")
+    axes.set_ylabel("power (95% Monte-Carlo CI)")
+    reps = max((p.reps for p in points), default=0)
+    axes.set_title(f"{result.protocol_id} / {result.analysis_id}: {reps} simulated trials per n")
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def write_power_curve(result: SimulationPowerResult, path: str | Path) -> Path:
+    """Write :func:`power_curve_figure` to ``path`` (format from the suffix: .svg, .png, .pdf)."""
+    target = Path(path)
+    if target.suffix.lower() not in (".svg", ".png", ".pdf"):
+        raise PowerError(f"{target}: the plot is written as .svg, .png or .pdf")
+    power_curve_figure(result).savefig(target)
+    return target
+
+
+__all__ = [
+    "PowerPoint",
+    "RepResult",
+    "RepTask",
+    "SimulationPowerResult",
+    "power_curve_figure",
+    "read_results",
+    "rep_seed",
+    "run_rep",
+    "simulation_power",
+    "true_effect_of",
+    "write_power_curve",
+]
