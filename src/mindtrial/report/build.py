@@ -520,7 +520,6 @@ def _variation(
         "n": spread.n,
         "reps": spread.reps,
         "seed": spread.seed,
-        "command": spread.command,
     }
 
 
