@@ -128,6 +128,17 @@ def test_analytic_solve_inflates_the_rounded_n_by_the_protocols_attrition() -> N
 # ----------------------------------------------------------------------------- simulation
 
 
+def test_truth_of_an_improvement_positive_estimand_points_the_published_way() -> None:
+    ltot = load_protocol("more-ltot-2022")
+    scenario = default_scenario(ltot)
+    # MORE-LTOT reports pain severity as control minus MORE (0.49 > 0: MORE lowered pain more);
+    # the scenario's change is MORE minus control on the raw scale, so the truth flips it.
+    change = scenario.trajectories["bpi_sf.severity"].change
+    raw = change[ltot.arm_ids[0]] - change[ltot.arm_ids[-1]]
+    truth = true_effect_of(ltot, scenario.model_dump_json(), "pain_severity")
+    assert raw < 0 < truth == pytest.approx(-raw)
+
+
 def test_effect_sets_the_scenario_and_the_truth() -> None:
     spec = MROCC.analysis_spec("primary")
     scenario = with_effect(default_scenario(MROCC), MROCC, spec, -5.0)

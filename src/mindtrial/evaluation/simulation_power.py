@@ -240,21 +240,13 @@ def _execute(tasks: list[RepTask], *, jobs: int, dask_address: Any | None) -> It
 
 
 def true_effect_of(protocol: Protocol, scenario_json: str, analysis_id: str) -> float | None:
-    """The simulated truth of an analysis' contrast (comparison minus reference arm)."""
+    """The simulated truth of an analysis' contrast on its estimand's scale (the one
+    definition, :func:`mindtrial.simulate.effects.true_effect`)."""
     from mindtrial.simulate import Scenario
-    from mindtrial.simulate.effects import scenario_key
+    from mindtrial.simulate.effects import true_effect
 
     scenario = Scenario.model_validate_json(scenario_json)
-    spec = protocol.analysis_spec(analysis_id)
-    intervention, control = protocol.arm_ids[0], protocol.arm_ids[1]
-    kind, key = scenario_key(scenario, spec)
-    if kind == "substance":
-        percent = scenario.substances[key].percent
-        return percent[intervention] - percent[control]
-    if kind == "trajectory":
-        change = scenario.trajectories[key].change
-        return change[intervention] - change[control]
-    return None
+    return true_effect(scenario, protocol, protocol.analysis_spec(analysis_id))
 
 
 def _summarise(n: int, results: Iterable[RepResult], truth: float | None) -> PowerPoint:
