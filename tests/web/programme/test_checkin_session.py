@@ -5,8 +5,10 @@ never reported as saved."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import pytest
+import time_machine
 from django.test import Client
 from django.utils import timezone
 
@@ -17,6 +19,14 @@ from mindtrial.web.checkin.views import checkin_url
 from .factories import World
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _a_fixed_wednesday() -> Iterator[None]:
+    """These tests count weeks from "this Monday": a frozen clock (a Wednesday afternoon in
+    every time zone the fixtures use) keeps them from depending on the day they run."""
+    with time_machine.travel(dt.datetime(2026, 3, 4, 17, 0, tzinfo=dt.UTC), tick=False):
+        yield
 
 
 def _this_monday() -> dt.date:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from django.core import mail
 from django.test import Client, override_settings
 from django.utils import timezone
@@ -28,6 +30,16 @@ from .factories import World, make_facilitator
 from .records import PANEL, add_programme_records, ae_answers
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _a_fixed_wednesday() -> Iterator[None]:
+    """These tests count weeks from "this Monday": a frozen clock (a Wednesday afternoon in
+    every time zone the fixtures use) keeps them from depending on the day they run."""
+    with time_machine.travel(dt.datetime(2026, 3, 4, 17, 0, tzinfo=dt.UTC), tick=False):
+        yield
+
+
 MY_PREFIXES = ("weekly/", "studies/<int:study_id>/weekly", "groups/<slug:group_id>/programme",
                "c/", "studies/<int:study_id>/tests", "participants/<int:participant_id>/tests",
                "participants/<int:participant_id>/link", "participants/<int:participant_id>/checkins",
