@@ -55,10 +55,8 @@ def test_published_arm_sizes_and_funnel() -> None:
     assert len(ds.screening) > 250  # a CONSORT funnel, not 250 -> 250
 
 
-def test_ltot_not_misusing_at_nine_months() -> None:
-    ds = _ltot()
-    arm = _arm(ds)
-    week = follow_up_week(9)
+def _misusing_at(ds: StudyDataset, week: int) -> pd.Series:  # type: ignore[type-arg]
+    """Misuse (COMM >= 13 or an unexpected opioid in the urine) of those assessed at week."""
     r = ds.responses
     comm = r[(r["instrument"] == "comm") & (r["week"] == week)]
     totals = comm.groupby("participant_id")["value"].sum()
@@ -66,14 +64,61 @@ def test_ltot_not_misusing_at_nine_months() -> None:
     assert LTOT.toxicology is not None
     unexpected = LTOT.toxicology.substances["unexpected_opioid"]
     urine = tox[(tox["week"] == week) & tox["analyte"].isin(unexpected)]
-    positive = urine.groupby("participant_id")["result"].apply(lambda s: (s == "positive").any())
-    misusing = (totals >= 13) | positive.reindex(totals.index, fill_value=False)
-    not_misusing = 100 * (~misusing).groupby(arm.reindex(totals.index)).mean()
+    positive = urine["result"].eq("positive").groupby(urine["participant_id"]).any()
+    return (totals >= 13) | positive.reindex(totals.index, fill_value=False).astype(bool)
+
+
+def test_ltot_not_misusing_at_nine_months() -> None:
+    ds = _ltot()
+    arm = _arm(ds)
+    misusing = _misusing_at(ds, follow_up_week(9))
+    not_misusing = 100 * (~misusing).groupby(arm.reindex(misusing.index)).mean()
     published = _result(LTOT, "misuse").arms
     for name, target in published.items():
-        n = int((arm.reindex(totals.index) == name).sum())
+        n = int((arm.reindex(misusing.index) == name).sum())
         se = 100 * np.sqrt(target / 100 * (1 - target / 100) / n)
         assert abs(not_misusing[name] - target) < 3.5 * se + 1.0, (name, not_misusing[name])
+
+
+def test_ltot_misuse_odds_ratio_is_the_nine_month_one_at_every_assessment() -> None:
+    # The scenario keeps MORE's 9-month odds ratio at every assessment, so a logistic GEE
+    # over months 2-9 (statsmodels, exchangeable) estimates the odds ratio of the published
+    # 9-month percentages, (45.0/55.0) / (24.4/75.6); so does each month on its own.
+    ds = _ltot()
+    arm = _arm(ds)
+    published = _result(LTOT, "misuse").arms
+    truth = np.log(
+        (published["more"] / (100 - published["more"]))
+        / (published["supportive"] / (100 - published["supportive"]))
+    )
+    # Post-treatment (week 8, "month 2" of the analysis) and months 3, 6 and 9.
+    rows = []
+    for week in (8, 13, 26, 39):
+        misusing = _misusing_at(ds, week)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "id": misusing.index,
+                    "week": week,
+                    "more": (arm.reindex(misusing.index) == "more").astype(float).to_numpy(),
+                    "not_misusing": (~misusing).astype(float).to_numpy(),
+                }
+            )
+        )
+        one = rows[-1]
+        odds = one.groupby("more")["not_misusing"].mean()
+        log_or = np.log(odds[1.0] / (1 - odds[1.0])) - np.log(odds[0.0] / (1 - odds[0.0]))
+        assert abs(log_or - truth) < 0.25, (week, log_or)  # about 3 SE at n = 4,000
+    data = pd.concat(rows).sort_values(["id", "week"])
+    exog = pd.get_dummies(data[["more", "week"]], columns=["week"], drop_first=True, dtype=float)
+    fit = sm.GEE(
+        data["not_misusing"],
+        sm.add_constant(exog),
+        groups=data["id"],
+        family=sm.families.Binomial(),
+        cov_struct=sm.cov_struct.Exchangeable(),
+    ).fit()
+    assert abs(fit.params["more"] - truth) < 3 * fit.bse["more"], (fit.params["more"], truth)
 
 
 def test_ltot_pain_effects_are_the_published_differences_in_improvement() -> None:

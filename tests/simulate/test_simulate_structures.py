@@ -149,6 +149,30 @@ def test_null_scenario_gives_every_arm_the_reference_arms_effects() -> None:
     assert set(mmt.events.adherence_percent.values()) == {adherence["usual_care"]}
 
 
+def test_constant_odds_ratio_fills_each_week_from_the_reference_arm() -> None:
+    scenario = default_scenario(LTOT)
+    assert scenario.misuse is not None
+    table = scenario.misuse.not_misusing_percent
+    assert sorted(table["more"]) == sorted(table["supportive"]) == [8, 13, 26, 39]
+
+    def odds(p: float) -> float:
+        return p / (100 - p)
+
+    for week in table["supportive"]:
+        ratio = odds(table["more"][week]) / odds(table["supportive"][week])
+        assert ratio == pytest.approx(odds(45.0) / odds(24.4), rel=1e-12)
+    # Without the knob an arm keeps only what it was given, and a pooled odds ratio that
+    # varies by month has no single truth.
+    data = scenario.model_dump(mode="python")
+    data["misuse"]["constant_odds_ratio_to"] = None
+    data["misuse"]["not_misusing_percent"]["more"] = {9: 30.0, 39: 45.0}
+    varying = type(scenario).model_validate(data)
+    assert true_effect(varying, LTOT, LTOT.analysis_spec("misuse_trajectory")) is None
+    data["misuse"]["constant_odds_ratio_to"] = "nobody"
+    with pytest.raises(ValueError, match="'nobody' is not an arm"):
+        type(scenario).model_validate(data)
+
+
 def test_true_effects_are_the_published_figures_on_the_estimand_scale() -> None:
     def truth(protocol_id: str, analysis_id: str) -> float | None:
         protocol = load_protocol(protocol_id)
@@ -166,8 +190,8 @@ def test_true_effects_are_the_published_figures_on_the_estimand_scale() -> None:
     assert truth("more-mmt-2024", "treatment_dropout") == pytest.approx(0.41)
     assert truth("more-mmt-2024", "days_of_use") == pytest.approx(0.58)
     assert truth("more-mmt-2024", "methadone_adherence") == pytest.approx(95.5 - 83.6)
-    # Pooled over months 2-9: no single knob sets it.
-    assert truth("more-ltot-2022", "misuse_trajectory") is None
+    # Pooled over months 2-9: the scenario keeps the 9-month odds ratio at every month.
+    assert truth("more-ltot-2022", "misuse_trajectory") == pytest.approx((45 / 55) / (24.4 / 75.6))
     null = null_scenario(default_scenario(MMT), MMT)
     assert true_effect(null, MMT, MMT.analysis_spec("return_to_use")) == 1.0
     assert true_effect(null, MMT, MMT.analysis_spec("methadone_adherence")) == 0.0

@@ -16,7 +16,7 @@ import itertools
 import math
 from typing import Any, Final, Literal
 
-from mindtrial.dataset import follow_up_week
+from mindtrial.outcomes.kinds.common import time_weeks
 from mindtrial.protocols.schema import AnalysisSpec, Protocol
 from mindtrial.simulate.scenario import Scenario, ScenarioError
 
@@ -124,11 +124,33 @@ def _at_week(table: dict[int, float], week: int) -> float:
     raise AssertionError("unreachable")
 
 
-def _time_week(spec: AnalysisSpec) -> int | None:
-    if len(spec.time_levels) != 1:
+def _misuse_odds_ratio(
+    table: dict[str, dict[int, float]],
+    protocol: Protocol,
+    spec: AnalysisSpec,
+    comparison: str,
+    reference: str,
+) -> float | None:
+    """The odds ratio of not misusing at the analysis' time level; over several levels, the
+    common odds ratio when it is the same at each (what a logistic GEE with a time term then
+    estimates), else None. Levels are read at the screening instrument's assessment weeks,
+    as the outcome derivation reads them."""
+    if spec.estimand.measure != "odds_ratio" or not spec.time_levels:
         return None
-    level = spec.time_levels[0]
-    return follow_up_week(level) if spec.time == "month" else level
+    screen = spec.derive.params.get("screen")
+    instrument = screen.get("instrument") if isinstance(screen, dict) else None
+    if not isinstance(instrument, str):
+        return None
+    weeks = time_weeks(protocol, spec, instrument)
+    ratios = []
+    for level in spec.time_levels:
+        week = weeks[level]
+        p1 = _at_week(table[comparison], week) / 100
+        p0 = _at_week(table[reference], week) / 100
+        ratios.append((p1 / (1 - p1)) / (p0 / (1 - p0)))
+    if max(ratios) - min(ratios) > 1e-9 * max(ratios):
+        return None
+    return ratios[-1]
 
 
 def true_effect(scenario: Scenario, protocol: Protocol, spec: AnalysisSpec) -> float | None:
@@ -146,13 +168,11 @@ def true_effect(scenario: Scenario, protocol: Protocol, spec: AnalysisSpec) -> f
         return sign * (change[comparison] - change[reference])
     derive = spec.derive
     if derive.kind == "misuse_index" and scenario.misuse is not None:
-        week = _time_week(spec)
-        if week is None or spec.estimand.measure != "odds_ratio":
+        ratio = _misuse_odds_ratio(
+            scenario.misuse.not_misusing_percent, protocol, spec, comparison, reference
+        )
+        if ratio is None:
             return None
-        table = scenario.misuse.not_misusing_percent
-        p1 = _at_week(table[comparison], week) / 100
-        p0 = _at_week(table[reference], week) / 100
-        ratio = (p1 / (1 - p1)) / (p0 / (1 - p0))
         return ratio if derive.params.get("one_is") == "no_misuse" else 1 / ratio
     events = scenario.events
     if events is None:

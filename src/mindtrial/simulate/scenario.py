@@ -13,6 +13,7 @@ file whose keys override the default scenario at any depth
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from datetime import date
 from importlib import resources
@@ -243,14 +244,60 @@ class MisuseSpec(_Knobs):
     is 13 + Poisson(``comm_excess_mean``) (≤ 68) and an unexpected urine result appears with
     ``urine_positive``; a non-misusing participant's COMM total is Binomial(12,
     ``comm_below_fraction``) and the urine is negative for the protocol's listed analytes.
+
+    ``constant_odds_ratio_to``: an arm whose table gives every week. Each other arm's
+    missing weeks are then filled so that its odds ratio against that arm is the one of its
+    last given week at every week (a constant marginal odds ratio: the estimand of a
+    logistic GEE of misuse over all assessments is then exactly that odds ratio).
     """
 
     not_misusing_percent: dict[str, dict[int, float]]
+    constant_odds_ratio_to: str | None = None
     person_sd: float = Field(1.5, ge=0)
     comm_threshold: int = 13
     comm_excess_mean: float = Field(7.0, ge=0)
     comm_below_fraction: Probability = 0.5
     urine_positive: Probability = 0.4
+
+    @model_validator(mode="after")
+    def _fill_constant_odds_ratio(self) -> MisuseSpec:
+        reference = self.constant_odds_ratio_to
+        if reference is None:
+            return self
+        tables = self.not_misusing_percent
+        if reference not in tables:
+            raise ValueError(
+                f"constant_odds_ratio_to: {reference!r} is not an arm of not_misusing_percent "
+                f"({', '.join(tables)})"
+            )
+        base = tables[reference]
+        filled: dict[str, dict[int, float]] = {}
+        for arm, table in tables.items():
+            if not table:
+                raise ValueError(f"not_misusing_percent.{arm}: give at least one week")
+            if extra := sorted(set(table) - set(base)):
+                raise ValueError(
+                    f"not_misusing_percent.{arm}: week(s) {', '.join(map(str, extra))} not in "
+                    f"{reference}'s table, which constant_odds_ratio_to needs at every week"
+                )
+            last = max(table)
+            log_or = _logit(table[last]) - _logit(base[last])
+            filled[arm] = {
+                week: table[week] if week in table else _expit(_logit(value) + log_or)
+                for week, value in sorted(base.items())
+            }
+        object.__setattr__(self, "not_misusing_percent", filled)
+        return self
+
+
+def _logit(percent: float) -> float:
+    if not 0 < percent < 100:
+        raise ValueError(f"a percentage must lie strictly between 0 and 100, not {percent:g}")
+    return math.log(percent / (100 - percent))
+
+
+def _expit(log_odds: float) -> float:
+    return 100 / (1 + math.exp(-log_odds))
 
 
 class EventSpec(_Knobs):
