@@ -15,10 +15,10 @@ from typing import Literal
 
 import pandas as pd
 
-from mindtrial.analysis.plans.types import AnalysisReport, AnalysisResult, Contrast
+from mindtrial.analysis.results import AnalysisReport, AnalysisResult, Contrast
 from mindtrial.protocols.schema import Protocol
+from mindtrial.report.printer import MISSING, fmt, fmt_ci, fmt_p
 from mindtrial.report.survival import KaplanMeier
-from mindtrial.report.tables import MISSING, fmt, fmt_ci, fmt_p
 
 MeasureKind = Literal["percent", "change", "hazard", "rate", "other"]
 
@@ -209,7 +209,7 @@ def _notes(result: AnalysisResult) -> str:
 
 
 def _bh(contrast: Contrast | None, result: AnalysisResult) -> str:
-    if result.family is None:
+    if result.multiplicity_family is None:
         return "not adjusted"
     if contrast is None:
         return MISSING

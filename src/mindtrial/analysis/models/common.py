@@ -370,7 +370,7 @@ def finish(
     return ModelResult(
         model=model,
         formula=formula,
-        family=family,
+        glm_family=family,
         link=link,
         n_obs=len(frame),
         n_groups=n_groups,

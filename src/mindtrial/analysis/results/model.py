@@ -1,7 +1,9 @@
-"""Typed, frozen results of the analysis layer.
+"""Results of fitting one model and of the inference derived from it.
 
 Every estimator returns a :class:`ModelResult` whose ``coefficients`` table has exactly the
-columns :data:`COEFFICIENT_COLUMNS`, whatever the model. Rendering lives elsewhere.
+columns :data:`COEFFICIENT_COLUMNS`, whatever the model; :mod:`.plan` holds what a whole
+analysis plan gives. Each result's ``to_frame()`` is its tidy table (:mod:`.tidy`);
+rendering lives in :mod:`mindtrial.report.printer`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from mindtrial.analysis.results.tidy import frame
 
 COEFFICIENT_COLUMNS: tuple[str, ...] = (
     "term",
@@ -34,7 +38,7 @@ class ModelResult:
     Attributes:
         model: estimator name, e.g. ``"gee"``, ``"lmm"``, ``"negbin"``, ``"logit"``, ``"cox"``.
         formula: the model formula as given (Cox: ``"duration, event ~ covariates"``).
-        family: ``"binomial"``, ``"gaussian"``, ``"poisson"``, ``"negative_binomial"`` or
+        glm_family: ``"binomial"``, ``"gaussian"``, ``"poisson"``, ``"negative_binomial"`` or
             ``"cox"``; together with :attr:`link` decides how predictions are made.
         link: ``"logit"``, ``"identity"``, ``"log"``, or ``"none"`` (Cox).
         n_obs: rows used in the fit (after listwise deletion of missing values).
@@ -66,7 +70,7 @@ class ModelResult:
 
     model: str
     formula: str
-    family: str
+    glm_family: str
     link: str
     n_obs: int
     n_groups: int | None
@@ -100,6 +104,10 @@ class ModelResult:
             raise KeyError(term)
         return float(row.iloc[0])
 
+    def to_frame(self) -> pd.DataFrame:
+        """The coefficient table (a copy)."""
+        return self.coefficients.copy()
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -115,15 +123,24 @@ class Estimate:
     p_value: float
     df: float | None = None
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row: ``estimate, std_error, ci_lower, ci_upper, p_value, df``."""
+        return frame([self], ("estimate", "std_error", "ci_lower", "ci_upper", "p_value", "df"))
+
 
 @dataclass(frozen=True)
 class WaldTest:
-    """Joint Wald chi-square test that a set of coefficients are all zero."""
+    """Joint Wald chi-square test that a set of coefficients are all zero (e.g. the arm ×
+    time interaction terms of an analysis)."""
 
     terms: tuple[str, ...]
     chi2: float
     df: int
     p_value: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: ``terms`` (joined with ``", "``), ``chi2, df, p_value``."""
+        return frame([self], ("terms", "chi2", "df", "p_value"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,6 +157,10 @@ class MarginalProbabilities:
     table: pd.DataFrame
     difference: Estimate
     level: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-arm table (a copy)."""
+        return self.table.copy()
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,3 +179,7 @@ class PooledResult:
     diagnostics: pd.DataFrame
     cov_params: pd.DataFrame
     warnings: tuple[str, ...] = ()
+
+    def to_frame(self) -> pd.DataFrame:
+        """The pooled coefficient table (a copy)."""
+        return self.coefficients.copy()
