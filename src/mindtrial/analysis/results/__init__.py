@@ -1,6 +1,8 @@
 """The analysis layer's results, one vocabulary from a single fit to a whole plan.
 
-* :mod:`.model`: :class:`ModelResult` (one fitted model), :class:`Estimate`,
+* :mod:`.model`: :class:`ModelResult` (one fitted model; :class:`GeeResult`,
+  :class:`NegBinResult`, :class:`MixedResult` and :class:`CoxResult` add their
+  model's own parameters), :class:`Estimate`,
   :class:`WaldTest`, :class:`MarginalProbabilities`, :class:`PooledResult`;
 * :mod:`.plan`: :class:`AnalysisReport` (``results.json``) and its parts,
   :class:`AnalysisResult`, :class:`Summary`, :class:`Contrast`, :class:`ArmEstimate` ...;
@@ -12,10 +14,14 @@ Results hold numbers; :mod:`mindtrial.report.printer` turns them into text.
 
 from mindtrial.analysis.results.model import (
     COEFFICIENT_COLUMNS,
+    CoxResult,
     DesignBuilder,
     Estimate,
+    GeeResult,
     MarginalProbabilities,
+    MixedResult,
     ModelResult,
+    NegBinResult,
     PooledResult,
     WaldTest,
 )
@@ -47,14 +53,18 @@ __all__ = [
     "ArmInfo",
     "Coefficient",
     "Contrast",
+    "CoxResult",
     "DesignBuilder",
     "EstimandInfo",
     "Estimate",
+    "GeeResult",
     "JsonValue",
     "Kind",
     "MarginalProbabilities",
+    "MixedResult",
     "ModelResult",
     "Multiplicity",
+    "NegBinResult",
     "PooledResult",
     "Published",
     "Status",

@@ -33,7 +33,9 @@ DesignBuilder = Callable[[pd.DataFrame], np.ndarray]
 
 @dataclass(frozen=True, eq=False)
 class ModelResult:
-    """One fitted model.
+    """One fitted model: what every estimator gives. The estimators with parameters of their
+    own return a subclass: :class:`GeeResult`, :class:`NegBinResult`, :class:`MixedResult`,
+    :class:`CoxResult`.
 
     Attributes:
         model: estimator name, e.g. ``"gee"``, ``"lmm"``, ``"negbin"``, ``"logit"``, ``"cox"``.
@@ -53,16 +55,8 @@ class ModelResult:
         df_resid: residual degrees of freedom for ``t`` inference (OLS), else ``None``.
         loglik: maximized log-likelihood (ML fits; REML criterion for REML mixed models;
             ``None`` for GEE).
-        cov_struct: GEE working correlation (``"exchangeable"``, ``"independence"``, ``"ar1"``).
-        alpha: GEE working-correlation parameter (exchangeable correlation or AR(1) rho).
         scale: dispersion/scale reported by the fit (residual variance for Gaussian models).
-        theta: negative binomial shape (``Var = mu + mu^2/theta``, as MASS::glm.nb).
-        theta_se: standard error of ``theta`` (observed information given the fitted means,
-            as MASS::glm.nb's ``SE.theta``).
-        random_effects_cov: mixed models: covariance matrix of the random effects (actual,
-            not scaled by the residual variance), labelled by random-effect term.
         residual_variance: mixed models and OLS: residual variance sigma^2.
-        n_events: Cox models: number of events.
         data: the analysed rows (after listwise deletion); marginal predictions average over
             these. Not part of equality or repr.
         design: builds the design matrix for new data (see :data:`DesignBuilder`).
@@ -81,14 +75,8 @@ class ModelResult:
     cov_params: pd.DataFrame
     df_resid: float | None = None
     loglik: float | None = None
-    cov_struct: str | None = None
-    alpha: float | None = None
     scale: float | None = None
-    theta: float | None = None
-    theta_se: float | None = None
-    random_effects_cov: pd.DataFrame | None = None
     residual_variance: float | None = None
-    n_events: int | None = None
     data: pd.DataFrame | None = field(default=None, repr=False)
     design: DesignBuilder | None = field(default=None, repr=False)
 
@@ -107,6 +95,42 @@ class ModelResult:
     def to_frame(self) -> pd.DataFrame:
         """The coefficient table (a copy)."""
         return self.coefficients.copy()
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class GeeResult(ModelResult):
+    """A GEE fit. ``cov_struct`` is the working correlation (``"exchangeable"``,
+    ``"independence"``, ``"ar1"``), ``alpha`` its parameter (exchangeable correlation or
+    AR(1) rho; ``None`` under independence)."""
+
+    cov_struct: str
+    alpha: float | None
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class NegBinResult(ModelResult):
+    """A negative binomial fit. ``theta`` is the shape (``Var = mu + mu^2/theta``, as
+    MASS::glm.nb), ``theta_se`` its standard error (observed information given the fitted
+    means, as MASS::glm.nb's ``SE.theta``)."""
+
+    theta: float
+    theta_se: float
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class MixedResult(ModelResult):
+    """A linear mixed model fit. ``random_effects_cov`` is the covariance matrix of the
+    random effects (actual, not scaled by the residual variance), labelled by random-effect
+    term; ``coefficients`` holds the fixed effects only."""
+
+    random_effects_cov: pd.DataFrame
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class CoxResult(ModelResult):
+    """A Cox proportional-hazards fit; ``n_events`` is the number of events."""
+
+    n_events: int
 
 
 @dataclass(frozen=True)
