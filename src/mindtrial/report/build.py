@@ -49,7 +49,7 @@ from mindtrial.report.figures import (
 )
 from mindtrial.report.labels import outcome_label, readable, time_label
 from mindtrial.report.methods import methods_paragraphs, missing_data_paragraphs
-from mindtrial.report.printer import fmt, fmt_ci
+from mindtrial.report.printer import fmt, fmt_estimate
 from mindtrial.report.survival import KaplanMeier, curves_by_group, number_at_risk
 from mindtrial.report.tables import adverse_event_table, baseline_table, sensitivity_table
 
@@ -330,7 +330,7 @@ def _forest(report: AnalysisReport, protocol: Protocol) -> RenderedFigure | None
                 estimate=r.estimate,
                 ci_lower=r.ci_lower,
                 ci_upper=r.ci_upper,
-                text=f"{_abbreviation(r.measure)} {fmt_ci(r.estimate, r.ci_lower, r.ci_upper, 2)}",
+                text=f"{_abbreviation(r.measure)} {fmt_estimate(r, 2)}",
                 published=r.published,
             )
             for r in rows
@@ -547,9 +547,7 @@ def _results_text(report: AnalysisReport, protocol: Protocol) -> list[str]:
         arm_digits = 1 if summary is not None and "percent" in summary.measure else 2
         arms = (
             "; ".join(
-                f"{report.arm_label(a.arm)} "
-                f"{fmt_ci(a.estimate, a.ci_lower, a.ci_upper, arm_digits)}"
-                for a in summary.arms
+                f"{report.arm_label(a.arm)} {fmt_estimate(a, arm_digits)}" for a in summary.arms
             )
             if summary is not None
             else ""
@@ -570,7 +568,7 @@ def _results_text(report: AnalysisReport, protocol: Protocol) -> list[str]:
         out.append(
             f"{result.title} ({result.n_participants} participants analysed): {what}: {arms}. "
             f"The {contrast.measure} ({contrast.label}) was "
-            f"{fmt_ci(contrast.estimate, contrast.ci_lower, contrast.ci_upper, digits)}, "
+            f"{fmt_estimate(contrast, digits)}, "
             f"{p_text}{bh}; {verdict} at α = {alpha:g}."
         )
     return out

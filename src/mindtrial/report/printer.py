@@ -19,17 +19,22 @@ MISSING = "—"
 
 
 class Interval(Protocol):
-    """Anything with a point estimate, a confidence interval and a P value (a contrast, a
-    coefficient, an :class:`~mindtrial.analysis.results.Estimate`)."""
+    """Anything with a point estimate and a confidence interval (an arm's estimate, a
+    contrast, a coefficient, an :class:`~mindtrial.analysis.results.Estimate`)."""
 
     @property
-    def estimate(self) -> float: ...
+    def estimate(self) -> float | None: ...
     @property
-    def ci_lower(self) -> float: ...
+    def ci_lower(self) -> float | None: ...
     @property
-    def ci_upper(self) -> float: ...
+    def ci_upper(self) -> float | None: ...
+
+
+class Tested(Interval, Protocol):
+    """An :class:`Interval` with the P value of its test."""
+
     @property
-    def p_value(self) -> float: ...
+    def p_value(self) -> float | None: ...
 
 
 def fmt(x: float | None, digits: int = 1) -> str:
@@ -56,11 +61,16 @@ def fmt_ci(estimate: float | None, low: float | None, high: float | None, digits
     return f"{fmt(estimate, digits)} ({fmt(low, digits)} to {fmt(high, digits)})"
 
 
-def estimate_cells(value: Interval | None, digits: int) -> tuple[str, str]:
+def fmt_estimate(value: Interval, digits: int = 1) -> str:
+    """``estimate (low to high)`` of one estimate."""
+    return fmt_ci(value.estimate, value.ci_lower, value.ci_upper, digits)
+
+
+def estimate_cells(value: Tested | None, digits: int) -> tuple[str, str]:
     """``("estimate (low to high)", "P")`` of one estimate; dashes when there is none."""
     if value is None:
         return MISSING, MISSING
-    return fmt_ci(value.estimate, value.ci_lower, value.ci_upper, digits), fmt_p(value.p_value)
+    return fmt_estimate(value, digits), fmt_p(value.p_value)
 
 
 ANALYSES_COLUMNS: tuple[str, ...] = ("analysis", "n", "estimate (95% CI)", "P", "status")

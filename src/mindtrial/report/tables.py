@@ -18,7 +18,7 @@ from mindtrial.instruments import get_instrument
 from mindtrial.outcomes import participant_frame, retention, scored_instruments
 from mindtrial.protocols.schema import Protocol
 from mindtrial.report.labels import level_label
-from mindtrial.report.printer import MISSING, fmt, fmt_ci, fmt_p
+from mindtrial.report.printer import MISSING, estimate_cells, fmt, fmt_estimate, fmt_p
 
 # Optional demographic columns of participants.csv (format version 2) shown in Table 1 when
 # the protocol does not list them itself.
@@ -227,15 +227,8 @@ def sensitivity_table(report: AnalysisReport) -> pd.DataFrame:
                 result.title.removesuffix(f": {base.title}") if base is not None else result.title,
                 str(result.n_participants),
                 MISSING if contrast is None else contrast.measure,
-                MISSING
-                if base_contrast is None
-                else fmt_ci(
-                    base_contrast.estimate, base_contrast.ci_lower, base_contrast.ci_upper, digits
-                ),
-                MISSING
-                if contrast is None
-                else fmt_ci(contrast.estimate, contrast.ci_lower, contrast.ci_upper, digits),
-                fmt_p(None if contrast is None else contrast.p_value),
+                MISSING if base_contrast is None else fmt_estimate(base_contrast, digits),
+                *estimate_cells(contrast, digits),
                 _problem_text(result),
             ]
         )
@@ -312,11 +305,7 @@ def adverse_event_table(
                     "Events per 100 participant-weeks (model-based, 95% CI)",
                     *[
                         next(
-                            (
-                                fmt_ci(a.estimate, a.ci_lower, a.ci_upper, 2)
-                                for a in summary.arms
-                                if a.arm == code
-                            ),
+                            (fmt_estimate(a, 2) for a in summary.arms if a.arm == code),
                             MISSING,
                         )
                         for code, _ in arm_cols
@@ -327,7 +316,7 @@ def adverse_event_table(
         text = (
             f"not estimable: {result.error}"
             if contrast is None
-            else f"{fmt_ci(contrast.estimate, contrast.ci_lower, contrast.ci_upper, 2)}, P = {fmt_p(contrast.p_value)}"
+            else f"{fmt_estimate(contrast, 2)}, P = {fmt_p(contrast.p_value)}"
         )
         label = "Rate ratio, negative binomial" + (
             f" ({contrast.label})" if contrast is not None else ""
