@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 
 from mindtrial.analysis.results import (
+    CONTRAST_COLUMNS,
     AnalysisResult,
     ArmEstimate,
     Contrast,
     Multiplicity,
     Summary,
+    Tidy,
     WaldTest,
     to_json,
 )
@@ -139,3 +141,21 @@ def test_a_field_json_cannot_hold_is_refused() -> None:
         to_json(Holder(table=pd.DataFrame()))
     with pytest.raises(TypeError, match="dataclass instance"):
         to_json({"a": 1})
+
+
+def test_every_result_gives_a_tidy_table_with_fixed_columns() -> None:
+    summary = Summary(
+        measure="m",
+        arms=(),
+        contrast=_contrast(bh_p_value=0.08),
+        other_contrasts=(_contrast(label="at week 24", estimate=1.5, p_value=0.2),),
+    )
+    table = summary.to_frame()
+    assert list(table.columns) == list(CONTRAST_COLUMNS)
+    assert table["label"].tolist() == ["b vs a", "at week 24"]
+    assert table["estimate"].tolist() == [2, 1.5]
+    assert table["bh_p_value"].iloc[0] == 0.08
+    wald = WaldTest(terms=("t1", "t2"), chi2=5.0, df=2, p_value=0.08)
+    assert wald.to_frame().values.tolist() == [["t1, t2", 5.0, 2, 0.08]]
+    for result in (summary, wald):
+        assert isinstance(result, Tidy)
