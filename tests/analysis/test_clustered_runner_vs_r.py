@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 from mindtrial.analysis.plans.frames import model_data
-from mindtrial.analysis.plans.types import AnalysisResult
+from mindtrial.analysis.results import AnalysisResult
 from mindtrial.analysis.runner import run_analysis
 from mindtrial.dataset import read_dataset
 from mindtrial.protocols import Protocol, load_protocol

@@ -27,6 +27,7 @@ from trial_factory import make_trial
 from mindtrial.analysis.plans.frames import ModelData, order_categories
 from mindtrial.analysis.plans.identifiability import check_identified
 from mindtrial.analysis.plans.summaries import Arms
+from mindtrial.analysis.results import to_json
 from mindtrial.analysis.runner import explain_failure, run_analysis
 from mindtrial.protocols import load_protocol
 
@@ -92,7 +93,7 @@ def test_zero_events_in_an_arm_is_withheld_and_left_out_of_bh() -> None:
         assert summary.contrast.bh_p_value == pytest.approx(p, rel=1e-12)
         assert result.status == "warning"
         assert any("family" in w and "incomplete" in w for w in result.warnings)
-    document = report.to_json()["analyses"]
+    document = to_json(report)["analyses"]
     assert document[0]["summary"]["multiplicity"]["complete"] is False  # type: ignore[index,call-overload]
 
 

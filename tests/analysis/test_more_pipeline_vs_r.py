@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from mindtrial.analysis.plans.types import AnalysisReport
+from mindtrial.analysis.results import AnalysisReport
 from mindtrial.analysis.runner import run_analysis
 from mindtrial.dataset import read_dataset
 from mindtrial.protocols import load_protocol

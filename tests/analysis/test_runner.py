@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))
 from trial_factory import make_trial
 
 from mindtrial.analysis.errors import AnalysisError
-from mindtrial.analysis.plans.types import AnalysisReport, AnalysisResult
+from mindtrial.analysis.results import AnalysisReport, AnalysisResult, to_json
 from mindtrial.analysis.runner import run_analysis
 from mindtrial.outcomes import analysis_frame_periods, analysis_frame_scores
 from mindtrial.protocols import Protocol, load_protocol
@@ -196,7 +196,7 @@ def test_adverse_events_rate_ratio_is_exp_of_the_arm_coefficient(report: Analysi
 
 
 def test_results_json_shape(report: AnalysisReport) -> None:
-    document = json.loads(json.dumps(report.to_json()))
+    document = json.loads(json.dumps(to_json(report)))
     primary = document["analyses"][0]
     assert set(primary) >= {
         "id",
@@ -278,7 +278,7 @@ def test_multiple_imputation_pools_with_barnard_rubin_df_and_is_seeded() -> None
     contrast = mi.summary.contrast  # type: ignore[union-attr]
     assert contrast is not None and contrast.df is not None and 0 < contrast.df < 1e5
     assert any("only 3 imputations" in w for w in mi.warnings)
-    assert json.dumps(first.to_json()["analyses"]) == json.dumps(again.to_json()["analyses"])
+    assert json.dumps(to_json(first)["analyses"]) == json.dumps(to_json(again)["analyses"])
     assert (
         mi.summary.contrast.estimate
         != other.analysis("multiple_imputation.primary").summary.contrast.estimate
@@ -326,7 +326,7 @@ def test_masked_arms_are_named_by_code() -> None:
     out = run_analysis(make_trial(masked=True), protocol=MAIN_ONLY, imputations=2, seed=1)
     assert out.arms_masked
     assert [a.code for a in out.arms] == ["KX", "QB"] == [a.label for a in out.arms]
-    text = json.dumps(out.to_json())
+    text = json.dumps(to_json(out))
     for secret in ("mrocc", "recovery_support", "M-ROCC (mindfulness)", "Recovery support"):
         assert secret not in text.replace("mrocc-2025", "")
     # Reference = first code in sort order; the contrast is the other code minus it.

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from mindtrial.analysis.plans.types import AnalysisReport, AnalysisResult
+from mindtrial.analysis.results import AnalysisReport, AnalysisResult
 from mindtrial.analysis.runner import run_analysis
 from mindtrial.dataset import read_dataset, write_dataset
 from mindtrial.protocols import load_protocol

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,18 @@ def test_cli_list_and_show() -> None:
     unknown = runner.invoke(app, ["protocol", "show", "nope"])
     assert unknown.exit_code == 1
     assert "unknown protocol" in unknown.output
+
+
+def test_multiplicity_family_reads_the_family_key_and_its_python_name(tmp_path: Path) -> None:
+    # Protocol files write `family:`; Python calls it multiplicity_family. Both keys load.
+    text = (resources.files("mindtrial.protocols") / "data" / "mrocc-2025.yaml").read_text()
+    raw = yaml.safe_load(text)
+    in_file = {a["id"]: a.get("family") for a in raw["analysis"]["analyses"]}
+    assert "substance_use" in in_file.values() and None in in_file.values()
+    loaded = load_protocol("mrocc-2025")
+    assert {a.id: a.multiplicity_family for a in loaded.analysis.analyses} == in_file
+    for spec in raw["analysis"]["analyses"]:
+        if "family" in spec:
+            spec["multiplicity_family"] = spec.pop("family")
+    renamed = load_protocol_file(_write(tmp_path, raw))
+    assert {a.id: a.multiplicity_family for a in renamed.analysis.analyses} == in_file

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mindtrial.analysis.plans.types import (
+from mindtrial.analysis.results import (
     AnalysisReport,
     AnalysisResult,
     ArmEstimate,
@@ -45,8 +45,24 @@ def _result(analysis_id: str, contrast: Contrast | None, *, model: str = "cox") 
         else Summary(
             measure="participants with the event, % (95% CI)",
             arms=(
-                ArmEstimate("a", "A", 40.0, 5.0, 30.0, 50.0, 45),
-                ArmEstimate("b", "B", 60.0, 5.0, 50.0, 70.0, 45),
+                ArmEstimate(
+                    arm="a",
+                    label="A",
+                    estimate=40.0,
+                    std_error=5.0,
+                    ci_lower=30.0,
+                    ci_upper=50.0,
+                    n_participants=45,
+                ),
+                ArmEstimate(
+                    arm="b",
+                    label="B",
+                    estimate=60.0,
+                    std_error=5.0,
+                    ci_lower=50.0,
+                    ci_upper=70.0,
+                    n_participants=45,
+                ),
             ),
             contrast=contrast,
         )
@@ -58,7 +74,7 @@ def _result(analysis_id: str, contrast: Contrast | None, *, model: str = "cox") 
         model=model,
         outcome=analysis_id,
         formula=None,
-        family=None,
+        multiplicity_family=None,
         status="ok" if contrast is not None else "error",
         n_participants=90,
         n_observations=90,
@@ -74,7 +90,10 @@ def _report(*results: AnalysisResult, masked: bool = False) -> AnalysisReport:
         protocol_id="p",
         protocol_version="1",
         arms_masked=masked,
-        arms=(ArmInfo("a", "A", 45), ArmInfo("b", "B", 45)),
+        arms=(
+            ArmInfo(code="a", label="A", n_randomized=45),
+            ArmInfo(code="b", label="B", n_randomized=45),
+        ),
         reference_arm="b",
         comparison_arm="a",
         seed=1,
@@ -106,7 +125,10 @@ def test_published_value_sits_beside_the_estimate() -> None:
         protocol_id="p",
         protocol_version="1",
         arms_masked=False,
-        arms=(ArmInfo("more", "MORE", 45), ArmInfo("supportive", "Supportive", 45)),
+        arms=(
+            ArmInfo(code="more", label="MORE", n_randomized=45),
+            ArmInfo(code="supportive", label="Supportive", n_randomized=45),
+        ),
         reference_arm="supportive",
         comparison_arm="more",
         seed=1,

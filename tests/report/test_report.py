@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from trial_factory import make_trial
 
-from mindtrial.analysis.plans.types import AnalysisReport
+from mindtrial.analysis.results import AnalysisReport
 from mindtrial.analysis.runner import run_analysis
 from mindtrial.protocols import Protocol, load_protocol
 from mindtrial.protocols.schema import SensitivitySpec
 from mindtrial.report import ReportBundle, build_report, write_report
 from mindtrial.report.consort import consort_flow
-from mindtrial.report.tables import fmt_ci, fmt_p
+from mindtrial.report.printer import fmt_ci, fmt_p
 
 MROCC = load_protocol("mrocc-2025")
 

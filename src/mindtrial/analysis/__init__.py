@@ -5,7 +5,8 @@ Pure layer (no Django). The public API, validated against R in ``tests/analysis`
 * estimators (:mod:`.models`, one module per model kind; the only package importing
   statsmodels):
   :func:`fit_gee`, :func:`fit_lmm`, :func:`fit_logit`, :func:`fit_ols`, :func:`fit_negbin`,
-  :func:`fit_cox` → :class:`ModelResult`;
+  :func:`fit_cox` → :class:`ModelResult` (:class:`GeeResult`, :class:`MixedResult`,
+  :class:`NegBinResult`, :class:`CoxResult` where the model has parameters of its own);
 * derived inference (:mod:`.contrasts`): :func:`contrast`, :func:`wald_test`,
   :func:`interaction_terms`, :func:`marginal_probabilities`, :func:`wald_estimate`;
 * multiple imputation: :func:`impute_pmm` (:mod:`.imputation`), :func:`pool` and
@@ -40,9 +41,13 @@ from mindtrial.analysis.multiplicity import benjamini_hochberg
 from mindtrial.analysis.pooling import barnard_rubin_df, pool, pool_scalar
 from mindtrial.analysis.results import (
     COEFFICIENT_COLUMNS,
+    CoxResult,
     Estimate,
+    GeeResult,
     MarginalProbabilities,
+    MixedResult,
     ModelResult,
+    NegBinResult,
     PooledResult,
     WaldTest,
 )
@@ -50,9 +55,13 @@ from mindtrial.analysis.results import (
 __all__ = [
     "COEFFICIENT_COLUMNS",
     "AnalysisError",
+    "CoxResult",
     "Estimate",
+    "GeeResult",
     "MarginalProbabilities",
+    "MixedResult",
     "ModelResult",
+    "NegBinResult",
     "PooledResult",
     "WaldTest",
     "barnard_rubin_df",

@@ -2,7 +2,7 @@
 
 :func:`run_analysis` fits every analysis of ``protocol.analysis.analyses`` and every
 sensitivity analysis of ``protocol.analysis.sensitivity`` and returns an
-:class:`~mindtrial.analysis.plans.types.AnalysisReport`. Nothing here knows a trial: each
+:class:`~mindtrial.analysis.results.AnalysisReport`. Nothing here knows a trial: each
 analysis declares its outcome kind and parameters (derived by :mod:`mindtrial.outcomes.kinds`),
 its model and its estimand, and the runner
 
@@ -65,19 +65,19 @@ from mindtrial.analysis.plans.frames import (
 )
 from mindtrial.analysis.plans.identifiability import check_identified
 from mindtrial.analysis.plans.summaries import Arms, pooled_contrast
-from mindtrial.analysis.plans.types import (
+from mindtrial.analysis.pooling import pool, pool_scalar
+from mindtrial.analysis.results import (
     AnalysisReport,
     AnalysisResult,
     ArmEstimate,
     ArmInfo,
     Coefficient,
     Contrast,
+    ModelResult,
     Multiplicity,
     Status,
     Summary,
 )
-from mindtrial.analysis.pooling import pool, pool_scalar
-from mindtrial.analysis.results import ModelResult
 from mindtrial.analysis.statsmodels_adapter import fit_cox, fit_gee, fit_lmm, fit_logit, fit_negbin
 from mindtrial.dataset import StudyDataset
 from mindtrial.outcomes import participant_frame
@@ -334,7 +334,7 @@ def _ok_result(
         model=spec.model,
         outcome=spec.outcome,
         formula=result.formula,
-        family=spec.family if kind == "analysis" else None,
+        multiplicity_family=spec.multiplicity_family if kind == "analysis" else None,
         status=_status(result.converged, warnings),
         n_participants=_n_participants(result),
         n_observations=result.n_obs,
@@ -387,7 +387,7 @@ def _error_result(
         model=spec.model,
         outcome=spec.outcome,
         formula=None,
-        family=spec.family if kind == "analysis" else None,
+        multiplicity_family=spec.multiplicity_family if kind == "analysis" else None,
         status="error",
         n_participants=0,
         n_observations=0,
@@ -471,8 +471,8 @@ def _adjust_families(results: list[AnalysisResult]) -> list[AnalysisResult]:
     marked so, never silently computed over a shrunken family."""
     families: dict[str, list[int]] = {}
     for i, result in enumerate(results):
-        if result.family and result.kind == "analysis":
-            families.setdefault(result.family, []).append(i)
+        if result.multiplicity_family and result.kind == "analysis":
+            families.setdefault(result.multiplicity_family, []).append(i)
     out = list(results)
     for family, members in families.items():
         usable: list[int] = []
@@ -489,7 +489,7 @@ def _adjust_families(results: list[AnalysisResult]) -> list[AnalysisResult]:
             else:
                 failed.append(out[i].id)
         info = Multiplicity(
-            family=family, members=tuple(out[i].id for i in members), failed=tuple(failed)
+            name=family, members=tuple(out[i].id for i in members), failed=tuple(failed)
         )
         raw = [out[i].summary.contrast.p_value for i in usable]  # type: ignore[union-attr]
         adjusted: list[float] = list(benjamini_hochberg(raw)) if raw else []
@@ -794,7 +794,7 @@ def _impute_and_fit(
         model=spec.model,
         outcome=spec.outcome,
         formula=first.formula,
-        family=None,
+        multiplicity_family=None,
         status=_status(converged, all_warnings),
         n_participants=_n_participants(first),
         n_observations=first.n_obs,

@@ -17,7 +17,7 @@ from rich.table import Table
 from mindtrial.cli.common import console, fail
 
 if TYPE_CHECKING:  # the analysis stack is imported when a command runs, not at start-up
-    from mindtrial.analysis.plans.types import AnalysisReport
+    from mindtrial.analysis.results import AnalysisReport
     from mindtrial.dataset import StudyDataset
     from mindtrial.protocols import Protocol
     from mindtrial.report import ReportBundle
@@ -26,25 +26,18 @@ if TYPE_CHECKING:  # the analysis stack is imported when a command runs, not at 
 def summary_table(
     report: AnalysisReport, *, title: str = "Analyses", main_only: bool = False
 ) -> Table:
-    """One row per analysis: n, the between-arm contrast with CI and P, and the status.
-    ``main_only`` leaves out the sensitivity analyses (ids ``kind.analysis``)."""
+    """One row per analysis: n, the between-arm contrast with CI and P, and the status
+    (the printer's :func:`~mindtrial.report.printer.analyses_table`). ``main_only`` leaves
+    out the sensitivity analyses (ids ``kind.analysis``)."""
+    from mindtrial.report.printer import analyses_table
+
+    rows = analyses_table(report, main_only=main_only)
     table = Table(title=title, show_lines=False)
-    for column in ("analysis", "n", "estimate (95% CI)", "P", "status"):
-        table.add_column(column)
-    for result in report.analyses:
-        if main_only and result.kind != "analysis":
-            continue
-        summary = result.summary
-        contrast = None if summary is None else summary.contrast
-        if contrast is None:
-            text, p = "—", "—"
-        else:
-            text = f"{contrast.estimate:.2f} ({contrast.ci_lower:.2f} to {contrast.ci_upper:.2f})"
-            p = f"{contrast.p_value:.3f}"
-        colour = {"ok": "green", "warning": "yellow", "error": "red"}[result.status]
-        table.add_row(
-            result.id, str(result.n_participants), text, p, f"[{colour}]{result.status}[/]"
-        )
+    for column in rows.columns:
+        table.add_column(str(column))
+    for *cells, status in rows.itertuples(index=False):
+        colour = {"ok": "green", "warning": "yellow", "error": "red"}[status]
+        table.add_row(*cells, f"[{colour}]{status}[/]")
     return table
 
 

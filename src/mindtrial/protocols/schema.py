@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from mindtrial.protocols.criteria import EligibilityCriteria
 
@@ -280,7 +280,10 @@ class AnalysisSpec(_Model):
     time_levels: list[int] = []
     covariates: list[str] = []
     subset: str | None = None
-    family: str | None = None
+    # The Benjamini–Hochberg family; written `family:` in protocol files (the old key).
+    multiplicity_family: str | None = Field(
+        default=None, validation_alias=AliasChoices("family", "multiplicity_family")
+    )
     correlation: Literal["exchangeable", "independence", "ar1"] | None = None
     exposure: str | None = None
     report: list[str] = []

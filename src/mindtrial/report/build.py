@@ -20,7 +20,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup, escape
 
-from mindtrial.analysis.plans.types import AnalysisReport, AnalysisResult, TimePoint
+from mindtrial.analysis.results import AnalysisReport, AnalysisResult, TimePoint, to_json
 from mindtrial.atomic_files import replace_folder
 from mindtrial.dataset import StudyDataset
 from mindtrial.protocols.schema import AnalysisSpec, Protocol
@@ -49,14 +49,9 @@ from mindtrial.report.figures import (
 )
 from mindtrial.report.labels import outcome_label, readable, time_label
 from mindtrial.report.methods import methods_paragraphs, missing_data_paragraphs
+from mindtrial.report.printer import fmt, fmt_estimate
 from mindtrial.report.survival import KaplanMeier, curves_by_group, number_at_risk
-from mindtrial.report.tables import (
-    adverse_event_table,
-    baseline_table,
-    fmt,
-    fmt_ci,
-    sensitivity_table,
-)
+from mindtrial.report.tables import adverse_event_table, baseline_table, sensitivity_table
 
 __all__ = ["ReportBundle", "build_report", "html_table", "is_simulated", "write_report"]
 
@@ -138,7 +133,7 @@ def _problems(result: AnalysisResult) -> str:
 
 
 def _coefficients_long(report: AnalysisReport) -> pd.DataFrame:
-    rows = [{"analysis": a.id, **c.to_json()} for a in report.analyses for c in a.coefficients]
+    rows = [{"analysis": a.id, **to_json(c)} for a in report.analyses for c in a.coefficients]
     columns = ["analysis", "term", "estimate", "std_error", "ci_lower", "ci_upper", "p_value"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -335,7 +330,7 @@ def _forest(report: AnalysisReport, protocol: Protocol) -> RenderedFigure | None
                 estimate=r.estimate,
                 ci_lower=r.ci_lower,
                 ci_upper=r.ci_upper,
-                text=f"{_abbreviation(r.measure)} {fmt_ci(r.estimate, r.ci_lower, r.ci_upper, 2)}",
+                text=f"{_abbreviation(r.measure)} {fmt_estimate(r, 2)}",
                 published=r.published,
             )
             for r in rows
@@ -482,7 +477,7 @@ def build_report(dataset: StudyDataset, protocol: Protocol, report: AnalysisRepo
         seed=report.seed,
         imputations=report.imputations,
     )
-    return ReportBundle(results=report.to_json(), html=html, tables=tables, figures=tuple(figures))
+    return ReportBundle(results=to_json(report), html=html, tables=tables, figures=tuple(figures))
 
 
 def _variation(
@@ -552,9 +547,7 @@ def _results_text(report: AnalysisReport, protocol: Protocol) -> list[str]:
         arm_digits = 1 if summary is not None and "percent" in summary.measure else 2
         arms = (
             "; ".join(
-                f"{report.arm_label(a.arm)} "
-                f"{fmt_ci(a.estimate, a.ci_lower, a.ci_upper, arm_digits)}"
-                for a in summary.arms
+                f"{report.arm_label(a.arm)} {fmt_estimate(a, arm_digits)}" for a in summary.arms
             )
             if summary is not None
             else ""
@@ -575,7 +568,7 @@ def _results_text(report: AnalysisReport, protocol: Protocol) -> list[str]:
         out.append(
             f"{result.title} ({result.n_participants} participants analysed): {what}: {arms}. "
             f"The {contrast.measure} ({contrast.label}) was "
-            f"{fmt_ci(contrast.estimate, contrast.ci_lower, contrast.ci_upper, digits)}, "
+            f"{fmt_estimate(contrast, digits)}, "
             f"{p_text}{bh}; {verdict} at α = {alpha:g}."
         )
     return out

@@ -16,7 +16,7 @@ from typing import Literal
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mindtrial.analysis.plans.types import AnalysisReport
+from mindtrial.analysis.results import AnalysisReport
 from mindtrial.dataset import STAGES, StudyDataset
 from mindtrial.outcomes import final_week, retention
 from mindtrial.protocols.schema import Protocol

@@ -15,10 +15,10 @@ from typing import Literal
 
 import pandas as pd
 
-from mindtrial.analysis.plans.types import AnalysisReport, AnalysisResult, Contrast
+from mindtrial.analysis.results import AnalysisReport, AnalysisResult, Contrast
 from mindtrial.protocols.schema import Protocol
+from mindtrial.report.printer import MISSING, estimate_cells, fmt, fmt_estimate, fmt_p
 from mindtrial.report.survival import KaplanMeier
-from mindtrial.report.tables import MISSING, fmt, fmt_ci, fmt_p
 
 MeasureKind = Literal["percent", "change", "hazard", "rate", "other"]
 
@@ -175,11 +175,7 @@ def published_text(
     value = published_value(result, protocol, ratio=ratio)
     if value is None:
         return MISSING
-    text = (
-        fmt(value.estimate, digits)
-        if value.ci_lower is None
-        else fmt_ci(value.estimate, value.ci_lower, value.ci_upper, digits)
-    )
+    text = fmt(value.estimate, digits) if value.ci_lower is None else fmt_estimate(value, digits)
     arms = [f"{report.arm_label(code)} {fmt(v, 1)}" for code, v in value.arms.items() if code]
     return text + (f"; {', '.join(arms)}" if arms else "")
 
@@ -194,11 +190,7 @@ def _arm_cells(result: AnalysisResult, report: AnalysisReport, digits: int) -> l
         found = (
             None if summary is None else next((a for a in summary.arms if a.arm == arm.code), None)
         )
-        cells.append(
-            MISSING
-            if found is None
-            else fmt_ci(found.estimate, found.ci_lower, found.ci_upper, digits)
-        )
+        cells.append(MISSING if found is None else fmt_estimate(found, digits))
     return cells
 
 
@@ -209,7 +201,7 @@ def _notes(result: AnalysisResult) -> str:
 
 
 def _bh(contrast: Contrast | None, result: AnalysisResult) -> str:
-    if result.family is None:
+    if result.multiplicity_family is None:
         return "not adjusted"
     if contrast is None:
         return MISSING
@@ -233,8 +225,7 @@ def _contrast_row(contrast: Contrast | None, result: AnalysisResult, digits: int
     how = f"; {direction}" if isinstance(direction, str) and direction else ""
     return [
         f"{measure} ({contrast.label}{how})",
-        fmt_ci(contrast.estimate, contrast.ci_lower, contrast.ci_upper, digits),
-        fmt_p(contrast.p_value),
+        *estimate_cells(contrast, digits),
         _bh(contrast, result),
     ]
 
@@ -314,7 +305,7 @@ def change_table(report: AnalysisReport, protocol: Protocol) -> pd.DataFrame:
                     report.arm_label(arm.arm),
                     fmt(arm.baseline, 2),
                     fmt(arm.final, 2),
-                    fmt_ci(arm.estimate, arm.ci_lower, arm.ci_upper, 2),
+                    fmt_estimate(arm, 2),
                     fmt(arm.cohen_d, 2),
                     fmt(arm.percent_change, 0),
                     MISSING,
@@ -331,7 +322,7 @@ def change_table(report: AnalysisReport, protocol: Protocol) -> pd.DataFrame:
                     f"{contrast.measure[:1].upper()}{contrast.measure[1:]} ({contrast.label})",
                     MISSING,
                     MISSING,
-                    fmt_ci(contrast.estimate, contrast.ci_lower, contrast.ci_upper, 2),
+                    fmt_estimate(contrast, 2),
                     fmt(contrast.cohen_d, 2),
                     MISSING,
                     fmt_p(contrast.p_value),
@@ -348,7 +339,7 @@ def change_table(report: AnalysisReport, protocol: Protocol) -> pd.DataFrame:
                     measure,
                     MISSING,
                     MISSING,
-                    fmt_ci(other.estimate, other.ci_lower, other.ci_upper, 2),
+                    fmt_estimate(other, 2),
                     fmt(other.cohen_d, 2),
                     MISSING,
                     fmt_p(other.p_value),

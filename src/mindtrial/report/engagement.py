@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mindtrial.analysis.plans.types import AnalysisReport
+from mindtrial.analysis.results import AnalysisReport
 from mindtrial.dataset import StudyDataset
 from mindtrial.outcomes import attendance_summary, scored_instruments
 from mindtrial.protocols.schema import Arm, Protocol
 from mindtrial.report.labels import level_label, sentence
-from mindtrial.report.tables import MISSING, fmt
+from mindtrial.report.printer import MISSING, fmt
 
 _PRACTICE_INSTRUMENT = "home_practice"
 

@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from mindtrial.analysis.plans.types import TimePoint
+from mindtrial.analysis.results import TimePoint
 
 _COLOURS = ("#1f5f99", "#c8553d", "#4c8b3a", "#7b4ea3")
 _MARKERS = ("o", "s", "^", "D")

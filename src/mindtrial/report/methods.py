@@ -6,7 +6,7 @@ arm ids, labels or descriptions when ``report.arms_masked`` is set.
 
 from __future__ import annotations
 
-from mindtrial.analysis.plans.types import AnalysisReport
+from mindtrial.analysis.results import AnalysisReport
 from mindtrial.dataset import StudyDataset
 from mindtrial.protocols.schema import AnalysisSpec, Protocol
 from mindtrial.report.labels import covariate_label, subset_label, words
@@ -109,10 +109,10 @@ def methods_paragraphs(protocol: Protocol, report: AnalysisReport) -> list[str]:
         f"below. Two-sided tests at α = {plan.alpha:g}."
     )
     paragraphs += [_model_sentence(spec, protocol) for spec in plan.analyses]
-    families = sorted({s.family for s in plan.analyses if s.family})
+    families = sorted({s.multiplicity_family for s in plan.analyses if s.multiplicity_family})
     if plan.multiplicity == "benjamini_hochberg" and families:
         members = [
-            f"{words(family)} ({_join([_lower(s.title) for s in plan.analyses if s.family == family])})"
+            f"{words(family)} ({_join([_lower(s.title) for s in plan.analyses if s.multiplicity_family == family])})"
             for family in families
         ]
         paragraphs.append(

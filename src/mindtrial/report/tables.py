@@ -1,26 +1,24 @@
 """The report's tables as pandas DataFrames of display text (also written as CSV).
 
-Numbers are formatted here, once, so the HTML and the CSV files show the same text. The
-unformatted numbers are in ``results.json``.
+Numbers are formatted by :mod:`mindtrial.report.printer`, so the HTML, the CSV files and the
+terminal show the same text. The unformatted numbers are in ``results.json``.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
 import pandas as pd
 from scipy import stats
 
-from mindtrial.analysis.plans.types import AnalysisReport, AnalysisResult
+from mindtrial.analysis.results import AnalysisReport, AnalysisResult
 from mindtrial.dataset import StudyDataset
 from mindtrial.instruments import get_instrument
 from mindtrial.outcomes import participant_frame, retention, scored_instruments
 from mindtrial.protocols.schema import Protocol
 from mindtrial.report.labels import level_label
-
-MISSING = "—"
+from mindtrial.report.printer import MISSING, estimate_cells, fmt, fmt_estimate, fmt_p
 
 # Optional demographic columns of participants.csv (format version 2) shown in Table 1 when
 # the protocol does not list them itself.
@@ -59,30 +57,6 @@ def imbalance_p_categorical(
     if table.shape[0] < 2 or table.shape[1] < 2:
         return None
     return float(stats.chi2_contingency(table.to_numpy(), correction=False)[1])
-
-
-def fmt(x: float | None, digits: int = 1) -> str:
-    """A number with ``digits`` decimals; a dash for missing or non-finite values."""
-    if x is None or not math.isfinite(x):
-        return MISSING
-    text = f"{x:.{digits}f}"
-    return "0." + "0" * digits if text == "-0." + "0" * digits else text
-
-
-def fmt_p(p: float | None) -> str:
-    """A p-value as journals print it: three decimals, ``<0.001`` below that."""
-    if p is None or not math.isfinite(p):
-        return MISSING
-    if p < 0.001:
-        return "<0.001"
-    return f"{p:.3f}"
-
-
-def fmt_ci(estimate: float | None, low: float | None, high: float | None, digits: int = 1) -> str:
-    """``estimate (low to high)``."""
-    if estimate is None or not math.isfinite(estimate):
-        return MISSING
-    return f"{fmt(estimate, digits)} ({fmt(low, digits)} to {fmt(high, digits)})"
 
 
 def _arm_columns(report: AnalysisReport) -> list[tuple[str, str]]:
@@ -253,15 +227,8 @@ def sensitivity_table(report: AnalysisReport) -> pd.DataFrame:
                 result.title.removesuffix(f": {base.title}") if base is not None else result.title,
                 str(result.n_participants),
                 MISSING if contrast is None else contrast.measure,
-                MISSING
-                if base_contrast is None
-                else fmt_ci(
-                    base_contrast.estimate, base_contrast.ci_lower, base_contrast.ci_upper, digits
-                ),
-                MISSING
-                if contrast is None
-                else fmt_ci(contrast.estimate, contrast.ci_lower, contrast.ci_upper, digits),
-                fmt_p(None if contrast is None else contrast.p_value),
+                MISSING if base_contrast is None else fmt_estimate(base_contrast, digits),
+                *estimate_cells(contrast, digits),
                 _problem_text(result),
             ]
         )
@@ -338,11 +305,7 @@ def adverse_event_table(
                     "Events per 100 participant-weeks (model-based, 95% CI)",
                     *[
                         next(
-                            (
-                                fmt_ci(a.estimate, a.ci_lower, a.ci_upper, 2)
-                                for a in summary.arms
-                                if a.arm == code
-                            ),
+                            (fmt_estimate(a, 2) for a in summary.arms if a.arm == code),
                             MISSING,
                         )
                         for code, _ in arm_cols
@@ -353,27 +316,10 @@ def adverse_event_table(
         text = (
             f"not estimable: {result.error}"
             if contrast is None
-            else f"{fmt_ci(contrast.estimate, contrast.ci_lower, contrast.ci_upper, 2)}, P = {fmt_p(contrast.p_value)}"
+            else f"{fmt_estimate(contrast, 2)}, P = {fmt_p(contrast.p_value)}"
         )
         label = "Rate ratio, negative binomial" + (
             f" ({contrast.label})" if contrast is not None else ""
         )
         rows.append([label, text, *[""] * (len(arm_cols) - 1)])
     return pd.DataFrame(rows, columns=["", *[label for _, label in arm_cols]])
-
-
-def coefficient_table(result: AnalysisResult) -> pd.DataFrame:
-    """The full coefficient table of one analysis, formatted."""
-    return pd.DataFrame(
-        [
-            [
-                c.term,
-                fmt(c.estimate, 4),
-                fmt(c.std_error, 4),
-                f"{fmt(c.ci_lower, 4)} to {fmt(c.ci_upper, 4)}",
-                fmt_p(c.p_value),
-            ]
-            for c in result.coefficients
-        ],
-        columns=["Term", "Estimate", "SE", "95% CI", "P"],
-    )

@@ -330,7 +330,11 @@ def labelled(cov: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(np.asarray(cov, dtype=float), index=labels, columns=labels)
 
 
+_Result = TypeVar("_Result", bound=ModelResult)
+
+
 def finish(
+    result_type: type[_Result],
     *,
     model: str,
     formula: str,
@@ -347,10 +351,11 @@ def finish(
     df: float | None = None,
     std_error: np.ndarray | None = None,
     **extra: Any,
-) -> ModelResult:
-    """The one way a fit becomes a :class:`ModelResult`: Wald table from the estimates and
-    their covariance (``std_error`` overrides the square roots of its diagonal), labelled
-    covariance, the analysed rows and everything model-specific passed through ``extra``."""
+) -> _Result:
+    """The one way a fit becomes a :class:`ModelResult` (of ``result_type``, the model's own
+    subclass where it has one): Wald table from the estimates and their covariance
+    (``std_error`` overrides the square roots of its diagonal), labelled covariance, the
+    analysed rows and everything model-specific passed through ``extra``."""
     cov = np.asarray(cov, dtype=float)
     warnings = list(warnings)
     if std_error is None:
@@ -367,10 +372,10 @@ def finish(
         se = np.sqrt(np.where(variances < 0, np.nan, variances))
     else:
         se = np.asarray(std_error, dtype=float)
-    return ModelResult(
+    return result_type(
         model=model,
         formula=formula,
-        family=family,
+        glm_family=family,
         link=link,
         n_obs=len(frame),
         n_groups=n_groups,

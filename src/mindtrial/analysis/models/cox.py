@@ -19,7 +19,7 @@ from mindtrial.analysis.models.common import (
     single_threaded,
     warn_tuple,
 )
-from mindtrial.analysis.results import ModelResult
+from mindtrial.analysis.results import CoxResult
 
 
 @single_threaded
@@ -30,7 +30,7 @@ def fit_cox(
     event: str,
     covariates: Sequence[str],
     levels: Levels | None = None,
-) -> ModelResult:
+) -> CoxResult:
     """Cox proportional hazards by partial likelihood with Efron ties, as
     ``survival::coxph(Surv(duration, event) ~ covariates)`` (statsmodels ``PHReg``).
 
@@ -63,6 +63,7 @@ def fit_cox(
     converged = not capture.convergence_problem
     names = list(x.columns)
     return finish(
+        CoxResult,
         model="cox",
         formula=f"{duration}, {event} ~ {rhs}",
         family="cox",

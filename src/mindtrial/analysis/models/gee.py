@@ -34,7 +34,7 @@ from mindtrial.analysis.models.common import (
     finish,
     single_threaded,
 )
-from mindtrial.analysis.results import ModelResult
+from mindtrial.analysis.results import GeeResult
 
 _FAMILIES = ("binomial", "gaussian", "poisson")
 _STRUCTURES = ("exchangeable", "independence", "ar1")
@@ -264,7 +264,7 @@ def fit_gee(
     time: str | None = None,
     levels: Levels | None = None,
     maxiter: int = 100,
-) -> ModelResult:
+) -> GeeResult:
     """Generalized estimating equations with robust (sandwich) standard errors.
 
     Matches ``geepack::geeglm(formula, family, id = groups, corstr = cov_struct)``: canonical
@@ -337,6 +337,7 @@ def fit_gee(
         notes.append(f"GEE did not converge in {maxiter} iterations")
     converged = sol.converged and finite and sol.score_norm <= 1e-6
     return finish(
+        GeeResult,
         model="gee",
         formula=formula,
         family=family,

@@ -19,7 +19,7 @@ from mindtrial.analysis.models.common import (
     single_threaded,
     warn_tuple,
 )
-from mindtrial.analysis.results import ModelResult
+from mindtrial.analysis.results import ModelResult, NegBinResult
 
 
 @single_threaded
@@ -38,6 +38,7 @@ def fit_logit(data: pd.DataFrame, formula: str, *, levels: Levels | None = None)
     converged = bool(fitted.converged) and not capture.convergence_problem
     names = list(x.columns)
     return finish(
+        ModelResult,
         model="logit",
         formula=formula,
         family="binomial",
@@ -76,6 +77,7 @@ def fit_ols(data: pd.DataFrame, formula: str, *, levels: Levels | None = None) -
     names = list(x.columns)
     df_resid = float(fitted.df_resid)
     return finish(
+        ModelResult,
         model="ols",
         formula=formula,
         family="gaussian",
@@ -167,7 +169,7 @@ def fit_negbin(
     offset: str | None = None,
     levels: Levels | None = None,
     maxiter: int = 100,
-) -> ModelResult:
+) -> NegBinResult:
     """Negative binomial (NB2, log link) regression by ML, as ``MASS::glm.nb``.
 
     Alternates IRLS for the coefficients at fixed ``theta`` with Newton steps for ``theta``
@@ -230,6 +232,7 @@ def fit_negbin(
         notes.append(f"theta = {theta:.3g} is very large: no overdispersion, a Poisson model fits")
     names = list(x.columns)
     return finish(
+        NegBinResult,
         model="negbin",
         formula=formula,
         family="negative_binomial",

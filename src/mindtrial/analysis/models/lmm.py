@@ -31,7 +31,7 @@ from mindtrial.analysis.models.common import (
     single_threaded,
     warn_tuple,
 )
-from mindtrial.analysis.results import DesignBuilder, ModelResult
+from mindtrial.analysis.results import DesignBuilder, MixedResult
 
 
 def _conditional_fe_cov(
@@ -194,7 +194,7 @@ def _lmm_zero_variance(
     dropped: int,
     n_groups: int,
     messages: Sequence[str],
-) -> ModelResult:
+) -> MixedResult:
     """Random-intercept model whose intercept variance is estimated as 0 (boundary, lme4's
     "singular fit"): the likelihood is then that of a linear model, so the fixed effects are
     OLS and sigma^2 = RSS / n (ML) or RSS / (n - p) (REML)."""
@@ -207,6 +207,7 @@ def _lmm_zero_variance(
     loglik = -0.5 * n * (np.log(2 * np.pi * rss / n) + 1)
     names = list(x.columns)
     return finish(
+        MixedResult,
         model="lmm",
         formula=formula,
         family="gaussian",
@@ -240,7 +241,7 @@ def fit_lmm(
     re_formula: str | None = None,
     reml: bool = False,
     levels: Levels | None = None,
-) -> ModelResult:
+) -> MixedResult:
     """Linear mixed model, as ``lme4::lmer(formula + (re | groups), REML = reml)``.
 
     ML by default (the M-ROCC plan); ``reml=True`` for REML. Fixed effects come from
@@ -302,6 +303,7 @@ def fit_lmm(
                 messages=(),
             )
         return finish(
+            MixedResult,
             model="lmm",
             formula=formula,
             family="gaussian",
@@ -341,6 +343,7 @@ def fit_lmm(
         capture, [] if converged or capture.messages else ["mixed model did not converge"]
     )
     return finish(
+        MixedResult,
         model="lmm",
         formula=formula,
         family="gaussian",

@@ -22,7 +22,7 @@ from mindtrial.analysis.models.lmm_blocks import (
     fixed_effects_cov,
     singular,
 )
-from mindtrial.analysis.results import ModelResult
+from mindtrial.analysis.results import MixedResult
 
 
 def _nested_design(clusters: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -59,7 +59,7 @@ def fit_lmm_nested(
     clusters: str,
     reml: bool = True,
     levels: Levels | None = None,
-) -> ModelResult:
+) -> MixedResult:
     """Random intercepts for ``clusters`` and for ``groups`` within ``clusters``, as
     ``lmer(formula + (1 | clusters) + (1 | clusters:groups), REML = reml)``.
 
@@ -112,6 +112,7 @@ def fit_lmm_nested(
         )
     variances = solution.scale * np.asarray(solution.theta, dtype=float) ** 2
     return finish(
+        MixedResult,
         model="lmm",
         formula=formula,
         family="gaussian",

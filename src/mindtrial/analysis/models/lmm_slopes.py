@@ -22,7 +22,7 @@ from mindtrial.analysis.models.lmm_blocks import (
     fixed_effects_cov,
     singular,
 )
-from mindtrial.analysis.results import ModelResult
+from mindtrial.analysis.results import MixedResult
 
 
 def _lower_triangular(theta: np.ndarray) -> np.ndarray:
@@ -38,7 +38,7 @@ def fit_lmm_slopes(
     slope: str,
     reml: bool = True,
     levels: Levels | None = None,
-) -> ModelResult:
+) -> MixedResult:
     """Random intercept and slope on ``slope`` per ``groups``, correlated (an unstructured
     2 x 2 covariance), as ``lmer(formula + (1 + slope | groups), REML = reml)``.
 
@@ -80,6 +80,7 @@ def fit_lmm_slopes(
         )
     lam = solution.lam
     return finish(
+        MixedResult,
         model="lmm",
         formula=formula,
         family="gaussian",

@@ -23,8 +23,7 @@ from mindtrial.analysis.plans.summaries import (
     percent_summary,
     rate_summary,
 )
-from mindtrial.analysis.plans.types import Contrast, EstimandInfo, Published, Summary
-from mindtrial.analysis.results import ModelResult
+from mindtrial.analysis.results import Contrast, EstimandInfo, ModelResult, Published, Summary
 from mindtrial.protocols.schema import AnalysisSpec, Estimand, Protocol
 
 MEASURE_WORDS = {

@@ -34,14 +34,14 @@ from mindtrial.analysis.contrasts import (
 from mindtrial.analysis.effect_size import change_score_sd, cohen_d, pooled_sd
 from mindtrial.analysis.errors import AnalysisError
 from mindtrial.analysis.plans.frames import ARM, ID, ModelData
-from mindtrial.analysis.plans.types import (
+from mindtrial.analysis.results import (
     ArmEstimate,
     Contrast,
-    InteractionTest,
+    Estimate,
+    ModelResult,
     Summary,
     TimePoint,
 )
-from mindtrial.analysis.results import Estimate, ModelResult
 
 
 @dataclass(frozen=True)
@@ -333,10 +333,7 @@ def change_summary(
     if with_interaction:
         terms = interaction_terms(result, involving=(ARM, time))
         if terms:
-            test = wald_test(result, terms)
-            interaction = InteractionTest(
-                terms=test.terms, chi2=test.chi2, df=test.df, p_value=test.p_value
-            )
+            interaction = wald_test(result, terms)
     return Summary(
         measure=f"model-based change in mean from {time} {first} to {last} (95% CI)",
         arms=tuple(arm_rows),

@@ -1,7 +1,9 @@
-"""Typed, frozen results of the analysis layer.
+"""Results of fitting one model and of the inference derived from it.
 
 Every estimator returns a :class:`ModelResult` whose ``coefficients`` table has exactly the
-columns :data:`COEFFICIENT_COLUMNS`, whatever the model. Rendering lives elsewhere.
+columns :data:`COEFFICIENT_COLUMNS`, whatever the model; :mod:`.plan` holds what a whole
+analysis plan gives. Each result's ``to_frame()`` is its tidy table (:mod:`.tidy`);
+rendering lives in :mod:`mindtrial.report.printer`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from mindtrial.analysis.results.tidy import frame
 
 COEFFICIENT_COLUMNS: tuple[str, ...] = (
     "term",
@@ -29,12 +33,14 @@ DesignBuilder = Callable[[pd.DataFrame], np.ndarray]
 
 @dataclass(frozen=True, eq=False)
 class ModelResult:
-    """One fitted model.
+    """One fitted model: what every estimator gives. The estimators with parameters of their
+    own return a subclass: :class:`GeeResult`, :class:`NegBinResult`, :class:`MixedResult`,
+    :class:`CoxResult`.
 
     Attributes:
         model: estimator name, e.g. ``"gee"``, ``"lmm"``, ``"negbin"``, ``"logit"``, ``"cox"``.
         formula: the model formula as given (Cox: ``"duration, event ~ covariates"``).
-        family: ``"binomial"``, ``"gaussian"``, ``"poisson"``, ``"negative_binomial"`` or
+        glm_family: ``"binomial"``, ``"gaussian"``, ``"poisson"``, ``"negative_binomial"`` or
             ``"cox"``; together with :attr:`link` decides how predictions are made.
         link: ``"logit"``, ``"identity"``, ``"log"``, or ``"none"`` (Cox).
         n_obs: rows used in the fit (after listwise deletion of missing values).
@@ -49,16 +55,8 @@ class ModelResult:
         df_resid: residual degrees of freedom for ``t`` inference (OLS), else ``None``.
         loglik: maximized log-likelihood (ML fits; REML criterion for REML mixed models;
             ``None`` for GEE).
-        cov_struct: GEE working correlation (``"exchangeable"``, ``"independence"``, ``"ar1"``).
-        alpha: GEE working-correlation parameter (exchangeable correlation or AR(1) rho).
         scale: dispersion/scale reported by the fit (residual variance for Gaussian models).
-        theta: negative binomial shape (``Var = mu + mu^2/theta``, as MASS::glm.nb).
-        theta_se: standard error of ``theta`` (observed information given the fitted means,
-            as MASS::glm.nb's ``SE.theta``).
-        random_effects_cov: mixed models: covariance matrix of the random effects (actual,
-            not scaled by the residual variance), labelled by random-effect term.
         residual_variance: mixed models and OLS: residual variance sigma^2.
-        n_events: Cox models: number of events.
         data: the analysed rows (after listwise deletion); marginal predictions average over
             these. Not part of equality or repr.
         design: builds the design matrix for new data (see :data:`DesignBuilder`).
@@ -66,7 +64,7 @@ class ModelResult:
 
     model: str
     formula: str
-    family: str
+    glm_family: str
     link: str
     n_obs: int
     n_groups: int | None
@@ -77,14 +75,8 @@ class ModelResult:
     cov_params: pd.DataFrame
     df_resid: float | None = None
     loglik: float | None = None
-    cov_struct: str | None = None
-    alpha: float | None = None
     scale: float | None = None
-    theta: float | None = None
-    theta_se: float | None = None
-    random_effects_cov: pd.DataFrame | None = None
     residual_variance: float | None = None
-    n_events: int | None = None
     data: pd.DataFrame | None = field(default=None, repr=False)
     design: DesignBuilder | None = field(default=None, repr=False)
 
@@ -99,6 +91,46 @@ class ModelResult:
         if row.empty:
             raise KeyError(term)
         return float(row.iloc[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        """The coefficient table (a copy)."""
+        return self.coefficients.copy()
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class GeeResult(ModelResult):
+    """A GEE fit. ``cov_struct`` is the working correlation (``"exchangeable"``,
+    ``"independence"``, ``"ar1"``), ``alpha`` its parameter (exchangeable correlation or
+    AR(1) rho; ``None`` under independence)."""
+
+    cov_struct: str
+    alpha: float | None
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class NegBinResult(ModelResult):
+    """A negative binomial fit. ``theta`` is the shape (``Var = mu + mu^2/theta``, as
+    MASS::glm.nb), ``theta_se`` its standard error (observed information given the fitted
+    means, as MASS::glm.nb's ``SE.theta``)."""
+
+    theta: float
+    theta_se: float
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class MixedResult(ModelResult):
+    """A linear mixed model fit. ``random_effects_cov`` is the covariance matrix of the
+    random effects (actual, not scaled by the residual variance), labelled by random-effect
+    term; ``coefficients`` holds the fixed effects only."""
+
+    random_effects_cov: pd.DataFrame
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class CoxResult(ModelResult):
+    """A Cox proportional-hazards fit; ``n_events`` is the number of events."""
+
+    n_events: int
 
 
 @dataclass(frozen=True)
@@ -115,15 +147,24 @@ class Estimate:
     p_value: float
     df: float | None = None
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row: ``estimate, std_error, ci_lower, ci_upper, p_value, df``."""
+        return frame([self], ("estimate", "std_error", "ci_lower", "ci_upper", "p_value", "df"))
+
 
 @dataclass(frozen=True)
 class WaldTest:
-    """Joint Wald chi-square test that a set of coefficients are all zero."""
+    """Joint Wald chi-square test that a set of coefficients are all zero (e.g. the arm ×
+    time interaction terms of an analysis)."""
 
     terms: tuple[str, ...]
     chi2: float
     df: int
     p_value: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: ``terms`` (joined with ``", "``), ``chi2, df, p_value``."""
+        return frame([self], ("terms", "chi2", "df", "p_value"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,6 +181,10 @@ class MarginalProbabilities:
     table: pd.DataFrame
     difference: Estimate
     level: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-arm table (a copy)."""
+        return self.table.copy()
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,3 +203,7 @@ class PooledResult:
     diagnostics: pd.DataFrame
     cov_params: pd.DataFrame
     warnings: tuple[str, ...] = ()
+
+    def to_frame(self) -> pd.DataFrame:
+        """The pooled coefficient table (a copy)."""
+        return self.coefficients.copy()
