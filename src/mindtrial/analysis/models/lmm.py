@@ -17,8 +17,8 @@ import pandas as pd
 import patsy  # type: ignore[import-untyped]
 from scipy import linalg, optimize
 
-from mindtrial.analysis._checks import formula_variables, prepare
 from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.input_checks import formula_variables, prepare
 from mindtrial.analysis.models.common import (
     FORMULA_ENV,
     Levels,
