@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mindtrial.protocols.model_names import results_model_name
+
 Status = Literal["ok", "warning", "error"]
 Kind = Literal["analysis", "sensitivity"]
 
@@ -296,7 +298,7 @@ class AnalysisResult:
     id: str
     title: str
     kind: Kind
-    model: str
+    model: str  # the protocol's model name; results.json writes its earlier name
     outcome: str
     formula: str | None
     family: str | None
@@ -320,7 +322,7 @@ class AnalysisResult:
             "id": self.id,
             "title": self.title,
             "kind": self.kind,
-            "model": self.model,
+            "model": results_model_name(self.model),
             "outcome": self.outcome,
             "outcome_kind": self.outcome_kind,
             "estimand": None if self.estimand is None else self.estimand.to_json(),
