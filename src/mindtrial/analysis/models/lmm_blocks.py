@@ -25,9 +25,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import linalg, optimize
 
 from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.models.common import finish
+from mindtrial.analysis.results import DesignBuilder, ModelResult
 
 LambdaOf = Callable[[np.ndarray], np.ndarray]
 """``theta`` (lme4's vector) → the ``q x q`` relative Cholesky factor ``Lambda``."""
@@ -221,3 +224,39 @@ def singular(solution: BlockSolution, diagonal: Sequence[int], *, tol: float = 1
     """lme4's ``isSingular``: a diagonal element of ``Lambda`` (listed in ``diagonal`` as
     positions in ``theta``) below ``tol``."""
     return bool(np.any(np.abs(solution.theta[list(diagonal)]) < tol))
+
+
+def finish_block_fit(
+    solution: BlockSolution,
+    *,
+    formula: str,
+    names: Sequence[str],
+    frame: pd.DataFrame,
+    dropped: int,
+    converged: bool,
+    warnings: Sequence[str],
+    n_groups: int,
+    random_effects_cov: pd.DataFrame,
+    design: DesignBuilder,
+) -> ModelResult:
+    """The result of a block-structured LMM (:func:`~.common.finish`): the GLS fixed effects
+    with lme4's ``vcov``, the log-likelihood (or REML criterion) and the residual variance."""
+    return finish(
+        model="lmm",
+        formula=formula,
+        family="gaussian",
+        link="identity",
+        names=names,
+        estimate=solution.beta,
+        cov=fixed_effects_cov(solution),
+        frame=frame,
+        dropped=dropped,
+        converged=converged,
+        warnings=warnings,
+        n_groups=n_groups,
+        loglik=-solution.deviance / 2,
+        scale=solution.scale,
+        random_effects_cov=random_effects_cov,
+        residual_variance=solution.scale,
+        design=design,
+    )
