@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,20 @@ from mindtrial.analysis.results import DesignBuilder, ModelResult
 
 LambdaOf = Callable[[np.ndarray], np.ndarray]
 """``theta`` (lme4's vector) → the ``q x q`` relative Cholesky factor ``Lambda``."""
+
+
+class ProfiledSolution(Protocol):
+    """What finishing needs of a profiled-deviance LMM solution (this module's
+    :class:`BlockSolution`, :class:`~.lmm.OneReSolution`)."""
+
+    @property
+    def deviance(self) -> float: ...
+    @property
+    def beta(self) -> np.ndarray: ...
+    @property
+    def scale(self) -> float: ...
+    @property
+    def info(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -213,7 +228,7 @@ class BlockProfile:
         return self.solve(best, reml=reml), converged or newton_steps_small(best)
 
 
-def fixed_effects_cov(solution: BlockSolution) -> np.ndarray:
+def fixed_effects_cov(solution: ProfiledSolution) -> np.ndarray:
     """``sigma^2 (X'V^-1X sigma^2)^-1``, symmetrised (lme4's ``vcov``)."""
     inverse = linalg.cho_solve(linalg.cho_factor(solution.info), np.eye(solution.info.shape[0]))
     cov: np.ndarray = solution.scale * (inverse + inverse.T) / 2
@@ -227,7 +242,7 @@ def singular(solution: BlockSolution, diagonal: Sequence[int], *, tol: float = 1
 
 
 def finish_block_fit(
-    solution: BlockSolution,
+    solution: ProfiledSolution,
     *,
     formula: str,
     names: Sequence[str],
@@ -239,8 +254,9 @@ def finish_block_fit(
     random_effects_cov: pd.DataFrame,
     design: DesignBuilder,
 ) -> ModelResult:
-    """The result of a block-structured LMM (:func:`~.common.finish`): the GLS fixed effects
-    with lme4's ``vcov``, the log-likelihood (or REML criterion) and the residual variance."""
+    """The result of an LMM fitted by its profiled deviance (:func:`~.common.finish`): the GLS
+    fixed effects with lme4's ``vcov``, the log-likelihood (or REML criterion) and the
+    residual variance."""
     return finish(
         model="lmm",
         formula=formula,
