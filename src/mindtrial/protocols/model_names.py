@@ -1,9 +1,9 @@
 """The names of the models an analysis can declare: ``<estimator>_<family>``.
 
-The estimator is ``gee`` (generalized estimating equations), ``glm`` (one row per
-participant), ``lmm`` (linear mixed model) or ``cox`` (proportional hazards); the family is
-the outcome's distribution (``logistic`` for binary outcomes, ``poisson``,
-``negative_binomial``, ``gaussian``, ``ph`` for Cox's proportional hazards).
+The estimator is ``gee`` (generalized estimating equations), ``glm`` (a regression without
+clustering), ``lmm`` (linear mixed model) or ``cox``; the family is the outcome's model
+(``logistic`` for a binary outcome, ``poisson`` or ``negative_binomial`` for counts,
+``gaussian`` for a continuous one, ``ph``, proportional hazards, for a time to an event).
 
 Protocol files written before the names had one pattern keep loading: :data:`MODEL_ALIASES`
 maps each earlier name to its name today. ``results.json`` keeps the earlier names in its
