@@ -114,12 +114,12 @@ def test_covariate_level_without_events_is_named_and_its_coefficient_withheld() 
         {"high": [0, 0, 0, 0], "low": [1, 0, 1, 0, 1, 1], "mid": [0, 1, 1, 0]}
     )
     arms = Arms(reference="a", comparison="b", labels={"a": "A", "b": "B"})
-    found = check_identified("logistic", data, frame, ["income"], arms, measure="odds ratio")
+    found = check_identified("glm_logistic", data, frame, ["income"], arms, measure="odds ratio")
     # "high" is the reference level: every other income coefficient is relative to it.
     assert found.unidentified == ("income[T.low]", "income[T.mid]")
     assert found.warnings[0].startswith("income = high: no relapse among its 4 analysed rows")
     data, frame = _binary_data({"high": [0, 1, 1, 0], "low": [1, 0, 1, 0], "mid": [1, 1, 1]})
-    found = check_identified("logistic", data, frame, ["income"], arms, measure="odds ratio")
+    found = check_identified("glm_logistic", data, frame, ["income"], arms, measure="odds ratio")
     assert found.unidentified == ("income[T.mid]",)
     assert "only outcomes that are a relapse" in found.warnings[0]
 
@@ -138,7 +138,7 @@ def test_an_arm_without_events_raises_in_words() -> None:
         AnalysisError,
         match=r"no return to use in the Usual care arm \(2 analysed participants\): the hazard ratio is not identified",
     ):
-        check_identified("cox", data, frame, [], arms, measure="hazard ratio")
+        check_identified("cox_ph", data, frame, [], arms, measure="hazard ratio")
 
 
 def test_levels_are_taken_after_rows_with_missing_covariates_are_dropped() -> None:

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from mindtrial.analysis._checks import check_full_rank, surely_full_rank
 from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.input_checks import check_full_rank, surely_full_rank
 
 
 def _design(rng: np.random.Generator, n: int, scales: list[float]) -> np.ndarray:

@@ -440,5 +440,5 @@ def test_more_ltot_misuse_follows_the_protocol_rule() -> None:
     misuse = report.analysis("misuse")
     assert misuse.status in ("ok", "warning"), misuse.error
     assert misuse.summary.contrast.measure == "odds ratio"  # type: ignore[union-attr]
-    assert misuse.model == "logistic" and misuse.published is not None
+    assert misuse.model == "glm_logistic" and misuse.published is not None
     assert misuse.published.estimate == 2.06

@@ -29,14 +29,14 @@ def test_shipped_protocols_declare_the_clustered_refits(protocol_id: str) -> Non
     declared = {s.kind: s for s in protocol.analysis.sensitivity if s.kind in CLUSTERED}
     assert set(declared) == set(CLUSTERED)
     repeated = {a.id: a.model for a in protocol.analysis.analyses if a.time is not None}
-    lmm = {i for i, m in repeated.items() if m == "lmm"}
+    lmm = {i for i, m in repeated.items() if m == "lmm_gaussian"}
     # every repeated continuous analysis named by the mixed-model kinds is an lmm
     for kind in ("random_slopes", "therapy_group_random_effect"):
         assert set(declared[kind].applies_to) <= lmm and declared[kind].applies_to
         assert declared[kind].reml is None  # REML, lme4's default
     models = {a.id: a.model for a in protocol.analysis.analyses}
     gee = declared["therapy_group_gee"].applies_to
-    assert gee and {models[i] for i in gee} <= {"gee_logistic", "logistic"}
+    assert gee and {models[i] for i in gee} <= {"gee_logistic", "glm_logistic"}
 
 
 def test_a_mixed_model_kind_on_a_gee_analysis_is_rejected(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_a_mixed_model_kind_on_a_gee_analysis_is_rejected(tmp_path: Path) -> Non
         load_protocol_file(_with_sensitivity(tmp_path, entry))
     message = str(info.value)
     assert "sensitivity 'slopes' (random_slopes) cannot refit analysis 'primary'" in message
-    assert "a gee_logistic model; it applies to lmm models" in message
+    assert "a gee_logistic model; it applies to lmm_gaussian models" in message
 
 
 def test_group_gee_cannot_refit_a_count_regression(tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_group_gee_cannot_refit_a_count_regression(tmp_path: Path) -> None:
         "kind": "therapy_group_gee",
         "applies_to": ["adverse_events"],
     }
-    with pytest.raises(ProtocolError, match="a negative_binomial model"):
+    with pytest.raises(ProtocolError, match="a glm_negative_binomial model"):
         load_protocol_file(_with_sensitivity(tmp_path, entry))
 
 

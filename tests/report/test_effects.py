@@ -38,7 +38,9 @@ def _contrast(measure: str, estimate: float, low: float, high: float) -> Contras
     )
 
 
-def _result(analysis_id: str, contrast: Contrast | None, *, model: str = "cox") -> AnalysisResult:
+def _result(
+    analysis_id: str, contrast: Contrast | None, *, model: str = "cox_ph"
+) -> AnalysisResult:
     summary = (
         None
         if contrast is None
@@ -105,7 +107,7 @@ def _report(*results: AnalysisResult, masked: bool = False) -> AnalysisReport:
 def test_the_measure_not_the_model_picks_the_table() -> None:
     # a hazard ratio from any model goes to the time-to-event table, an odds ratio to yes/no
     assert measure_kind(_result("x", _contrast("hazard ratio", 0.6, 0.4, 0.9)), None) == "hazard"
-    odds = _result("x", _contrast("odds ratio", 2.0, 1.2, 3.6), model="cox")
+    odds = _result("x", _contrast("odds ratio", 2.0, 1.2, 3.6), model="cox_ph")
     assert measure_kind(odds, None) == "percent"
     assert measure_kind(_result("x", _contrast("ratio of means", 0.6, 0.4, 0.9)), None) == "rate"
     change = _contrast("difference in change from month 0 to 9", 0.5, 0.2, 0.8)

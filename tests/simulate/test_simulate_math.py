@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate, stats
 
 from mindtrial.instruments.scoring import score
-from mindtrial.simulate._math import (
+from mindtrial.simulate.numerics import (
     clipped_normal_mean,
     logit_normal_mean,
     solve_intercept,
@@ -16,8 +16,8 @@ from mindtrial.simulate._math import (
     survival_week,
     truncated_normal_parameters,
 )
-from mindtrial.simulate._periods import gee_exchangeable_mean
-from mindtrial.simulate._scores import score_target
+from mindtrial.simulate.period_calibration import gee_exchangeable_mean
+from mindtrial.simulate.score_trajectories import score_target
 
 
 def test_split_total_respects_sums_and_bounds() -> None:

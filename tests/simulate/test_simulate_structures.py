@@ -10,8 +10,8 @@ from scipy import stats
 
 from mindtrial.protocols import load_protocol
 from mindtrial.simulate import ScenarioError, check_scenario, default_scenario, simulate_trial
-from mindtrial.simulate._scores import ar1_residuals
 from mindtrial.simulate.effects import null_scenario, true_effect
+from mindtrial.simulate.score_trajectories import ar1_residuals
 
 MROCC = load_protocol("mrocc-2025")
 LTOT = load_protocol("more-ltot-2022")

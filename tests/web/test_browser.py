@@ -94,7 +94,7 @@ def sign_in(browser: Any, base: str, username: str, *, phone: bool = False) -> A
     return page
 
 
-def _shot(page: Any, name: str) -> None:
+def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
@@ -139,7 +139,7 @@ def test_setup_enrol_randomize_and_blinded_view(live_server: Any, browser: Any) 
     admin.fill("input[name=name]", "Browser pilot")
     admin.click("button >> text=Create study")
     admin.wait_for_url("**/studies/*/")
-    _shot(admin, "01-admin-study-created")
+    shot(admin, "01-admin-study-created")
     admin.click("a:text-is('Add a site')")
     admin.fill("input[name=code]", "north")
     admin.fill("input[name=name]", "North clinic")
@@ -151,7 +151,7 @@ def test_setup_enrol_randomize_and_blinded_view(live_server: Any, browser: Any) 
     admin.fill("input[name=timezone]", "America/New_York")
     admin.click("button >> text=Add cohort")
     admin.wait_for_url("**/studies/*/")
-    _shot(admin, "02-admin-site-and-cohort")
+    shot(admin, "02-admin-site-and-cohort")
     study = Study.objects.get(name="Browser pilot")
     assert Site.objects.filter(study=study, code="north").exists()
     grant(coordinator, study, Site.objects.get(study=study))
@@ -162,12 +162,12 @@ def test_setup_enrol_randomize_and_blinded_view(live_server: Any, browser: Any) 
     first = _refer(coord, base, study)
     coord.click("a:text-is('Screen')")
     _fill(coord, dict(ELIGIBLE_RECORD, age=17, prior_mindfulness_group=True))
-    _shot(coord, "03-coordinator-screening-form")
+    shot(coord, "03-coordinator-screening-form")
     coord.click("button >> text=Check eligibility")
     coord.wait_for_url(first)
     assert "Not eligible" in coord.content()
     assert coord.locator("#failed-criteria li").count() == 2
-    _shot(coord, "04-coordinator-ineligible")
+    shot(coord, "04-coordinator-ineligible")
 
     second = _refer(coord, base, study)
     coord.click("a:text-is('Screen')")
@@ -180,7 +180,7 @@ def test_setup_enrol_randomize_and_blinded_view(live_server: Any, browser: Any) 
     coord.select_option("select[name=obtained_by]", label="coord")
     coord.click("button >> text=Record consent")
     coord.wait_for_url(second)
-    _shot(coord, "05-coordinator-consented")
+    shot(coord, "05-coordinator-consented")
     for step, answers in (
         ("ocs", OCS_ANSWERS),
         ("promis_anxiety_8a", PROMIS_ANSWERS),
@@ -189,7 +189,7 @@ def test_setup_enrol_randomize_and_blinded_view(live_server: Any, browser: Any) 
         coord.goto(f"{second}baseline/{step}/")
         _fill(coord, answers)
         if step == "promis_anxiety_8a":
-            _shot(coord, "06-coordinator-baseline-promis")
+            shot(coord, "06-coordinator-baseline-promis")
         coord.click("button >> text=Save")
         coord.wait_for_url(second)
     assert "Baseline complete" in coord.content()
@@ -201,7 +201,7 @@ def test_setup_enrol_randomize_and_blinded_view(live_server: Any, browser: Any) 
     coord.select_option("select[name=cohort]", index=1)
     coord.click("button >> text=Assign cohort")
     coord.wait_for_url(second)
-    _shot(coord, "07-coordinator-randomized")
+    shot(coord, "07-coordinator-randomized")
     randomized = Participant.objects.get(status=Status.RANDOMIZED)
     arm_label = study.arm_label(randomized.randomization.entry.arm_id)
     assert arm_label in coord.locator("#arm").inner_text()  # unblinded staff see the arm
@@ -216,7 +216,7 @@ def test_setup_enrol_randomize_and_blinded_view(live_server: Any, browser: Any) 
     ]
     for path, name in pages:
         pi.goto(base + path)
-        _shot(pi, name)
+        shot(pi, name)
         text = pi.content().lower()
         for word in forbidden:
             assert word not in text, f"investigator saw {word!r} on {path}"

@@ -24,7 +24,7 @@ from .factories import (
     make_study,
     make_user,
 )
-from .test_browser import ARGS, CHROMIUM, SHOTS, _shot, sign_in
+from .test_browser import ARGS, CHROMIUM, SHOTS, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -115,7 +115,7 @@ def test_coordinator_finds_a_participant_by_code(
     assert page.locator("table.list tbody tr").count() == 50
     assert page.locator("p.list-count").inner_text().startswith("Rows 1–50 of 57")
     suffix = "phone" if phone else "desktop"
-    _shot(page, f"lists-01-participants-{suffix}")
+    shot(page, f"lists-01-participants-{suffix}")
     _no_sideways_scroll(page)
     # By keyboard: type the code in the search box and press Enter.
     page.focus("#list-q")
@@ -124,7 +124,7 @@ def test_coordinator_finds_a_participant_by_code(
     page.wait_for_url("**/participants/?q=p-0042*")
     rows = page.locator("table.list tbody tr")
     assert rows.count() == 1 and rows.first.locator("td").first.inner_text() == "P-0042"
-    _shot(page, f"lists-02-search-{suffix}")
+    shot(page, f"lists-02-search-{suffix}")
     page.click("table.list a:text-is('P-0042')")
     page.wait_for_url("**/participants/*/")
     assert "P-0042" in page.locator("h1").inner_text()
@@ -153,7 +153,7 @@ def test_query_opened_answered_and_closed(live_server: Any, browser: Any, phone:
     dm.fill("input[name=field]", "ocs_1")
     dm.fill("input[name=value]", "6")
     dm.fill("textarea[name=message]", "Source document says 8: please check.")
-    _shot(dm, f"queries-01-open-{suffix}")
+    shot(dm, f"queries-01-open-{suffix}")
     _no_sideways_scroll(dm)
     dm.click("button:text-is('Open the query')")
     dm.wait_for_url("**/queries/*/")
@@ -170,19 +170,19 @@ def test_query_opened_answered_and_closed(live_server: Any, browser: Any, phone:
     coord.click("button:text-is('Send the answer')")
     coord.wait_for_url(f"**/queries/{query.pk}/")
     assert coord.locator("#query-status").inner_text() == "Answered"
-    _shot(coord, f"queries-02-answered-{suffix}")
+    shot(coord, f"queries-02-answered-{suffix}")
     _no_sideways_scroll(coord)
 
     dm.goto(f"{base}/studies/{study.pk}/queries/")
     assert dm.locator("table.list tbody tr").first.locator("td").nth(6).inner_text() == "Answered"
-    _shot(dm, f"queries-03-list-{suffix}")
+    shot(dm, f"queries-03-list-{suffix}")
     dm.click(f"a:text-is('Q{query.pk}')")
     dm.fill("textarea[name=close-note]", "Thank you.")
     dm.click("button:text-is('Close the query')")
     dm.wait_for_url(f"**/queries/{query.pk}/")
     assert dm.locator("#query-status").inner_text() == "Closed"
     assert dm.locator("ol.thread li").count() == 3
-    _shot(dm, f"queries-04-closed-{suffix}")
+    shot(dm, f"queries-04-closed-{suffix}")
     query.refresh_from_db()
     assert (query.status, query.corrected) == (QueryStatus.CLOSED, True)
     # The audit trail of the query, filtered by participant, old → new as a table.
@@ -194,5 +194,5 @@ def test_query_opened_answered_and_closed(live_server: Any, browser: Any, phone:
     rows = dm.locator("table.list > tbody > tr")
     assert rows.count() == 3
     assert "answered" in rows.nth(0).locator("table.changes").inner_text()
-    _shot(dm, f"queries-05-audit-{suffix}")
+    shot(dm, f"queries-05-audit-{suffix}")
     _no_sideways_scroll(dm)

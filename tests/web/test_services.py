@@ -133,10 +133,30 @@ def test_baseline_scores_on_save_and_correction_needs_reason() -> None:
         answers={"ocs_1": 1, "ocs_2": 1, "ocs_3": 1},
         reason="transcription error",
     )
+    # A correction through the baseline form is correct_baseline's: one row with only what
+    # changed, as flat dotted keys (mean of 6, 4, 5 = 5.0 before; of 1, 1, 1 = 1.0 after).
     event = AuditEvent.objects.filter(action=AuditAction.CORRECT).get()
     assert event.reason == "transcription error"
-    assert event.old_values["scores"]["scores"] == ocs.scores["scores"]
-    assert 1.0 in event.new_values["scores"].values()
+    assert event.old_values == {
+        "answers.ocs_1": 6,
+        "answers.ocs_2": 4,
+        "answers.ocs_3": 5,
+        "scores.mean": 5.0,
+    }
+    assert event.new_values == {
+        "answers.ocs_1": 1,
+        "answers.ocs_2": 1,
+        "answers.ocs_3": 1,
+        "scores.mean": 1.0,
+    }
+    with pytest.raises(ServiceError, match="Nothing was changed"):
+        enrolment.participant_record_baseline(
+            acting_user=None,
+            participant=p,
+            instrument_id="ocs",
+            answers={"ocs_1": 1, "ocs_2": 1, "ocs_3": 1},
+            reason="again",
+        )
 
 
 def test_randomize_takes_list_order_once_and_is_audited() -> None:

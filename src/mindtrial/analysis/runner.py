@@ -81,6 +81,7 @@ from mindtrial.analysis.results import (
 from mindtrial.analysis.statsmodels_adapter import fit_cox, fit_gee, fit_lmm, fit_logit, fit_negbin
 from mindtrial.dataset import StudyDataset
 from mindtrial.outcomes import participant_frame
+from mindtrial.protocols.model_names import results_model_name
 from mindtrial.protocols.schema import CLUSTERED_KINDS, AnalysisSpec, Protocol, SensitivitySpec
 
 __all__ = ["ProgressCallback", "run_analysis", "software_versions"]
@@ -188,12 +189,12 @@ class _Frames:
 
 def _formula(spec: AnalysisSpec, data: ModelData, covariates: Sequence[str]) -> str:
     terms: list[str]
-    if spec.model == "lmm":
+    if spec.model == "lmm_gaussian":
         assert data.time is not None
         terms = [f"{ARM} * C({data.time})"]
     else:
         terms = [ARM]
-        if data.time is not None and len(data.time_values) > 1 and spec.model != "logistic":
+        if data.time is not None and len(data.time_values) > 1 and spec.model != "glm_logistic":
             terms.append(f"C({data.time})")
     terms += list(covariates)
     return f"{data.outcome} ~ " + " + ".join(terms)
@@ -225,7 +226,7 @@ def _fit(
     )
     if estimator is not None:
         result = estimator(frame, formula, levels)
-    elif spec.model == "gee_logistic" or spec.model == "poisson_gee":
+    elif spec.model == "gee_logistic" or spec.model == "gee_poisson":
         family: Literal["binomial", "poisson"] = (
             "binomial" if spec.model == "gee_logistic" else "poisson"
         )
@@ -238,11 +239,11 @@ def _fit(
             time=data.time,
             levels=levels,
         )
-    elif spec.model == "logistic":
+    elif spec.model == "glm_logistic":
         result = fit_logit(frame, formula, levels=levels)
-    elif spec.model == "lmm":
+    elif spec.model == "lmm_gaussian":
         result = fit_lmm(frame, formula, groups=ID, reml=False, levels=levels)
-    elif spec.model == "negative_binomial":
+    elif spec.model == "glm_negative_binomial":
         result = fit_negbin(frame, formula, exposure=data.exposure, levels=levels)
     else:
         if data.duration is None:
@@ -409,12 +410,12 @@ def explain_failure(spec: AnalysisSpec, error: Exception) -> str:
     measure = estimand_info(spec).measure
     if isinstance(error, np.linalg.LinAlgError):
         return (
-            f"the {spec.model} fit failed numerically ({message}); usually a variance "
+            f"the {results_model_name(spec.model)} fit failed numerically ({message}); usually a variance "
             "component estimated at zero or terms that are almost collinear"
         )
     if isinstance(error, OverflowError | FloatingPointError) or "overflow" in message.lower():
         return (
-            f"the {spec.model} estimates diverged (numbers overflowed): the {measure} runs "
+            f"the {results_model_name(spec.model)} estimates diverged (numbers overflowed): the {measure} runs "
             "off to 0 or infinity, which happens when an arm or a covariate level has no "
             "events, or only events (separation); estimates withheld"
         )
@@ -430,7 +431,7 @@ def explain_failure(spec: AnalysisSpec, error: Exception) -> str:
             f"analysed rows ({message}); estimates withheld"
         )
     if not isinstance(error, AnalysisError):
-        return f"the {spec.model} fit failed: {type(error).__name__}: {message}"
+        return f"the {results_model_name(spec.model)} fit failed: {type(error).__name__}: {message}"
     return message
 
 
@@ -559,8 +560,9 @@ def _run_clustered(frames: _Frames, spec: AnalysisSpec, sens: SensitivitySpec, a
     allowed = CLUSTERED_KINDS[sens.kind]
     if spec.model not in allowed:
         raise AnalysisError(
-            f"sensitivity {sens.id!r} ({sens.kind}) refits {', '.join(allowed)} models, not the "
-            f"{spec.model} model of analysis {spec.id!r}"
+            f"sensitivity {sens.id!r} ({sens.kind}) refits "
+            f"{', '.join(map(results_model_name, allowed))} models, not the "
+            f"{results_model_name(spec.model)} model of analysis {spec.id!r}"
         )
     data = frames.get(spec)
     reml = True if sens.reml is None else sens.reml
@@ -611,9 +613,9 @@ def _run_clustered(frames: _Frames, spec: AnalysisSpec, sens: SensitivitySpec, a
         else:
             family: Literal["binomial", "poisson", "gaussian"] = (
                 "binomial"
-                if spec.model in ("gee_logistic", "logistic")
+                if spec.model in ("gee_logistic", "glm_logistic")
                 else "poisson"
-                if spec.model == "poisson_gee"
+                if spec.model == "gee_poisson"
                 else "gaussian"
             )
             structure: Literal["exchangeable", "independence"] = (
@@ -703,7 +705,7 @@ def _impute_and_fit(
     completed dataset, Rubin's rules. Returns the result and the fits done."""
     dataset, protocol = frames.dataset, frames.protocol
     data = frames.get(spec)
-    if data.time is None or spec.model not in ("gee_logistic", "lmm", "poisson_gee"):
+    if data.time is None or spec.model not in ("gee_logistic", "lmm_gaussian", "gee_poisson"):
         raise AnalysisError(
             f"analysis {spec.id!r}: multiple imputation is implemented for repeated outcomes "
             "(GEE and mixed models), not for a {spec.model} model"

@@ -330,6 +330,16 @@ def _number(value: Answer) -> float:
     return float(value)
 
 
+def _alerts(instrument: Instrument, given: Mapping[str, Answer]) -> list[str]:
+    """The messages of the instrument's alerts whose item reached its threshold."""
+    messages = []
+    for alert in instrument.alerts:
+        value = given.get(alert.item)
+        if isinstance(value, int | float) and float(value) >= alert.at_least:
+            messages.append(alert.message)
+    return messages
+
+
 def _round_half_up(value: Fraction) -> int:
     return math.floor(value + Fraction(1, 2))
 
@@ -469,10 +479,7 @@ def score(
     else:
         assert isinstance(rule, NoScoreRule)
 
-    for alert in instrument.alerts:
-        value = given.get(alert.item)
-        if isinstance(value, int | float) and float(value) >= alert.at_least:
-            notes.append(alert.message)
+    notes += _alerts(instrument, given)
 
     return ScoreResult(
         instrument_id=instrument.id,
@@ -520,10 +527,7 @@ def score_available(instrument_id: str, answers: Mapping[str, object]) -> ScoreR
         f"not scored: {len(given)} of {len(instrument.items)} items answered, too few for "
         "the instrument's missing-item rule"
     ]
-    for alert in instrument.alerts:
-        value = given.get(alert.item)
-        if isinstance(value, int | float) and float(value) >= alert.at_least:
-            notes.append(alert.message)
+    notes += _alerts(instrument, given)
     return ScoreResult(
         instrument_id=instrument.id,
         scores={},

@@ -10,9 +10,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
 
 from mindtrial.protocols.criteria import EligibilityCriteria
+from mindtrial.protocols.model_names import ModelName, canonical_model_name
 
 
 class _Model(BaseModel):
@@ -274,7 +283,7 @@ class AnalysisSpec(_Model):
     title: str
     outcome: str
     derive: OutcomeDerivation
-    model: Literal["gee_logistic", "lmm", "negative_binomial", "logistic", "cox", "poisson_gee"]
+    model: ModelName
     estimand: Estimand
     time: str | None = None
     time_levels: list[int] = []
@@ -288,6 +297,11 @@ class AnalysisSpec(_Model):
     exposure: str | None = None
     report: list[str] = []
 
+    @field_validator("model", mode="before")
+    @classmethod
+    def _earlier_model_name(cls, value: object) -> object:
+        return canonical_model_name(value)
+
 
 SensitivityKind = Literal[
     "multiple_imputation",
@@ -299,10 +313,10 @@ SensitivityKind = Literal[
 ]
 
 # The models each clustered sensitivity kind can refit (docs/sensitivity.md).
-CLUSTERED_KINDS: dict[str, tuple[str, ...]] = {
-    "random_slopes": ("lmm",),
-    "therapy_group_random_effect": ("lmm",),
-    "therapy_group_gee": ("gee_logistic", "logistic", "poisson_gee", "lmm"),
+CLUSTERED_KINDS: dict[str, tuple[ModelName, ...]] = {
+    "random_slopes": ("lmm_gaussian",),
+    "therapy_group_random_effect": ("lmm_gaussian",),
+    "therapy_group_gee": ("gee_logistic", "glm_logistic", "gee_poisson", "lmm_gaussian"),
 }
 
 

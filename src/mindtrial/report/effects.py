@@ -217,6 +217,17 @@ def _bh(contrast: Contrast | None, result: AnalysisResult) -> str:
     return fmt_p(contrast.bh_p_value) + mark
 
 
+# The columns every effect table ends with: _contrast_row's four, the published value, notes.
+CONTRAST_COLUMNS = (
+    "Effect measure",
+    "Estimate (95% CI)",
+    "P",
+    "BH-adjusted P",
+    "Published",
+    "Notes",
+)
+
+
 def _contrast_row(contrast: Contrast | None, result: AnalysisResult, digits: int) -> list[str]:
     if contrast is None:
         return [MISSING, MISSING, MISSING, MISSING]
@@ -277,12 +288,7 @@ def percent_table(report: AnalysisReport, protocol: Protocol) -> pd.DataFrame:
     columns = [
         "Outcome",
         *_arm_headers(report, "% (95% CI)"),
-        "Effect measure",
-        "Estimate (95% CI)",
-        "P",
-        "BH-adjusted P",
-        "Published",
-        "Notes",
+        *CONTRAST_COLUMNS,
     ]
     return pd.DataFrame(rows, columns=columns)
 
@@ -414,12 +420,7 @@ def hazard_table(
     columns = [
         "Outcome",
         *_arm_headers(report, "events/participants; person-time; rate; median weeks"),
-        "Effect measure",
-        "Estimate (95% CI)",
-        "P",
-        "BH-adjusted P",
-        "Published",
-        "Notes",
+        *CONTRAST_COLUMNS,
     ]
     return pd.DataFrame(rows, columns=columns)
 
@@ -455,12 +456,7 @@ def _generic_table(report: AnalysisReport, protocol: Protocol, kind: MeasureKind
         "Outcome",
         "Per-arm estimate",
         *[f"{a.label} (n = {a.n_randomized})" for a in report.arms],
-        "Effect measure",
-        "Estimate (95% CI)",
-        "P",
-        "BH-adjusted P",
-        "Published",
-        "Notes",
+        *CONTRAST_COLUMNS,
     ]
     return pd.DataFrame(rows, columns=columns)
 

@@ -37,7 +37,7 @@ def _model_sentence(spec: AnalysisSpec, protocol: Protocol) -> str:
             f"(categorical){adjust}. Results are model-based percentages per arm, averaged over "
             "the analysed sample, with delta-method 95% confidence intervals, and their difference."
         )
-    if spec.model == "lmm":
+    if spec.model == "lmm_gaussian":
         subset = (
             f" Only participants with {subset_label(spec.subset)} were included."
             if spec.subset
@@ -52,7 +52,7 @@ def _model_sentence(spec: AnalysisSpec, protocol: Protocol) -> str:
             "contrasts with 95% confidence intervals. Cohen d divides a change by the standard "
             "deviation of the observed change scores (pooled across arms for the difference)."
         )
-    if spec.model == "negative_binomial":
+    if spec.model == "glm_negative_binomial":
         exposure = (
             "follow-up time"
             if not spec.exposure
@@ -62,12 +62,12 @@ def _model_sentence(spec: AnalysisSpec, protocol: Protocol) -> str:
             f"{spec.title}: negative binomial regression (log link) with log {exposure} "
             f"as offset{adjust}; results are rate ratios with 95% confidence intervals."
         )
-    if spec.model == "cox":
+    if spec.model == "cox_ph":
         return (
             f"{spec.title}: Cox proportional hazards regression (Efron ties){adjust}; results are "
             "hazard ratios with 95% confidence intervals."
         )
-    if spec.model == "logistic":
+    if spec.model == "glm_logistic":
         return f"{spec.title}: logistic regression{adjust}; odds ratio and model-based percentages."
     return f"{spec.title}: {words(spec.model)} model{adjust}."
 
@@ -196,20 +196,20 @@ CLUSTERED_TEXT = {
 def _handling(spec: AnalysisSpec | None) -> str:
     if spec is None:
         return "as in the main analysis"
-    if spec.model in ("gee_logistic", "poisson_gee"):
+    if spec.model in ("gee_logistic", "gee_poisson"):
         return (
             "generalized estimating equations on every observed period; a participant with no "
             "observed period contributes nothing, and the estimate assumes that missing periods "
             "are missing completely at random given the covariates"
         )
-    if spec.model == "lmm":
+    if spec.model == "lmm_gaussian":
         return (
             "maximum likelihood on every observed occasion, valid when occasions are missing "
             "at random given the earlier observed values and the covariates"
         )
-    if spec.model == "cox":
+    if spec.model == "cox_ph":
         return "follow-up censored at the last contact (withdrawal or last week with data)"
-    if spec.model == "negative_binomial":
+    if spec.model == "glm_negative_binomial":
         return "each participant's observed follow-up time as the exposure"
     return "complete cases"
 

@@ -172,7 +172,7 @@ def baseline_table(
     scores = scored_instruments(dataset)
     seen: set[tuple[str, str]] = set()
     for spec in protocol.analysis.analyses:
-        if "." not in spec.outcome or spec.model != "lmm":
+        if "." not in spec.outcome or spec.model != "lmm_gaussian":
             continue
         instrument, score = spec.outcome.split(".", 1)
         picked = scores[(scores["instrument"] == instrument) & (scores["week"] == 0)]
@@ -220,7 +220,7 @@ def sensitivity_table(report: AnalysisReport) -> pd.DataFrame:
         base = main.get(result.applies_to)
         base_contrast = None if base is None or base.summary is None else base.summary.contrast
         contrast = None if result.summary is None else result.summary.contrast
-        digits = 2 if result.model == "lmm" else 1
+        digits = 2 if result.model == "lmm_gaussian" else 1
         rows.append(
             [
                 base.title if base is not None else result.applies_to,

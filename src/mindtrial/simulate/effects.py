@@ -27,7 +27,7 @@ def scenario_key(scenario: Scenario, spec: AnalysisSpec) -> tuple[Kind, str]:
     """Which scenario knob drives ``spec``'s outcome: (kind, key)."""
     if spec.model == "gee_logistic" and spec.outcome in scenario.substances:
         return "substance", spec.outcome
-    if spec.model == "lmm":
+    if spec.model == "lmm_gaussian":
         if spec.outcome in scenario.trajectories:
             return "trajectory", spec.outcome
         instrument = spec.outcome.partition(".")[0]

@@ -33,7 +33,14 @@ from mindtrial.design.randomization import generate_allocation_list
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.schema import Instrument, ItemType
 from mindtrial.protocols import Protocol, load_protocol
-from mindtrial.simulate._math import (
+from mindtrial.simulate.format2_records import (
+    People,
+    days_per_use_week,
+    ema_prompts,
+    observed_dosing,
+    opioid_lists,
+)
+from mindtrial.simulate.numerics import (
     BoolArray,
     FloatArray,
     IntArray,
@@ -43,15 +50,7 @@ from mindtrial.simulate._math import (
     survival_week,
     truncated_normal_parameters,
 )
-from mindtrial.simulate._periods import period_intercept
-from mindtrial.simulate._records import (
-    People,
-    days_per_use_week,
-    ema_prompts,
-    observed_dosing,
-    opioid_lists,
-)
-from mindtrial.simulate._scores import Clustering, draw_latent, score_target
+from mindtrial.simulate.period_calibration import period_intercept
 from mindtrial.simulate.scenario import (
     CovariateSpec,
     Scenario,
@@ -60,6 +59,7 @@ from mindtrial.simulate.scenario import (
     check_scenario,
     default_scenario,
 )
+from mindtrial.simulate.score_trajectories import Clustering, draw_latent, score_target
 
 _STREAMS = (
     "sample",

@@ -17,7 +17,7 @@ from mindtrial.web.toxicology.models import ToxTest
 
 from ..factories import grant, make_participant, make_site, make_study, make_user
 from ..programme.factories import World
-from .test_time_zones import SECRET, _first_test_day
+from .test_time_zones import SECRET, first_test_day
 
 pytestmark = pytest.mark.django_db
 CHECKED = re.compile(r"<input[^>]*\bchecked\b[^>]*>")
@@ -42,7 +42,7 @@ def _client(user: object) -> Client:
 @override_settings(MINDTRIAL_TOX_SECRET=SECRET)
 def test_the_test_result_form_preselects_no_result_and_a_bare_post_saves_nothing() -> None:
     world = World(n=2)
-    p, day = _first_test_day(world)
+    p, day = first_test_day(world)
     client = _client(world.coordinator)
     session = dt.datetime.combine(day, dt.time(18, 30), zoneinfo.ZoneInfo("America/New_York"))
     with time_machine.travel(session, tick=False):

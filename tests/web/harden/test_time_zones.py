@@ -36,7 +36,7 @@ def test_local_date_and_the_latest_date_on_earth() -> None:
     assert latest_today(dt.datetime(2026, 3, 2, 11, 0, tzinfo=dt.UTC)) == dt.date(2026, 3, 3)
 
 
-def _first_test_day(world: World) -> tuple[Any, dt.date]:
+def first_test_day(world: World) -> tuple[Any, dt.date]:
     for p in world.participants:
         days = concealed_test_days(
             secret=SECRET.encode(),
@@ -56,7 +56,7 @@ def test_an_evening_new_york_group_keeps_its_test_on_the_list_after_utc_midnight
     tmp_path: Path,
 ) -> None:
     world = World(n=2)  # the cohort meets Mondays 18:00 in New York
-    p, day = _first_test_day(world)
+    p, day = first_test_day(world)
     # 19:00 in New York on the test day is already the next day in UTC.
     evening = dt.datetime.combine(day, dt.time(19, 0), NEW_YORK)
     assert evening.astimezone(dt.UTC).date() == day + dt.timedelta(days=1)

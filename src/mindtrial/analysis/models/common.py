@@ -23,8 +23,8 @@ import patsy  # type: ignore[import-untyped]
 from scipy import stats
 from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
-from mindtrial.analysis._checks import check_full_rank, formula_variables
 from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.input_checks import check_full_rank, formula_variables
 from mindtrial.analysis.results import COEFFICIENT_COLUMNS, DesignBuilder, ModelResult
 
 FamilyName = Literal["binomial", "gaussian", "poisson"]

@@ -9,8 +9,8 @@ import pandas as pd
 import patsy  # type: ignore[import-untyped]
 import statsmodels.api as sm
 
-from mindtrial.analysis._checks import check_full_rank, prepare
 from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.input_checks import check_full_rank, prepare
 from mindtrial.analysis.models.common import (
     FORMULA_ENV,
     Levels,

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from mindtrial.analysis._checks import formula_variables, prepare
 from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.input_checks import formula_variables, prepare
 from mindtrial.analysis.models.common import (
     LINKS,
     CovStructName,

@@ -8,8 +8,8 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import special
 
-from mindtrial.analysis._checks import formula_variables, prepare
 from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.input_checks import formula_variables, prepare
 from mindtrial.analysis.models.common import (
     Levels,
     capture_warnings,

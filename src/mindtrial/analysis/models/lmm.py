@@ -17,8 +17,8 @@ import pandas as pd
 import patsy  # type: ignore[import-untyped]
 from scipy import linalg, optimize
 
-from mindtrial.analysis._checks import formula_variables, prepare
 from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.input_checks import formula_variables, prepare
 from mindtrial.analysis.models.common import (
     FORMULA_ENV,
     Levels,
@@ -31,6 +31,7 @@ from mindtrial.analysis.models.common import (
     single_threaded,
     warn_tuple,
 )
+from mindtrial.analysis.models.lmm_blocks import finish_block_fit
 from mindtrial.analysis.results import DesignBuilder, MixedResult
 
 
@@ -302,24 +303,16 @@ def fit_lmm(
                 n_groups=n_groups,
                 messages=(),
             )
-        return finish(
-            MixedResult,
-            model="lmm",
+        return finish_block_fit(
+            own,
             formula=formula,
-            family="gaussian",
-            link="identity",
             names=names,
-            estimate=own.beta,
-            cov=own.scale * _symmetric_inverse(own.info),
             frame=frame,
             dropped=dropped,
             converged=True,
             warnings=(),
             n_groups=n_groups,
-            loglik=-own.deviance / 2,
-            scale=own.scale,
             random_effects_cov=labelled(np.array([[own.theta**2 * own.scale]]), re_names),
-            residual_variance=own.scale,
             design=build,
         )
     import statsmodels.api as sm
@@ -362,12 +355,6 @@ def fit_lmm(
         residual_variance=scale,
         design=build,
     )
-
-
-def _symmetric_inverse(matrix: np.ndarray) -> np.ndarray:
-    inverse = linalg.cho_solve(linalg.cho_factor(matrix), np.eye(matrix.shape[0]))
-    symmetric: np.ndarray = (inverse + inverse.T) / 2
-    return symmetric
 
 
 def _mixedlm_fit(model: Any, *, reml: bool, start: np.ndarray | None) -> Any:

@@ -23,14 +23,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+import pandas as pd
 from scipy import linalg, optimize
 
 from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.models.common import finish
+from mindtrial.analysis.results import DesignBuilder, MixedResult
 
 LambdaOf = Callable[[np.ndarray], np.ndarray]
 """``theta`` (lme4's vector) → the ``q x q`` relative Cholesky factor ``Lambda``."""
+
+
+class ProfiledSolution(Protocol):
+    """What finishing needs of a profiled-deviance LMM solution (this module's
+    :class:`BlockSolution`, :class:`~.lmm.OneReSolution`)."""
+
+    @property
+    def deviance(self) -> float: ...
+    @property
+    def beta(self) -> np.ndarray: ...
+    @property
+    def scale(self) -> float: ...
+    @property
+    def info(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -210,7 +228,7 @@ class BlockProfile:
         return self.solve(best, reml=reml), converged or newton_steps_small(best)
 
 
-def fixed_effects_cov(solution: BlockSolution) -> np.ndarray:
+def fixed_effects_cov(solution: ProfiledSolution) -> np.ndarray:
     """``sigma^2 (X'V^-1X sigma^2)^-1``, symmetrised (lme4's ``vcov``)."""
     inverse = linalg.cho_solve(linalg.cho_factor(solution.info), np.eye(solution.info.shape[0]))
     cov: np.ndarray = solution.scale * (inverse + inverse.T) / 2
@@ -221,3 +239,41 @@ def singular(solution: BlockSolution, diagonal: Sequence[int], *, tol: float = 1
     """lme4's ``isSingular``: a diagonal element of ``Lambda`` (listed in ``diagonal`` as
     positions in ``theta``) below ``tol``."""
     return bool(np.any(np.abs(solution.theta[list(diagonal)]) < tol))
+
+
+def finish_block_fit(
+    solution: ProfiledSolution,
+    *,
+    formula: str,
+    names: Sequence[str],
+    frame: pd.DataFrame,
+    dropped: int,
+    converged: bool,
+    warnings: Sequence[str],
+    n_groups: int,
+    random_effects_cov: pd.DataFrame,
+    design: DesignBuilder,
+) -> MixedResult:
+    """The result of an LMM fitted by its profiled deviance (:func:`~.common.finish`): the GLS
+    fixed effects with lme4's ``vcov``, the log-likelihood (or REML criterion) and the
+    residual variance."""
+    return finish(
+        MixedResult,
+        model="lmm",
+        formula=formula,
+        family="gaussian",
+        link="identity",
+        names=names,
+        estimate=solution.beta,
+        cov=fixed_effects_cov(solution),
+        frame=frame,
+        dropped=dropped,
+        converged=converged,
+        warnings=warnings,
+        n_groups=n_groups,
+        loglik=-solution.deviance / 2,
+        scale=solution.scale,
+        random_effects_cov=random_effects_cov,
+        residual_variance=solution.scale,
+        design=design,
+    )

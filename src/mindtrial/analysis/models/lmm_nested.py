@@ -7,19 +7,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mindtrial.analysis._checks import formula_variables, prepare
 from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.input_checks import formula_variables, prepare
 from mindtrial.analysis.models.common import (
     Levels,
     check_outcome,
     design,
-    finish,
     labelled,
     single_threaded,
 )
 from mindtrial.analysis.models.lmm_blocks import (
     BlockProfile,
-    fixed_effects_cov,
+    finish_block_fit,
     singular,
 )
 from mindtrial.analysis.results import MixedResult
@@ -111,23 +110,15 @@ def fit_lmm_nested(
             "(boundary, singular fit)"
         )
     variances = solution.scale * np.asarray(solution.theta, dtype=float) ** 2
-    return finish(
-        MixedResult,
-        model="lmm",
+    return finish_block_fit(
+        solution,
         formula=formula,
-        family="gaussian",
-        link="identity",
         names=list(x.columns),
-        estimate=solution.beta,
-        cov=fixed_effects_cov(solution),
         frame=frame,
         dropped=dropped,
         converged=converged,
         warnings=notes,
         n_groups=n_clusters,
-        loglik=-solution.deviance / 2,
-        scale=solution.scale,
         random_effects_cov=labelled(np.diag(variances), [clusters, groups]),
-        residual_variance=solution.scale,
         design=build,
     )

@@ -7,19 +7,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mindtrial.analysis._checks import formula_variables, prepare
 from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.input_checks import formula_variables, prepare
 from mindtrial.analysis.models.common import (
     Levels,
     check_outcome,
     design,
-    finish,
     labelled,
     single_threaded,
 )
 from mindtrial.analysis.models.lmm_blocks import (
     BlockProfile,
-    fixed_effects_cov,
+    finish_block_fit,
     singular,
 )
 from mindtrial.analysis.results import MixedResult
@@ -79,23 +78,15 @@ def fit_lmm_slopes(
             "intercept variance of 0, or a correlation of ±1; singular fit)"
         )
     lam = solution.lam
-    return finish(
-        MixedResult,
-        model="lmm",
+    return finish_block_fit(
+        solution,
         formula=formula,
-        family="gaussian",
-        link="identity",
         names=list(x.columns),
-        estimate=solution.beta,
-        cov=fixed_effects_cov(solution),
         frame=frame,
         dropped=dropped,
         converged=converged,
         warnings=notes,
         n_groups=n_groups,
-        loglik=-solution.deviance / 2,
-        scale=solution.scale,
         random_effects_cov=labelled(solution.scale * lam @ lam.T, ["Intercept", slope]),
-        residual_variance=solution.scale,
         design=build,
     )

@@ -24,6 +24,7 @@ from mindtrial.analysis.plans.summaries import (
     rate_summary,
 )
 from mindtrial.analysis.results import Contrast, EstimandInfo, ModelResult, Published, Summary
+from mindtrial.protocols.model_names import ModelName
 from mindtrial.protocols.schema import AnalysisSpec, Estimand, Protocol
 
 MEASURE_WORDS = {
@@ -37,13 +38,13 @@ MEASURE_WORDS = {
 }
 
 # The measures each model can give.
-_MODEL_MEASURES = {
+_MODEL_MEASURES: dict[ModelName, tuple[str, ...]] = {
     "gee_logistic": ("odds_ratio", "difference_in_percentage_points"),
-    "logistic": ("odds_ratio", "difference_in_percentage_points"),
-    "lmm": ("difference_in_change", "difference_in_means"),
-    "negative_binomial": ("rate_ratio", "ratio_of_means"),
-    "poisson_gee": ("rate_ratio", "ratio_of_means"),
-    "cox": ("hazard_ratio",),
+    "glm_logistic": ("odds_ratio", "difference_in_percentage_points"),
+    "lmm_gaussian": ("difference_in_change", "difference_in_means"),
+    "glm_negative_binomial": ("rate_ratio", "ratio_of_means"),
+    "gee_poisson": ("rate_ratio", "ratio_of_means"),
+    "cox_ph": ("hazard_ratio",),
 }
 
 
@@ -86,20 +87,20 @@ def summarize(
     check_measure(spec)
     measure = spec.estimand.measure
     summary: Summary
-    if spec.model in ("gee_logistic", "logistic"):
+    if spec.model in ("gee_logistic", "glm_logistic"):
         summary = percent_summary(result, arms, odds_ratio=measure == "odds_ratio")
         if data.event:
             summary = replace(summary, measure=f"model-based % with a {data.event} (95% CI)")
-    elif spec.model == "lmm":
+    elif spec.model == "lmm_gaussian":
         summary = change_summary(result, arms, data, observed=observed)
         if measure == "difference_in_means" and summary.contrast is not None:
             main, other = summary.other_contrasts[0], summary.contrast
             summary = replace(summary, contrast=main, other_contrasts=(other,))
-    elif spec.model in ("negative_binomial", "poisson_gee"):
+    elif spec.model in ("glm_negative_binomial", "gee_poisson"):
         summary = rate_summary(
-            result, arms, per=100.0 if spec.model == "negative_binomial" else 1.0
+            result, arms, per=100.0 if spec.model == "glm_negative_binomial" else 1.0
         )
-        if data.rate and spec.model == "negative_binomial":
+        if data.rate and spec.model == "glm_negative_binomial":
             summary = replace(summary, measure=f"{data.rate} (95% CI)")
     else:
         summary = hazard_summary(result, arms, data.outcome, data.duration)

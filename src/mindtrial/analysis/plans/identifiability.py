@@ -26,9 +26,10 @@ import pandas as pd
 from mindtrial.analysis.errors import AnalysisError
 from mindtrial.analysis.plans.frames import ARM, ID, ModelData
 from mindtrial.analysis.plans.summaries import Arms
+from mindtrial.protocols.model_names import ModelName
 
-BINARY_MODELS = ("gee_logistic", "logistic")
-COUNT_MODELS = ("negative_binomial", "poisson_gee")
+BINARY_MODELS: tuple[ModelName, ...] = ("gee_logistic", "glm_logistic")
+COUNT_MODELS: tuple[ModelName, ...] = ("glm_negative_binomial", "gee_poisson")
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def _units(data: ModelData, rows: pd.DataFrame) -> str:
 
 
 def check_identified(
-    model: str,
+    model: ModelName,
     data: ModelData,
     frame: pd.DataFrame,
     covariates: Sequence[str],
@@ -68,7 +69,7 @@ def check_identified(
     that are not (see the module docstring). ``frame`` has the arm levels set."""
     rows = _analysed(frame, data, covariates)
     event = data.event or f"{data.outcome} event"
-    if data.time is not None and model in (*BINARY_MODELS, "lmm", "poisson_gee"):
+    if data.time is not None and model in (*BINARY_MODELS, "lmm_gaussian", "gee_poisson"):
         seen = {int(v) for v in rows[data.time].unique()}
         empty = [t for t in data.time_values if t not in seen]
         if empty:
@@ -77,7 +78,7 @@ def check_identified(
                 f"{', '.join(map(str, empty))}: no participant has the outcome (and the "
                 f"covariates) observed there, so the model cannot estimate that {data.time}"
             )
-    if model in BINARY_MODELS or model in COUNT_MODELS or model == "cox":
+    if model in BINARY_MODELS or model in COUNT_MODELS or model == "cox_ph":
         y = rows[data.outcome].astype(float)
         for arm in arms.levels:
             in_arm = rows[ARM].astype(str) == arm
@@ -107,7 +108,7 @@ def check_identified(
         for c in covariates
         if c in rows.columns and not pd.api.types.is_numeric_dtype(rows[c])
     ]
-    if data.time is not None and len(data.time_values) > 1 and model != "logistic":
+    if data.time is not None and len(data.time_values) > 1 and model != "glm_logistic":
         factors.append((data.time, f"C({data.time})"))
     for column, term in factors:
         series = rows[column]

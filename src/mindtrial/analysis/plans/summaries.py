@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from mindtrial.analysis._checks import formula_variables
 from mindtrial.analysis.contrasts import (
     contrast,
     interaction_terms,
@@ -33,6 +32,7 @@ from mindtrial.analysis.contrasts import (
 )
 from mindtrial.analysis.effect_size import change_score_sd, cohen_d, pooled_sd
 from mindtrial.analysis.errors import AnalysisError
+from mindtrial.analysis.input_checks import formula_variables
 from mindtrial.analysis.plans.frames import ARM, ID, ModelData
 from mindtrial.analysis.results import (
     ArmEstimate,

@@ -20,8 +20,9 @@ from typing import Literal
 import pandas as pd
 
 from mindtrial.analysis.results.model import COEFFICIENT_COLUMNS, WaldTest
-from mindtrial.analysis.results.serialize import json_name
+from mindtrial.analysis.results.serialize import json_name, json_value
 from mindtrial.analysis.results.tidy import frame
+from mindtrial.protocols.model_names import results_model_name
 
 Status = Literal["ok", "warning", "error"]
 Kind = Literal["analysis", "sensitivity"]
@@ -211,7 +212,8 @@ class AnalysisResult:
     id: str
     title: str
     kind: Kind
-    model: str
+    # The protocol's model name; results.json keeps writing its earlier name.
+    model: str = field(metadata=json_value(results_model_name))
     outcome: str
     outcome_kind: str | None = None
     estimand: EstimandInfo | None = None

@@ -2,8 +2,9 @@
 
 :func:`to_json` walks a frozen dataclass field by field, in declaration order, so a class's
 field order is its JSON key order. A field's JSON key is its name unless the field says
-otherwise with ``metadata=json_name("key")``. Values are encoded by the field's declared
-type, not by the runtime value:
+otherwise with ``metadata=json_name("key")``; a field whose JSON value is a function of its
+value says so with ``metadata=json_value(function)``. Values are encoded by the field's
+declared type, not by the runtime value:
 
 * ``float`` fields become a Python float, or ``None`` when missing or not finite (JSON has
   no NaN), so an integer held in a float field still prints as ``1.0``;
@@ -20,18 +21,24 @@ from __future__ import annotations
 import dataclasses
 import math
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
 _JSON_NAME = "json_name"
+_JSON_VALUE = "json_value"
 
 
 def json_name(key: str) -> dict[str, str]:
     """Field metadata giving the JSON key of a field whose Python name differs."""
     return {_JSON_NAME: key}
+
+
+def json_value(function: Callable[[Any], Any]) -> dict[str, Callable[[Any], Any]]:
+    """Field metadata: the field's JSON value is ``function(value)`` (then encoded)."""
+    return {_JSON_VALUE: function}
 
 
 def number(x: float | None) -> float | None:
@@ -48,9 +55,15 @@ def to_json(result: object) -> dict[str, JsonValue]:
         raise TypeError(f"to_json takes a dataclass instance, not {type(result).__name__}")
     hints = _hints(type(result))
     return {
-        f.metadata.get(_JSON_NAME, f.name): _encode(getattr(result, f.name), hints[f.name])
+        f.metadata.get(_JSON_NAME, f.name): _encode(_value(result, f), hints[f.name])
         for f in dataclasses.fields(result)
     }
+
+
+def _value(result: object, f: dataclasses.Field[Any]) -> object:
+    value = getattr(result, f.name)
+    convert = f.metadata.get(_JSON_VALUE)
+    return value if convert is None or value is None else convert(value)
 
 
 @cache

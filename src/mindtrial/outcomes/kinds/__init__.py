@@ -39,6 +39,7 @@ from mindtrial.outcomes.kinds.substance import (
     derive_periods,
     derive_use_count,
 )
+from mindtrial.protocols.model_names import ModelName
 from mindtrial.protocols.schema import AnalysisSpec, Protocol
 
 P = TypeVar("P", bound=Params)
@@ -55,7 +56,7 @@ class OutcomeKind(Generic[P]):
     summary: str
     params: type[P]
     derive: Callable[[StudyDataset, Protocol, AnalysisSpec, P], OutcomeFrame]
-    models: tuple[str, ...]
+    models: tuple[ModelName, ...]
 
     def parse(self, raw: object) -> P:
         try:
@@ -75,56 +76,56 @@ KINDS: dict[str, OutcomeKind[Params]] = {
             "one score of one instrument at each time level",
             ScoreParams,
             derive_score,
-            ("lmm",),
+            ("lmm_gaussian",),
         ),
         OutcomeKind(
             "period_abstinence",
             "non-abstinent (1) or abstinent (0) period for a substance group",
             PeriodParams,
             derive_periods,
-            ("gee_logistic", "logistic", "poisson_gee"),
+            ("gee_logistic", "glm_logistic", "gee_poisson"),
         ),
         OutcomeKind(
             "misuse_index",
             "Drug Misuse Index at each assessment (questionnaire, interview, toxicology)",
             MisuseParams,
             derive_misuse,
-            ("gee_logistic", "logistic"),
+            ("gee_logistic", "glm_logistic"),
         ),
         OutcomeKind(
             "drug_use_count",
             "days (or weeks) of any drug use over follow-up, days (weeks) assessed as exposure",
             UseCountParams,
             derive_use_count,
-            ("negative_binomial",),
+            ("glm_negative_binomial",),
         ),
         OutcomeKind(
             "event_count",
             "count of recorded events over follow-up, follow-up weeks as exposure",
             CountParams,
             derive_count,
-            ("negative_binomial",),
+            ("glm_negative_binomial",),
         ),
         OutcomeKind(
             "time_to_event",
             "weeks to the first event, censored at the end of follow-up",
             TimeToEventParams,
             derive_time_to_event,
-            ("cox",),
+            ("cox_ph",),
         ),
         OutcomeKind(
             "ema_mean",
             "person-week mean of answered EMA prompts at each time level",
             EmaParams,
             derive_ema,
-            ("lmm",),
+            ("lmm_gaussian",),
         ),
         OutcomeKind(
             "opioid_dose",
             "total MME/day of the medication list at each time level",
             DoseParams,
             derive_dose,
-            ("lmm",),
+            ("lmm_gaussian",),
         ),
         OutcomeKind(
             "medication_adherence",

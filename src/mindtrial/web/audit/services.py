@@ -71,6 +71,38 @@ def changed_values(
     return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
 
 
+def require_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """Refuse a correction that changes nothing (checked before its transaction begins)."""
+    if not changed_values(old, new)[0]:
+        raise ServiceError("Nothing was changed.")
+
+
+def audit_correction(
+    *,
+    acting_user: User | None,
+    target: models.Model,
+    study: Study | None,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    reason: str,
+) -> AuditEvent:
+    """The one ``correct`` row of a correction: only what changed between ``old`` and ``new``
+    (:func:`changed_values`) and the required reason. Call it inside the correction's
+    transaction, after its writes: "Nothing was changed." there undoes them."""
+    before, after = changed_values(old, new)
+    if not before:
+        raise ServiceError("Nothing was changed.")
+    return audit_record(
+        acting_user=acting_user,
+        action=AuditAction.CORRECT,
+        target=target,
+        study=study,
+        old=before,
+        new=after,
+        reason=reason,
+    )
+
+
 def require_reason(reason: str) -> str:
     """The stripped reason of a correction; a ServiceError on the ``reason`` field if blank."""
     if not reason.strip():

@@ -20,7 +20,12 @@ from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.scoring import ScoringError, score, score_available
 from mindtrial.protocols import Protocol
 from mindtrial.web.audit.models import AuditAction
-from mindtrial.web.audit.services import audit_record, changed_values, require_reason
+from mindtrial.web.audit.services import (
+    audit_correction,
+    audit_record,
+    require_change,
+    require_reason,
+)
 from mindtrial.web.checkin.models import CheckIn, ParticipantLink, Source
 from mindtrial.web.common import NotFound, ServiceError, only_or_none
 from mindtrial.web.enrolment.models import Participant, Status
@@ -394,23 +399,19 @@ def correct_checkin(
         raise ServiceError("Loaded answers are corrected in the source dataset.")
     protocol = study_protocol(participant.study)
     cleaned, scores = _score_all(protocol, checkin.week, answers, skipped)
-    before, after = changed_values(
-        {"answers": checkin.answers, "scores": checkin.scores},
-        {"answers": cleaned, "scores": scores},
-    )
-    if not before:
-        raise ServiceError("Nothing was changed.")
+    old = {"answers": checkin.answers, "scores": checkin.scores}
+    new = {"answers": cleaned, "scores": scores}
+    require_change(old, new)
     with transaction.atomic():
         checkin.answers, checkin.scores = cleaned, scores
         checkin.corrected_at = timezone.now()
         checkin.save(update_fields=["answers", "scores", "corrected_at"])
-        audit_record(
+        audit_correction(
             acting_user=acting_user,
-            action=AuditAction.CORRECT,
             target=checkin,
             study=participant.study,
-            old=before,
-            new=after,
+            old=old,
+            new=new,
             reason=reason,
         )
     return checkin

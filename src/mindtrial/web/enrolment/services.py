@@ -16,7 +16,12 @@ from mindtrial.design.randomization import stratum_key
 from mindtrial.instruments.scoring import ScoringError, score
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
-from mindtrial.web.audit.services import audit_record, changed_values, require_reason
+from mindtrial.web.audit.services import (
+    audit_correction,
+    audit_record,
+    require_change,
+    require_reason,
+)
 from mindtrial.web.common import Forbidden, ServiceError, latest_today
 from mindtrial.web.enrolment.models import (
     BaselineAssessment,
@@ -323,26 +328,27 @@ def participant_record_baseline(
     existing = BaselineAssessment.objects.filter(
         participant=participant, instrument=instrument_id
     ).first()
-    if existing is not None and not reason.strip():
-        raise ServiceError(
-            {"reason": "This was recorded already: give a reason for the correction."}
+    if existing is not None:
+        if not reason.strip():
+            raise ServiceError(
+                {"reason": "This was recorded already: give a reason for the correction."}
+            )
+        return correct_baseline(
+            acting_user=acting_user,
+            participant=participant,
+            instrument_id=instrument_id,
+            answers=answers,
+            reason=reason,
         )
     cleaned, scores = _clean_baseline(participant, instrument_id, answers)
     with transaction.atomic():
-        if existing is None:
-            assessment = BaselineAssessment.objects.create(
-                participant=participant,
-                instrument=instrument_id,
-                answers=cleaned,
-                scores=scores,
-                recorded_by=acting_user,
-            )
-            action, old = AuditAction.BASELINE, None
-        else:
-            old = {"answers": existing.answers, "scores": existing.scores}
-            existing.answers, existing.scores, existing.recorded_by = cleaned, scores, acting_user
-            existing.save()
-            assessment, action = existing, AuditAction.CORRECT
+        assessment = BaselineAssessment.objects.create(
+            participant=participant,
+            instrument=instrument_id,
+            answers=cleaned,
+            scores=scores,
+            recorded_by=acting_user,
+        )
         if instrument_id == COVARIATES:
             participant.covariates = cleaned
             participant.save(update_fields=["covariates"])
@@ -355,10 +361,9 @@ def participant_record_baseline(
             _set_status(participant, Status.BASELINE_COMPLETE)
         audit_record(
             acting_user=acting_user,
-            action=action,
+            action=AuditAction.BASELINE,
             target=assessment,
             study=participant.study,
-            old=old,
             new={
                 "instrument": instrument_id,
                 "answers": cleaned,
@@ -557,10 +562,6 @@ def participant_exit(
 # whatever is derived from the corrected values (eligibility, scores, status) follows.
 
 
-def _unchanged(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    return not changed_values(old, new)[0]
-
-
 def _status_after_screening(participant: Participant, eligible: bool) -> Status:
     """The funnel status the records now support, before randomization: a correction that
     makes someone eligible again returns them to the step their records reached."""
@@ -613,8 +614,7 @@ def correct_screening(
         "eligible": judged.eligible,
         "failed": [f["id"] for f in judged.failed],
     }
-    if _unchanged(old, new):
-        raise ServiceError("Nothing was changed.")
+    require_change(old, new)
     with transaction.atomic():
         locked = Participant.objects.select_for_update().get(pk=participant.pk)
         failed_text = "; ".join(f["description"] for f in judged.failed)
@@ -635,14 +635,12 @@ def correct_screening(
         screening.save(
             update_fields=["record", "eligible", "failed", "missing", "protocol_version"]
         )
-        before, after = changed_values(old, new)
-        audit_record(
+        audit_correction(
             acting_user=acting_user,
-            action=AuditAction.CORRECT,
             target=screening,
             study=participant.study,
-            old=before,
-            new=after,
+            old=old,
+            new=new,
             reason=reason,
         )
     participant.refresh_from_db()
@@ -691,20 +689,17 @@ def correct_consent(
         "consent_date": consent_date,
         "obtained_by": obtained_by.username,
     }
-    if _unchanged(old, new):
-        raise ServiceError("Nothing was changed.")
+    require_change(old, new)
     with transaction.atomic():
         consent.form_version, consent.consent_date = form_version.strip(), consent_date
         consent.obtained_by = obtained_by
         consent.save(update_fields=["form_version", "consent_date", "obtained_by"])
-        before, after = changed_values(old, new)
-        audit_record(
+        audit_correction(
             acting_user=acting_user,
-            action=AuditAction.CORRECT,
             target=consent,
             study=participant.study,
-            old=before,
-            new=after,
+            old=old,
+            new=new,
             reason=reason,
         )
     return consent
@@ -730,8 +725,7 @@ def correct_baseline(
     cleaned, scores = _clean_baseline(participant, instrument_id, answers)
     old = {"answers": assessment.answers, "scores": assessment.scores.get("scores", {})}
     new = {"answers": cleaned, "scores": scores.get("scores", {})}
-    if _unchanged(old, new):
-        raise ServiceError("Nothing was changed.")
+    require_change(old, new)
     with transaction.atomic():
         assessment.answers, assessment.scores = cleaned, scores
         assessment.recorded_by = acting_user
@@ -739,14 +733,12 @@ def correct_baseline(
         if instrument_id == COVARIATES:
             participant.covariates = cleaned
             participant.save(update_fields=["covariates"])
-        before, after = changed_values(old, new)
-        audit_record(
+        audit_correction(
             acting_user=acting_user,
-            action=AuditAction.CORRECT,
             target=assessment,
             study=participant.study,
-            old=before,
-            new=after,
+            old=old,
+            new=new,
             reason=reason,
         )
     return assessment

@@ -10,7 +10,12 @@ from django.utils import timezone
 
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
-from mindtrial.web.audit.services import audit_record, require_reason
+from mindtrial.web.audit.services import (
+    audit_correction,
+    audit_record,
+    require_change,
+    require_reason,
+)
 from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant, Randomization, Status
 from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
@@ -162,20 +167,18 @@ def correct_attendance(
     reason = require_reason(reason)
     if status not in AttendanceStatus.values:
         raise ServiceError({"status": f"Choose one of {', '.join(AttendanceStatus.values)}."})
-    if status == attendance.status:
-        raise ServiceError("Nothing was changed.")
+    old, new = {"status": attendance.status}, {"status": status}
+    require_change(old, new)
     _check_continuation(participant, attendance.week, status)
     with transaction.atomic():
-        old = {"status": attendance.status}
         attendance.status, attendance.recorded_by = status, acting_user
         attendance.save(update_fields=["status", "recorded_by", "recorded_at"])
-        audit_record(
+        audit_correction(
             acting_user=acting_user,
-            action=AuditAction.CORRECT,
             target=attendance,
             study=participant.study,
             old=old,
-            new={"status": status},
+            new=new,
             reason=reason,
         )
     return attendance

@@ -14,7 +14,12 @@ from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.scoring import ScoringError, score
 from mindtrial.web.accounts.models import Role, User
 from mindtrial.web.audit.models import AuditAction
-from mindtrial.web.audit.services import audit_record, changed_values, require_reason
+from mindtrial.web.audit.services import (
+    audit_correction,
+    audit_record,
+    require_change,
+    require_reason,
+)
 from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.programme.access import ALL_STAFF, STAFF_WRITERS, require_writer
@@ -419,22 +424,20 @@ def correct_adverse_event(
         "outcome_date": outcome_date,
         "action_taken": str(cleaned["action_taken"]),
     }
-    before, after = changed_values({k: getattr(event, k) for k in fields}, fields)
-    if not before:
-        raise ServiceError("Nothing was changed.")
+    old = {k: getattr(event, k) for k in fields}
+    require_change(old, fields)
     with transaction.atomic():
         locked = AdverseEvent.objects.select_for_update().get(pk=event.pk)
         became_serious = fields["serious"] and not locked.serious
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.save(update_fields=list(fields))
-        audit_record(
+        audit_correction(
             acting_user=acting_user,
-            action=AuditAction.CORRECT,
             target=locked,
             study=participant.study,
-            old=before,
-            new=after,
+            old=old,
+            new=fields,
             reason=reason,
         )
         if became_serious:
@@ -472,22 +475,18 @@ def correct_withdrawal(
         raise ServiceError(
             {"week": f"Data are already recorded from week {week} on ({later}); check the week."}
         )
-    before, after = changed_values(
-        {"kind": withdrawal.kind, "week": withdrawal.week, "reason": withdrawal.reason},
-        {"kind": kind, "week": week, "reason": exit_reason.strip()},
-    )
-    if not before:
-        raise ServiceError("Nothing was changed.")
+    old = {"kind": withdrawal.kind, "week": withdrawal.week, "reason": withdrawal.reason}
+    new = {"kind": kind, "week": week, "reason": exit_reason.strip()}
+    require_change(old, new)
     with transaction.atomic():
         withdrawal.kind, withdrawal.week, withdrawal.reason = kind, week, exit_reason.strip()
         withdrawal.save(update_fields=["kind", "week", "reason"])
-        audit_record(
+        audit_correction(
             acting_user=acting_user,
-            action=AuditAction.CORRECT,
             target=withdrawal,
             study=participant.study,
-            old=before,
-            new=after,
+            old=old,
+            new=new,
             reason=reason,
         )
     return withdrawal

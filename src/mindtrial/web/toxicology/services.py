@@ -14,7 +14,7 @@ from django.core.files.storage import FileSystemStorage
 from django.db import transaction
 
 from mindtrial.web.audit.models import AuditAction
-from mindtrial.web.audit.services import audit_record, changed_values
+from mindtrial.web.audit.services import audit_correction, audit_record, require_change
 from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
@@ -226,20 +226,17 @@ def correct_tox_test(
     cleaned = _check_results(panel, status, results, test_reason)
     old = {"status": test.status, "reason": test.reason, "results": test.results}
     new = {"status": status, "reason": test_reason.strip(), "results": cleaned}
-    before, after = changed_values(old, new)
-    if not before:
-        raise ServiceError("Nothing was changed.")
+    require_change(old, new)
     with transaction.atomic():
         test.status, test.reason, test.results = status, test_reason.strip(), cleaned
         test.recorded_by = acting_user
         test.save(update_fields=["status", "reason", "results", "recorded_by", "recorded_at"])
-        audit_record(
+        audit_correction(
             acting_user=acting_user,
-            action=AuditAction.CORRECT,
             target=test,
             study=participant.study,
-            old=before,
-            new=after,
+            old=old,
+            new=new,
             reason=reason,
         )
     return test

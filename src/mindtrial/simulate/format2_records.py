@@ -11,7 +11,7 @@ import pandas as pd
 
 from mindtrial.instruments import mme
 from mindtrial.instruments.schema import Instrument
-from mindtrial.simulate._math import FloatArray, IntArray, expit, logit
+from mindtrial.simulate.numerics import FloatArray, IntArray, expit, logit
 from mindtrial.simulate.scenario import (
     EmaSpec,
     EventSpec,

@@ -20,7 +20,7 @@ import functools
 
 import numpy as np
 
-from mindtrial.simulate._math import FloatArray, bisect, expit, survival_week
+from mindtrial.simulate.numerics import FloatArray, bisect, expit, survival_week
 
 _DRAWS = 40_000
 _SEED = 20_250_202

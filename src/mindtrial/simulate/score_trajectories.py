@@ -10,7 +10,7 @@ expectation:
 * scales (sum or mean of items): the latent score is turned into an item total, rounded
   up or down at random with the fractional part as probability (mean-preserving).
 
-The item total is then split among the items (:func:`~mindtrial.simulate._math.split_total`).
+The item total is then split among the items (:func:`~mindtrial.simulate.numerics.split_total`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.schema import PromisLookupRule, ScalesRule
-from mindtrial.simulate._math import BoolArray, FloatArray, IntArray, bisect, split_total
+from mindtrial.simulate.numerics import BoolArray, FloatArray, IntArray, bisect, split_total
 from mindtrial.simulate.scenario import ScenarioError, TrajectorySpec
 
 _CALIBRATION_DRAWS = 60_000
