@@ -191,3 +191,22 @@ def test_masked_report_does_not_count_the_arm_without_groups() -> None:
     assert f"{n_alone} participants without a group" in notes(open_report)
     assert "; participants without a group count as groups of one" in notes(masked_report)
     assert str(n_alone) not in notes(masked_report)
+
+
+def test_runner_names_the_model_multiple_imputation_cannot_refit() -> None:
+    # The month-9 misuse analysis is one logistic regression, not a repeated outcome.
+    protocol = load_protocol("more-ltot-2022")
+    dataset = read_dataset(REFERENCE / "data" / "ltot_trial")
+    mi = SensitivitySpec(
+        id="mi", title="MI", kind="multiple_imputation", applies_to=["misuse"], imputations=2
+    )
+    plan = protocol.analysis.model_copy(
+        update={"analyses": [protocol.analysis_spec("misuse")], "sensitivity": [mi]}
+    )
+    report = run_analysis(
+        dataset, protocol=protocol.model_copy(update={"analysis": plan}), imputations=2, seed=1
+    )
+    (result,) = [r for r in report.analyses if r.kind == "sensitivity"]
+    assert result.status == "error"
+    assert result.error is not None
+    assert result.error.endswith("not for a glm_logistic model")

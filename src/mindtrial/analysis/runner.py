@@ -708,7 +708,7 @@ def _impute_and_fit(
     if data.time is None or spec.model not in ("gee_logistic", "lmm_gaussian", "gee_poisson"):
         raise AnalysisError(
             f"analysis {spec.id!r}: multiple imputation is implemented for repeated outcomes "
-            "(GEE and mixed models), not for a {spec.model} model"
+            f"(GEE and mixed models), not for a {spec.model} model"
         )
     kept, warnings = drop_constant_covariates(data, spec.covariates)
     derived = [c for c in kept if c.startswith("baseline_") and c not in dataset.covariates]
