@@ -18,12 +18,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from mindtrial.design.power import PowerError, check_alpha, wilson_interval
 from mindtrial.protocols.schema import AnalysisSpec, Protocol
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 # --------------------------------------------------------------------------- simulation
 
@@ -96,9 +99,13 @@ class SimulationPowerResult:
     seconds: float
     resumed: int = 0
     results: tuple[RepResult, ...] = field(default=(), repr=False)
+    engine: str = "full"
+    """``"full"`` (each rep a whole simulated trial) or ``"batch"`` (one fixed design)."""
 
     def to_json(self) -> dict[str, Any]:
+        engine = {} if self.engine == "full" else {"engine": self.engine}
         return {
+            **engine,
             "protocol_id": self.protocol_id,
             "analysis_id": self.analysis_id,
             "alpha": self.alpha,
@@ -207,13 +214,18 @@ def read_results(path: Path, key: str) -> dict[tuple[int, int], RepResult]:
     return done
 
 
-def _append(handle: Any, result: RepResult) -> None:
+def append_result(handle: Any, result: RepResult) -> None:
     handle.write(json.dumps(result.to_json(), sort_keys=True) + "\n")
     handle.flush()
     os.fsync(handle.fileno())
 
 
-def _execute(tasks: list[RepTask], *, jobs: int, dask_address: Any | None) -> Iterator[RepResult]:
+def execute(
+    func: Callable[[_T], _R], tasks: Sequence[_T], *, jobs: int, dask_address: Any | None
+) -> Iterator[_R]:
+    """``func`` over ``tasks``, results as they finish: in this process (``jobs=1``), on
+    ``jobs`` local processes (joblib) or on a Dask cluster (``dask_address``: a scheduler
+    address or a ``dask.distributed.Client``, which is then left open)."""
     if not tasks:
         return
     if dask_address is not None:
@@ -222,7 +234,7 @@ def _execute(tasks: list[RepTask], *, jobs: int, dask_address: Any | None) -> It
         own = not isinstance(dask_address, Client)
         client = Client(dask_address) if own else dask_address  # type: ignore[no-untyped-call]
         try:
-            futures = client.map(run_rep, tasks, pure=False)
+            futures = client.map(func, list(tasks), pure=False)
             for future in as_completed(futures):  # type: ignore[no-untyped-call]
                 yield future.result()
         finally:
@@ -231,12 +243,12 @@ def _execute(tasks: list[RepTask], *, jobs: int, dask_address: Any | None) -> It
         return
     if jobs == 1:
         for task in tasks:
-            yield run_rep(task)
+            yield func(task)
         return
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
-    yield from parallel(delayed(run_rep)(task) for task in tasks)
+    yield from parallel(delayed(func)(task) for task in tasks)
 
 
 def true_effect_of(protocol: Protocol, scenario_json: str, analysis_id: str) -> float | None:
@@ -249,7 +261,7 @@ def true_effect_of(protocol: Protocol, scenario_json: str, analysis_id: str) -> 
     return true_effect(scenario, protocol, protocol.analysis_spec(analysis_id))
 
 
-def _summarise(n: int, results: Iterable[RepResult], truth: float | None) -> PowerPoint:
+def summarise_reps(n: int, results: Iterable[RepResult], truth: float | None) -> PowerPoint:
     rows = list(results)
     fitted = [r for r in rows if r.status != "error" and r.significant is not None]
     hits = sum(1 for r in fitted if r.significant)
@@ -355,10 +367,10 @@ def simulation_power(
     start = time.perf_counter()
     handle = path.open("a", encoding="utf-8") if path is not None else None
     try:
-        for result in _execute(tasks, jobs=jobs, dask_address=dask_address):
+        for result in execute(run_rep, tasks, jobs=jobs, dask_address=dask_address):
             done[(result.n, result.rep)] = result
             if handle is not None:
-                _append(handle, result)
+                append_result(handle, result)
             finished += 1
             if progress is not None:
                 progress(finished, total)
@@ -366,7 +378,7 @@ def simulation_power(
         if handle is not None:
             handle.close()
     points = tuple(
-        _summarise(int(k), (done[(int(k), r)] for r in range(reps)), truth) for k in sizes
+        summarise_reps(int(k), (done[(int(k), r)] for r in range(reps)), truth) for k in sizes
     )
     ordered = tuple(done[(int(k), r)] for k in sizes for r in range(reps))
     return SimulationPowerResult(
@@ -423,11 +435,14 @@ __all__ = [
     "RepResult",
     "RepTask",
     "SimulationPowerResult",
+    "append_result",
+    "execute",
     "power_curve_figure",
     "read_results",
     "rep_seed",
     "run_rep",
     "simulation_power",
+    "summarise_reps",
     "true_effect_of",
     "write_power_curve",
 ]
