@@ -73,7 +73,8 @@ class Clusters:
 
 def _outer_rows(x: np.ndarray) -> np.ndarray:
     """``x_n x_n'`` of every row, flattened: ``(rows, p * p)``."""
-    return (x[:, :, None] * x[:, None, :]).reshape(len(x), -1)
+    outer: np.ndarray = (x[:, :, None] * x[:, None, :]).reshape(len(x), -1)
+    return outer
 
 
 def _batched_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -238,9 +239,11 @@ class RandomInterceptDesign:
         self.zx = np.add.reduceat(x, clusters.starts, axis=0)  # (G, p)
         sizes, kinds = np.unique(clusters.sizes, return_inverse=True)
         self.m = sizes.astype(float)  # (K,)
+        self.kind = kinds  # size class of each cluster
         self.count = np.bincount(kinds, minlength=len(sizes)).astype(float)
-        self.members = [np.flatnonzero(kinds == k) for k in range(len(sizes))]
-        self.zxzx = np.stack([self.zx[g].T @ self.zx[g] for g in self.members])  # (K, p, p)
+        self.indicator = np.eye(len(sizes))[kinds]  # (G, K)
+        zxzx = self.indicator.T @ _outer_rows(self.zx)  # (K, p * p)
+        self.zxzx_flat = zxzx
 
 
 @dataclass(frozen=True)
@@ -250,17 +253,13 @@ class _Sums:
     beta0: np.ndarray  # (R, p) least squares
     xty: np.ndarray  # (R, p)  X'e
     yty: np.ndarray  # (R,)    e'e
-    zxzy: np.ndarray  # (R, K, p) per size: sum of zx_g * (cluster sum of e)
-    zyzy: np.ndarray  # (R, K)  per size: sum of squared cluster sums of e
+    zy: np.ndarray  # (R, G)  cluster sums of e
 
 
 def _sums(d: RandomInterceptDesign, y: np.ndarray) -> _Sums:
     beta0 = linalg.cho_solve(d.xtx_factor, d.x.T @ y.T).T
     e = y - beta0 @ d.x.T
-    zy = d.clusters.sums(e)  # (R, G)
-    zxzy = np.stack([zy[:, g] @ d.zx[g] for g in d.members], axis=1)
-    zyzy = np.stack([np.sum(zy[:, g] ** 2, axis=1) for g in d.members], axis=1)
-    return _Sums(beta0, e @ d.x, np.sum(e * e, axis=1), zxzy, zyzy)
+    return _Sums(beta0, e @ d.x, np.sum(e * e, axis=1), d.clusters.sums(e))
 
 
 @dataclass(frozen=True)
@@ -268,34 +267,30 @@ class _Profile:
     b: np.ndarray  # (R, p) correction to beta0
     info: np.ndarray  # (R, p, p) or (p, p): X'V^-1X sigma^2
     q: np.ndarray  # (R,) penalised residual sum of squares
-    within: np.ndarray  # (R, K)
+    within: np.ndarray  # (R, K) per size: sum of (z_i'e_i - z_i'X_i b)^2
     deviance: np.ndarray  # (R,)
 
 
 def _profile(d: RandomInterceptDesign, s: _Sums, t2: np.ndarray) -> _Profile:
     """lme4's ML profiled deviance at ``theta^2 = t2`` (a scalar shared by all replicates,
-    or one value per replicate)."""
+    or one value per replicate), as :class:`~mindtrial.analysis.models.OneReProfile`."""
     k = d.p
     t2 = np.asarray(t2, dtype=float)
     c = t2[..., None] / (1.0 + t2[..., None] * d.m)  # (K,) or (R, K)
-    flat = d.zxzx.reshape(len(d.m), -1)
+    c_group = c[..., d.kind]  # (G,) or (R, G)
+    rhs = s.xty - (s.zy * c_group) @ d.zx
     if c.ndim == 1:
-        info = d.xtx - (c @ flat).reshape(k, k)
-        rhs = s.xty - np.einsum("k,rkp->rp", c, s.zxzy)
+        info = d.xtx - (c @ d.zxzx_flat).reshape(k, k)
         b = linalg.cho_solve(linalg.cho_factor(info, check_finite=False), rhs.T).T
-        cw = np.broadcast_to(c, s.zyzy.shape)
     else:
-        info = d.xtx[None] - (c @ flat).reshape(-1, k, k)
-        rhs = s.xty - np.einsum("rk,rkp->rp", c, s.zxzy)
+        info = d.xtx[None] - (c @ d.zxzx_flat).reshape(-1, k, k)
         b = _batched_solve(info, rhs)
-        cw = c
-    quad = np.einsum("rp,kpq,rq->rk", b, d.zxzx, b)
-    within = s.zyzy - 2.0 * np.einsum("rkp,rp->rk", s.zxzy, b) + quad
+    within = (s.zy - b @ d.zx.T) ** 2 @ d.indicator
     q = (
         s.yty
         - 2.0 * np.sum(b * s.xty, axis=1)
-        + np.einsum("rp,pq,rq->r", b, d.xtx, b)
-        - np.sum(cw * within, axis=1)
+        + np.sum((b @ d.xtx) * b, axis=1)
+        - np.sum(c * within, axis=1)
     )
     logdet = np.log1p(t2[..., None] * d.m) @ d.count
     deviance = logdet + d.n * (1.0 + np.log(2.0 * np.pi * q / d.n))
@@ -314,9 +309,9 @@ def lmm_random_intercept(design: RandomInterceptDesign, y: np.ndarray) -> BatchF
     """ML random-intercept LMM of every replicate, as :func:`~mindtrial.analysis.models.fit_lmm`
     (lme4's profiled deviance; a variance ratio on the boundary gives the linear model)."""
     d = design
-    reps, p = y.shape[0], d.p
+    reps = y.shape[0]
     s = _sums(d, y)
-    grid_dev = np.stack([_profile(d, s, np.float64(t * t)).deviance for t in _GRID], axis=1)
+    grid_dev = np.stack([_profile(d, s, np.asarray(t * t)).deviance for t in _GRID], axis=1)
     best = np.argmin(grid_dev, axis=1)
     refit = best == len(_GRID) - 1  # optimum beyond the grid: fitted one by one
     lo = _GRID[np.maximum(best - 1, 0)] ** 2
@@ -374,7 +369,7 @@ def lmm_random_intercept(design: RandomInterceptDesign, y: np.ndarray) -> BatchF
 
 
 def _take(s: _Sums, rows: np.ndarray) -> _Sums:
-    return _Sums(s.beta0[rows], s.xty[rows], s.yty[rows], s.zxzy[rows], s.zyzy[rows])
+    return _Sums(s.beta0[rows], s.xty[rows], s.yty[rows], s.zy[rows])
 
 
 __all__ = ["BatchFit", "Clusters", "RandomInterceptDesign", "gee_binomial", "lmm_random_intercept"]
