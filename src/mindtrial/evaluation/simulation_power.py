@@ -415,7 +415,8 @@ def power_curve_figure(result: SimulationPowerResult) -> Any:
     axes.set_xlabel("participants randomized")
     axes.set_ylabel("power (95% Monte-Carlo CI)")
     reps = max((p.reps for p in points), default=0)
-    axes.set_title(f"{result.protocol_id} / {result.analysis_id}: {reps} simulated trials per n")
+    what = "replicates of one design" if result.engine == "batch" else "simulated trials"
+    axes.set_title(f"{result.protocol_id} / {result.analysis_id}: {reps} {what} per n")
     axes.legend(loc="lower right")
     figure.tight_layout()
     return figure
