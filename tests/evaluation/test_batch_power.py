@@ -274,11 +274,8 @@ def test_cli_batch_engine_on_a_study_dataset(tmp_path: Path) -> None:
     write_dataset(_template(), folder, protocol=MROCC)
     curve = tmp_path / "curve.svg"
     args = ["power", "--protocol", "mrocc-2025", "--method", "simulation", "--engine", "batch"]
-    answer = runner.invoke(
-        app,
-        [*args, "--template", str(folder), "--analysis", "craving", "--reps", "6", "--json"]
-        + ["--plot", str(curve)],
-    )
+    options = ["--template", str(folder), "--analysis", "craving", "--reps", "6"]
+    answer = runner.invoke(app, [*args, *options, "--json", "--plot", str(curve)])
     assert answer.exit_code == 0, answer.output
     data = json.loads(answer.stdout)
     assert data["engine"] == "batch" and data["points"][0]["n"] == 120
