@@ -288,3 +288,29 @@ def test_cli_batch_engine_on_a_study_dataset(tmp_path: Path) -> None:
     unsupported = runner.invoke(app, [*args, "--analysis", "adverse_events", "--effect", "1.2"])
     assert unsupported.exit_code != 0 and "--engine full" in unsupported.output
     assert "Traceback" not in unsupported.output
+
+
+def test_power_against_the_effect_follows_the_normal_theory_curve(tmp_path: Path) -> None:
+    """On a curve against the effect each point is its own run (the same as asking for that
+    effect alone), and power follows the Wald test's normal-theory power at the replicates'
+    mean SE: Phi(|d| / SE - z) + Phi(-|d| / SE - z), within 3 Monte-Carlo SEs."""
+    from scipy.stats import norm
+
+    from mindtrial.evaluation.simulation_power import power_curve_figure
+
+    args = {"n": 100, "reps": 300, "seed": 2, "analysis_id": "craving"}
+    curve = batch_power(MROCC, effect=[0.0, -0.8, -1.6], **args)  # type: ignore[arg-type]
+    assert [p.effect for p in curve.points] == [0.0, -0.8, -1.6]
+    assert curve.true_effect is None
+    alone = batch_power(MROCC, effect=-0.8, **args)  # type: ignore[arg-type]
+    assert dataclasses.replace(curve.points[1], effect=None) == alone.points[0]
+    z = norm.ppf(0.975)
+    for point, results in zip(curve.points, np.split(np.array(curve.results), 3), strict=True):
+        assert point.effect is not None
+        se = float(np.mean([r.std_error for r in results]))
+        expected = norm.cdf(abs(point.effect) / se - z) + norm.cdf(-abs(point.effect) / se - z)
+        assert abs(point.power - expected) <= 3 * np.sqrt(expected * (1 - expected) / 300)
+    figure = power_curve_figure(curve)
+    (axes,) = figure.axes
+    assert list(axes.lines[0].get_xdata()) == [-1.6, -0.8, 0.0]
+    assert "effect" in axes.get_xlabel()

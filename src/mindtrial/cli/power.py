@@ -87,10 +87,13 @@ def _simulation_table(result: SimulationPowerResult) -> Table:
         title=f"Simulation power{how}: {result.protocol_id} / {result.analysis_id} "
         f"(alpha {result.alpha:g}{truth})"
     )
-    for name in ("n", "reps", "failed", "power", "95% CI (Wilson)", "mean estimate", "CI coverage"):
+    by_effect = any(p.effect is not None for p in result.points)
+    names = ("n", "reps", "failed", "power", "95% CI (Wilson)", "mean estimate", "CI coverage")
+    for name in ("effect", *names) if by_effect else names:
         table.add_column(name, justify="right")
     for p in result.points:
         table.add_row(
+            *([f"{p.effect:+.3g}"] if p.effect is not None else []),
             str(p.n),
             str(p.fitted),
             str(p.failed),
@@ -112,7 +115,8 @@ def register(app: typer.Typer) -> None:
             "--effect",
             help="Analytic: Cohen d (0.45) or two proportions (0.30,0.15); default the "
             "protocol's planned d. Simulation: the analysis' effect (percentage points for a "
-            "substance GEE, difference in change for a mixed model); default the scenario's.",
+            "substance GEE, difference in change for a mixed model); default the scenario's. "
+            "The batch engine takes several (0,-0.5,-1) for a power curve against the effect.",
         ),
         n: list[str] = typer.Option(
             [],
@@ -237,12 +241,17 @@ def register(app: typer.Typer) -> None:
                 scenario = load_scenario(scenario_file, protocol)
         except ScenarioError as exc:
             fail(str(exc))
-        sim_effect = None
+        sim_effect: float | list[float] | None = None
         if effect is not None:
             values = _numbers(effect, "--effect")
-            if len(values) != 1:
-                fail("--effect: the simulation method takes one number")
-            sim_effect = values[0]
+            if len(values) != 1 and engine is not Engine.batch:
+                fail(
+                    "--effect: the full engine takes one number (several, a power curve against "
+                    "the effect, need --engine batch)"
+                )
+            if not values:
+                fail("--effect: expected a number or comma-separated numbers")
+            sim_effect = values[0] if len(values) == 1 else values
         if not sizes and template_data is None:
             sizes = [protocol.published.flow.randomized]
         if dask is not None and jobs != 1:
@@ -257,7 +266,8 @@ def register(app: typer.Typer) -> None:
         try:
             with Progress(*columns, console=out, transient=as_json) as bar:
                 what = "Fitting replicates" if engine is Engine.batch else "Simulating trials"
-                task = bar.add_task(what, total=max(len(sizes), 1) * reps)
+                curves = len(sim_effect) if isinstance(sim_effect, list) else 1
+                task = bar.add_task(what, total=max(len(sizes), 1) * reps * curves)
 
                 def advance(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
@@ -281,6 +291,7 @@ def register(app: typer.Typer) -> None:
                         progress=advance,
                     )
                 else:
+                    assert not isinstance(sim_effect, list)
                     sim = simulation_power(
                         protocol,
                         n=sizes,

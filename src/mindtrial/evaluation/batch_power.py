@@ -32,6 +32,7 @@ random-intercept linear mixed models (the plans' ``gee_logistic`` and ``lmm``); 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -416,7 +417,7 @@ def batch_power(
     seed: int,
     analysis_id: str | None = None,
     scenario: Any | None = None,
-    effect: float | None = None,
+    effect: float | Sequence[float] | None = None,
     alpha: float | None = None,
     template: Any | None = None,
     jobs: int = 1,
@@ -437,7 +438,8 @@ def batch_power(
             percentage points for a logistic GEE's difference in percentages, in the
             outcome's units for a mixed model's difference in change (or in means), or the
             odds ratio; default the scenario's truth
-            (:func:`mindtrial.simulate.effects.true_effect`).
+            (:func:`mindtrial.simulate.effects.true_effect`). Several effects give a power
+            curve against the effect (each point carries its ``effect``).
         chunk: replicates per task (results do not depend on it).
 
     The other arguments are those of
@@ -471,53 +473,60 @@ def batch_power(
         ) from None
     base = default_scenario(protocol) if scenario is None else scenario
     sign = 1.0 if spec.estimand.is_ratio or not spec.estimand.flips_sign else -1.0
-    truth = sign * effect if effect is not None else true_effect(base, protocol, spec)
-    if truth is None:
+    given = [] if effect is None else ([effect] if isinstance(effect, int | float) else effect)
+    scenario_truth = true_effect(base, protocol, spec) if not given else None
+    if not given and scenario_truth is None:
         raise PowerError(
             f"analysis {chosen!r}: the scenario sets no effect for it; give the effect"
         )
-    raw = sign * truth  # comparison − reference, as the model estimates it
-    designs: dict[int, BatchDesign] = {}
-    if template is not None:
-        k = int(template.participants.shape[0])
-        sizes = [k]
-        designs[k] = build_design(template, protocol, spec, raw)
-    else:
-        for k in sizes:
-            trial = simulate_trial(protocol, n=int(k), seed=seed, scenario=base)
-            designs[int(k)] = build_design(trial, protocol, spec, raw)
-    key = _key(
-        {
-            "protocol": protocol.id,
-            "version": protocol.version,
-            "analysis": chosen,
-            "scenario": base.model_dump_json(),
-            "effect": raw,
-            "seed": seed,
-            "alpha": level,
-            "designs": {str(k): _frame_digest(d.frame) for k, d in designs.items()},
-        }
+    truths = [sign * float(e) for e in given] if given else [float(scenario_truth or 0.0)]
+    effects = [sign * t for t in truths]  # comparison − reference
+    trials = (
+        {int(template.participants.shape[0]): template}
+        if template is not None
+        else {int(k): simulate_trial(protocol, n=int(k), seed=seed, scenario=base) for k in sizes}
     )
+    sizes = list(trials)
+    curve = len(effects) > 1
     path = Path(resume) if resume is not None else None
-    done = read_results(path, key) if path is not None else {}
-    resumed = len(done)
+    runs: list[_EffectRun] = []
+    for raw in effects:
+        designs = {k: build_design(trial, protocol, spec, raw) for k, trial in trials.items()}
+        key = _key(
+            {
+                "protocol": protocol.id,
+                "version": protocol.version,
+                "analysis": chosen,
+                "scenario": base.model_dump_json(),
+                "effect": raw,
+                "seed": seed,
+                "alpha": level,
+                "designs": {str(k): _frame_digest(d.frame) for k, d in designs.items()},
+            }
+        )
+        done = read_results(path, key) if path is not None else {}
+        runs.append(_EffectRun(sign * raw, key, designs, done))
+    resumed = sum(len(run.done) for run in runs)
     tasks: list[BatchTask] = []
-    for k in sizes:
-        for first in range(0, reps, chunk):
-            block = tuple(range(first, min(first + chunk, reps)))
-            if all((int(k), r) in done for r in block):
-                continue
-            seeds = tuple(rep_seed(seed, int(k), r) for r in block)
-            tasks.append(BatchTask(designs[int(k)], int(k), block, seeds, level, key))
-    total = len(sizes) * reps
-    finished = len(done)
+    for run in runs:
+        for k in sizes:
+            for first in range(0, reps, chunk):
+                block = tuple(range(first, min(first + chunk, reps)))
+                if all((k, r) in run.done for r in block):
+                    continue
+                seeds = tuple(rep_seed(seed, k, r) for r in block)
+                tasks.append(BatchTask(run.designs[k], k, block, seeds, level, run.key))
+    total = len(runs) * len(sizes) * reps
+    finished = resumed
     if progress is not None:
         progress(finished, total)
+    by_key = {run.key: run.done for run in runs}
     start = time.perf_counter()
     handle = path.open("a", encoding="utf-8") if path is not None else None
     try:
         for results in execute(run_batch, tasks, jobs=jobs, dask_address=dask_address):
             for result in results:
+                done = by_key[result.key]
                 if (result.n, result.rep) in done:
                     continue
                 done[(result.n, result.rep)] = result
@@ -530,20 +539,36 @@ def batch_power(
         if handle is not None:
             handle.close()
     points = tuple(
-        summarise_reps(int(k), (done[(int(k), r)] for r in range(reps)), truth) for k in sizes
+        dataclasses.replace(
+            summarise_reps(k, (run.done[(k, r)] for r in range(reps)), run.truth),
+            effect=run.truth if curve else None,
+        )
+        for run in runs
+        for k in sizes
     )
     return SimulationPowerResult(
         protocol_id=protocol.id,
         analysis_id=chosen,
         alpha=level,
-        true_effect=truth,
+        true_effect=None if curve else runs[0].truth,
         seed=seed,
         points=points,
         seconds=time.perf_counter() - start,
         resumed=resumed,
-        results=tuple(done[(int(k), r)] for k in sizes for r in range(reps)),
+        results=tuple(run.done[(k, r)] for run in runs for k in sizes for r in range(reps)),
         engine="batch",
     )
+
+
+@dataclass
+class _EffectRun:
+    """The replicates of one effect: its (oriented) truth, results key, designs per n and
+    finished replicates."""
+
+    truth: float
+    key: str
+    designs: dict[int, BatchDesign]
+    done: dict[tuple[int, int], RepResult]
 
 
 __all__ = [

@@ -69,7 +69,7 @@ class RepResult:
 
 @dataclass(frozen=True)
 class PowerPoint:
-    """Simulation power at one n."""
+    """Simulation power at one n (and, on an effect curve, one effect)."""
 
     n: int
     reps: int
@@ -81,9 +81,14 @@ class PowerPoint:
     ci_upper: float
     mean_estimate: float | None
     coverage: float | None
+    effect: float | None = None
+    """The true effect of this point, on a power curve against the effect (else ``None``)."""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.effect is None:
+            del data["effect"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -395,28 +400,39 @@ def simulation_power(
 
 
 def power_curve_figure(result: SimulationPowerResult) -> Any:
-    """A matplotlib ``Figure``: simulated power against the number randomized, with the
+    """A matplotlib ``Figure``: simulated power against the number randomized (or, when the
+    points carry several effects, against the effect, one line per n), with the
     Monte-Carlo (Wilson 95%) interval of each point and the nominal alpha as a line."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    points = sorted(result.points, key=lambda p: p.n)
-    sizes = [p.n for p in points]
-    power = np.array([p.power for p in points])
-    lower = power - np.array([p.ci_lower for p in points])
-    upper = np.array([p.ci_upper for p in points]) - power
+    by_effect = len({p.effect for p in result.points}) > 1
     figure = Figure(figsize=(6.0, 4.0))
     axes = figure.add_subplot()
-    axes.errorbar(sizes, power, yerr=[lower, upper], marker="o", capsize=4, label="power")
+    curves: dict[object, list[PowerPoint]] = {}
+    for point in result.points:  # one line per n on an effect curve, else one line
+        curves.setdefault(point.n if by_effect else None, []).append(point)
+    for label, members in curves.items():
+        points = sorted(members, key=lambda p: (p.effect or 0.0) if by_effect else p.n)
+        where = [float(p.effect or 0.0) if by_effect else float(p.n) for p in points]
+        power = np.array([p.power for p in points])
+        lower = power - np.array([p.ci_lower for p in points])
+        upper = np.array([p.ci_upper for p in points]) - power
+        name = f"power, n = {label}" if by_effect else "power"
+        axes.errorbar(where, power, yerr=[lower, upper], marker="o", capsize=4, label=name)
     axes.axhline(result.alpha, linestyle=":", color="grey", label=f"alpha {result.alpha:g}")
     axes.set_ylim(0.0, 1.0)
-    axes.set_xlabel("participants randomized")
+    axes.set_xlabel(
+        "true effect (the estimand's scale)" if by_effect else "participants randomized"
+    )
     axes.set_ylabel("power (95% Monte-Carlo CI)")
+    points = list(result.points)
     reps = max((p.reps for p in points), default=0)
     what = "replicates of one design" if result.engine == "batch" else "simulated trials"
-    axes.set_title(f"{result.protocol_id} / {result.analysis_id}: {reps} {what} per n")
+    per = "point" if by_effect else "n"
+    axes.set_title(f"{result.protocol_id} / {result.analysis_id}: {reps} {what} per {per}")
     axes.legend(loc="lower right")
     figure.tight_layout()
     return figure
