@@ -71,17 +71,18 @@ def test_template_is_the_runners_analysed_rows_with_the_effect_set() -> None:
     assert design.formula == main.formula
     assert len(design.frame) == main.result.n_obs
     # the model's marginal difference (comparison − reference) is the effect, -10 points
-    assert design.x_comparison is not None and design.x_reference is not None
-    p_cmp = np.mean(1 / (1 + np.exp(-design.x_comparison @ design.beta)))
-    p_ref = np.mean(1 / (1 + np.exp(-design.x_reference @ design.beta)))
+    core = design.core
+    assert core.x_comparison is not None and core.x_reference is not None
+    p_cmp = np.mean(1 / (1 + np.exp(-core.x_comparison @ core.beta)))
+    p_ref = np.mean(1 / (1 + np.exp(-core.x_reference @ core.beta)))
     assert 100 * (p_cmp - p_ref) == pytest.approx(-10.0, abs=1e-9)
-    craving = _design("craving", -1.5)
+    craving = _design("craving", -1.5).core
     assert craving.weights is not None
     assert float(craving.weights @ craving.beta) == pytest.approx(-1.5, abs=1e-12)
     # the nuisance parameters are the template fit's
     fitted = _main("craving").result
     assert craving.sigma2 == fitted.residual_variance
-    keep = ~np.array([ARM in t for t in craving.terms])
+    keep = ~np.array([ARM in t for t in _design("craving", -1.5).terms])
     assert np.array_equal(
         craving.beta[keep], fitted.coefficients["estimate"].to_numpy(dtype=float)[keep]
     )
@@ -90,7 +91,7 @@ def test_template_is_the_runners_analysed_rows_with_the_effect_set() -> None:
 def test_binary_replicates_keep_the_marginal_probabilities() -> None:
     design = _design("primary", -10.0)
     y = draw_outcomes(design, list(range(4000)))
-    expected = 1 / (1 + np.exp(-design.x @ design.beta))
+    expected = 1 / (1 + np.exp(-design.core.x @ design.core.beta))
     # every row's share of ones over 4,000 replicates: within 4.5 binomial SEs of its p
     se = np.sqrt(expected * (1 - expected) / len(y))
     assert np.all(np.abs(y.mean(axis=0) - expected) < 4.5 * se + 1e-12)
@@ -150,7 +151,7 @@ def _lmm_checks(design: BatchDesign, y: np.ndarray) -> np.ndarray:
         assert estimate[r] == pytest.approx(summary.contrast.estimate, rel=1e-8)
         assert se[r] == pytest.approx(summary.contrast.std_error, rel=1e-8)
         table = single.coefficients
-        profile = OneReProfile(y[r], design.x, np.ones(len(y[r])), codes)
+        profile = OneReProfile(y[r], design.core.x, np.ones(len(y[r])), codes)
         best = profile.optimum(reml=False)
         theta = float(fit.theta[r])
         if fit.boundary[r]:
@@ -180,7 +181,8 @@ def test_lmm_replicates_equal_fit_lmm() -> None:
 def test_lmm_replicates_on_the_boundary_equal_the_linear_model() -> None:
     """Without a random intercept in the truth, some replicates' variance estimate is 0
     (lme4's singular fit): the batch gives fit_lmm's linear-model answer for those."""
-    design = dataclasses.replace(_design("craving", 0.0), tau2=0.0)
+    null = _design("craving", 0.0)
+    design = dataclasses.replace(null, core=dataclasses.replace(null.core, tau2=0.0))
     boundary = _lmm_checks(design, draw_outcomes(design, list(range(300, 308))))
     assert boundary.any() and not boundary.all()
 
@@ -314,3 +316,17 @@ def test_power_against_the_effect_follows_the_normal_theory_curve(tmp_path: Path
     (axes,) = figure.axes
     assert list(axes.lines[0].get_xdata()) == [-1.6, -0.8, 0.0]
     assert "effect" in axes.get_xlabel()
+
+
+def test_replicates_beyond_the_grid_are_fitted_one_by_one() -> None:
+    """A random-intercept SD above 1,000 residual SDs lies beyond the shared grid: those
+    replicates are handed back and fitted by fit_lmm itself (which extends its grid)."""
+    null = _design("craving", 0.0)
+    design = dataclasses.replace(null, core=dataclasses.replace(null.core, sigma2=1e-9))
+    y = draw_outcomes(design, [7, 8])
+    fit = fit_replicates(design, y)
+    assert fit.refit.all() and fit.ok.all()
+    for r in range(2):
+        frame = design.frame.assign(**{design.outcome: y[r]})
+        single = fit_lmm(frame, design.formula, groups=ID, reml=False, levels=design.levels)
+        assert np.array_equal(fit.beta[r], single.coefficients["estimate"].to_numpy(dtype=float))

@@ -49,12 +49,13 @@ from scipy import optimize, special, stats
 from mindtrial.analysis.errors import AnalysisError
 from mindtrial.analysis.plans.frames import ARM, ID
 from mindtrial.design.power import PowerError, check_alpha
-from mindtrial.evaluation.batch_fits import (
-    BatchFit,
-    Clusters,
-    RandomInterceptDesign,
-    gee_binomial,
-    lmm_random_intercept,
+from mindtrial.evaluation import batch_replicates as replicates
+from mindtrial.evaluation.batch_fits import BatchFit
+from mindtrial.evaluation.batch_replicates import (
+    ChunkResult,
+    ChunkTask,
+    ReplicateDesign,
+    run_chunk,
 )
 from mindtrial.evaluation.simulation_power import (
     ProgressCallback,
@@ -76,42 +77,19 @@ _Z = float(stats.norm.ppf(0.975))
 
 @dataclass(frozen=True)
 class BatchDesign:
-    """Everything a worker needs for the replicates at one n (picklable)."""
+    """The replicates' design and model at one n (``core``, what workers get) and the
+    template's rows and formula (for the rare replicate fitted one by one)."""
 
-    model: str  # "gee" or "lmm"
-    frame: pd.DataFrame  # the template's analysed rows (sorted by cluster)
+    core: ReplicateDesign
+    frame: pd.DataFrame  # the template's analysed rows (contiguous per participant)
     formula: str
     outcome: str
     time: str | None
     levels: dict[str, list[str]]
-    x: np.ndarray  # (rows, p)
-    codes: np.ndarray  # cluster of each row (contiguous)
     terms: tuple[str, ...]
-    beta: np.ndarray  # generating coefficients (effect set)
-    exchangeable: bool  # GEE working correlation
-    alpha: float  # GEE: the fitted exchangeable correlation
-    tau2: float  # LMM: random-intercept variance
-    sigma2: float  # LMM: residual variance
     measure: str  # the estimand's measure
-    weights: np.ndarray | None  # linear contrast (LMM) or the arm term (odds ratio)
-    x_reference: np.ndarray | None  # GEE percent: every row set to the reference arm
-    x_comparison: np.ndarray | None
     sign: float  # -1 when the estimand reports improvement positive
     target: float  # the effect the replicates are drawn with (comparison − reference)
-
-    @property
-    def clusters(self) -> Clusters:
-        return Clusters.of(self.codes)
-
-
-@dataclass(frozen=True)
-class BatchTask:
-    design: BatchDesign
-    n: int
-    reps: tuple[int, ...]
-    seeds: tuple[int, ...]
-    alpha: float
-    key: str
 
 
 # --------------------------------------------------------------------------- template
@@ -218,25 +196,28 @@ def build_design(dataset: Any, protocol: Protocol, spec: AnalysisSpec, raw: floa
         assert result.random_effects_cov is not None and result.residual_variance is not None
         tau2 = float(result.random_effects_cov.to_numpy(dtype=float)[0, 0])
         sigma2 = float(result.residual_variance)
-    return BatchDesign(
+    core = ReplicateDesign(
         model="gee" if spec.model == "gee_logistic" else "lmm",
-        frame=frame,
-        formula=main.formula,
-        outcome=main.data.outcome,
-        time=main.data.time,
-        levels={ARM: list(arms.levels)},
         x=x,
         codes=codes,
-        terms=terms,
         beta=beta,
         exchangeable=(spec.correlation or "exchangeable") == "exchangeable",
         alpha=alpha,
         tau2=tau2,
         sigma2=sigma2,
-        measure=measure,
         weights=weights,
         x_reference=x_ref,
         x_comparison=x_cmp,
+    )
+    return BatchDesign(
+        core=core,
+        frame=frame,
+        formula=main.formula,
+        outcome=main.data.outcome,
+        time=main.data.time,
+        levels={ARM: list(arms.levels)},
+        terms=terms,
+        measure=measure,
         sign=sign,
         target=raw,
     )
@@ -246,41 +227,14 @@ def build_design(dataset: Any, protocol: Protocol, spec: AnalysisSpec, raw: floa
 
 
 def draw_outcomes(design: BatchDesign, seeds: Sequence[int]) -> np.ndarray:
-    """One outcome vector per seed, drawn from the design's model: ``(len(seeds), rows)``.
-
-    Binary (GEE): row ``j`` of cluster ``i`` is ``1`` when ``U_ij < p_ij`` with ``p`` the
-    model's marginal probability; ``U_ij`` is the cluster's shared uniform with probability
-    ``sqrt(alpha)``, else the row's own, so every row keeps its marginal probability and two
-    rows of a cluster with equal ``p`` correlate by ``alpha`` (the fitted exchangeable
-    correlation). Gaussian (LMM): ``X beta + b_i + e_ij`` with ``b_i ~ N(0, tau^2)`` and
-    ``e_ij ~ N(0, sigma^2)``.
-    """
-    cl = design.clusters
-    n_rows, n_clusters = len(design.x), len(cl.sizes)
-    mean = design.x @ design.beta
-    out = np.empty((len(seeds), n_rows))
-    share = math.sqrt(max(design.alpha, 0.0)) if design.exchangeable else 0.0
-    p = special.expit(mean)
-    for i, seed in enumerate(seeds):
-        rng = np.random.default_rng(seed)
-        if design.model == "gee":
-            shared = rng.random(n_clusters)[cl.codes]
-            own = rng.random(n_rows)
-            u = np.where(rng.random(n_rows) < share, shared, own)
-            out[i] = (u < p).astype(float)
-        else:
-            b = rng.standard_normal(n_clusters)[cl.codes] * math.sqrt(design.tau2)
-            out[i] = mean + b + rng.standard_normal(n_rows) * math.sqrt(design.sigma2)
-    return out
+    """The replicate outcome vectors of ``seeds`` (see :func:`.batch_replicates.draw_outcomes`)."""
+    return replicates.draw_outcomes(design.core, seeds)
 
 
 def fit_replicates(design: BatchDesign, y: np.ndarray) -> BatchFit:
     """Every replicate's fit: vectorised, and one by one (the single-fit estimators) for the
     few replicates the vectorised fit hands back (``refit``)."""
-    if design.model == "gee":
-        fit = gee_binomial(y, design.x, design.clusters, exchangeable=design.exchangeable)
-    else:
-        fit = lmm_random_intercept(RandomInterceptDesign(design.x, design.clusters), y)
+    fit = replicates.fit_all(design.core, y)
     for r in np.flatnonzero(fit.refit):
         beta, cov, converged, boundary = _single_fit(design, y[r])
         fit.beta[r], fit.cov[r] = beta, cov
@@ -289,19 +243,24 @@ def fit_replicates(design: BatchDesign, y: np.ndarray) -> BatchFit:
     return fit
 
 
+def contrasts(design: BatchDesign, fit: BatchFit) -> tuple[np.ndarray, np.ndarray]:
+    """The estimand per replicate (see :func:`.batch_replicates.contrasts`)."""
+    return replicates.contrasts(design.core, fit)
+
+
 def _single_fit(design: BatchDesign, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool]:
     from mindtrial.analysis.models import fit_gee, fit_lmm
 
     frame = design.frame.assign(**{design.outcome: y})
     p = len(design.terms)
     try:
-        if design.model == "gee":
+        if design.core.model == "gee":
             result = fit_gee(
                 frame,
                 design.formula,
                 groups=ID,
                 family="binomial",
-                cov_struct="exchangeable" if design.exchangeable else "independence",
+                cov_struct="exchangeable" if design.core.exchangeable else "independence",
                 time=design.time,
                 levels=design.levels,
             )
@@ -318,69 +277,55 @@ def _single_fit(design: BatchDesign, y: np.ndarray) -> tuple[np.ndarray, np.ndar
     )
 
 
-def contrasts(design: BatchDesign, fit: BatchFit) -> tuple[np.ndarray, np.ndarray]:
-    """The estimand's estimate and SE per replicate, comparison − reference on the model's
-    scale (proportions for percentages, log for an odds ratio), as the runner's summaries
-    compute them (the delta method for model-based percentages)."""
-    beta, cov = fit.beta, fit.cov
-    if design.weights is not None:
-        w = design.weights
-        return beta @ w, np.sqrt(np.einsum("p,rpq,q->r", w, cov, w))
-    assert design.x_comparison is not None and design.x_reference is not None
-    parts = []
-    for x in (design.x_comparison, design.x_reference):
-        prob = 0.5 * (1.0 + np.tanh(0.5 * (beta @ x.T)))
-        parts.append((prob.mean(axis=1), (prob * (1 - prob)) @ x / x.shape[0]))
-    (p_cmp, g_cmp), (p_ref, g_ref) = parts
-    g = g_cmp - g_ref
-    return p_cmp - p_ref, np.sqrt(np.einsum("rp,rpq,rq->r", g, cov, g))
+def _refitted(design: BatchDesign, chunk: ChunkResult) -> ChunkResult:
+    """``chunk`` with the replicates the vectorised fit handed back fitted one by one."""
+    rows = np.flatnonzero(chunk.refit)
+    if not rows.size:
+        return chunk
+    y = draw_outcomes(design, [chunk.seeds[i] for i in rows])
+    fits = [_single_fit(design, y[j]) for j in range(len(rows))]
+    beta = np.array([f[0] for f in fits])
+    cov = np.array([f[1] for f in fits])
+    ok = np.all(np.isfinite(beta), axis=1) & np.all(np.isfinite(cov), axis=(1, 2))
+    none = np.zeros(len(rows), dtype=bool)
+    single = BatchFit(beta, cov, np.array([f[2] for f in fits]), ok, none, none)
+    estimate, se = replicates.contrasts(design.core, single)
+    arrays = {
+        name: getattr(chunk, name).copy()
+        for name in ("estimate", "std_error", "ok", "converged", "boundary")
+    }
+    arrays["estimate"][rows], arrays["std_error"][rows] = estimate, se
+    arrays["ok"][rows], arrays["converged"][rows] = ok, single.converged
+    arrays["boundary"][rows] = [f[3] for f in fits]
+    return dataclasses.replace(chunk, **arrays)
 
 
-def run_batch(task: BatchTask) -> list[RepResult]:
-    """Draw and fit one chunk of replicates (executed in workers)."""
-    from mindtrial.analysis.models.common import single_threaded
-
-    return single_threaded(_run_batch)(task)
-
-
-def _run_batch(task: BatchTask) -> list[RepResult]:
-    start = time.perf_counter()
-    design = task.design
-    y = draw_outcomes(design, task.seeds)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        fit = fit_replicates(design, y)
-        estimate, se = contrasts(design, fit)
-    elapsed = (time.perf_counter() - start) / len(task.reps)
+def _rep_results(design: BatchDesign, chunk: ChunkResult, alpha: float) -> list[RepResult]:
+    """One :class:`RepResult` per replicate of ``chunk``: the estimand on its reported scale
+    and sign, its Wald interval and p-value (normal), as the runner's summaries give them."""
+    chunk = _refitted(design, chunk)
+    elapsed = chunk.seconds / len(chunk.reps)
     out: list[RepResult] = []
-    for i, (rep, seed) in enumerate(zip(task.reps, task.seeds, strict=True)):
-        est, s = float(estimate[i]), float(se[i])
-        if not (fit.ok[i] and math.isfinite(est) and math.isfinite(s) and s > 0):
-            out.append(
-                RepResult(
-                    task.key,
-                    task.n,
-                    rep,
-                    seed,
-                    "error",
-                    error="the fit gave no finite estimate and standard error",
-                    seconds=elapsed,
-                )
-            )
+    for i, (rep, seed) in enumerate(zip(chunk.reps, chunk.seeds, strict=True)):
+        est, s = float(chunk.estimate[i]), float(chunk.std_error[i])
+        if not (chunk.ok[i] and math.isfinite(est) and math.isfinite(s) and s > 0):
+            error = "the fit gave no finite estimate and standard error"
+            out.append(RepResult(chunk.key, chunk.n, rep, seed, "error", error=error))
             continue
         p_value = float(2 * stats.norm.sf(abs(est / s)))
         low, high = est - _Z * s, est + _Z * s
         if design.measure == "odds_ratio":
             value, low, high = math.exp(est), math.exp(low), math.exp(high)
         else:
-            unit = 100.0 if design.model == "gee" else 1.0
+            unit = 100.0 if design.core.model == "gee" else 1.0
             value, s, low, high = est * unit, s * unit, low * unit, high * unit
             if design.sign < 0:
                 value, low, high = -value, -high, -low
-        status = "ok" if fit.converged[i] and not fit.boundary[i] else "warning"
+        status = "ok" if chunk.converged[i] and not chunk.boundary[i] else "warning"
         out.append(
             RepResult(
-                key=task.key,
-                n=task.n,
+                key=chunk.key,
+                n=chunk.n,
                 rep=rep,
                 seed=seed,
                 status=status,
@@ -389,7 +334,7 @@ def _run_batch(task: BatchTask) -> list[RepResult]:
                 ci_lower=low,
                 ci_upper=high,
                 p_value=p_value,
-                significant=bool(p_value < task.alpha),
+                significant=bool(p_value < alpha),
                 seconds=elapsed,
             )
         )
@@ -507,7 +452,7 @@ def batch_power(
         done = read_results(path, key) if path is not None else {}
         runs.append(_EffectRun(sign * raw, key, designs, done))
     resumed = sum(len(run.done) for run in runs)
-    tasks: list[BatchTask] = []
+    tasks: list[ChunkTask] = []
     for run in runs:
         for k in sizes:
             for first in range(0, reps, chunk):
@@ -515,18 +460,19 @@ def batch_power(
                 if all((k, r) in run.done for r in block):
                     continue
                 seeds = tuple(rep_seed(seed, k, r) for r in block)
-                tasks.append(BatchTask(run.designs[k], k, block, seeds, level, run.key))
+                tasks.append(ChunkTask(run.designs[k].core, k, block, seeds, run.key))
     total = len(runs) * len(sizes) * reps
     finished = resumed
     if progress is not None:
         progress(finished, total)
-    by_key = {run.key: run.done for run in runs}
+    by_key = {run.key: run for run in runs}
     start = time.perf_counter()
     handle = path.open("a", encoding="utf-8") if path is not None else None
     try:
-        for results in execute(run_batch, tasks, jobs=jobs, dask_address=dask_address):
-            for result in results:
-                done = by_key[result.key]
+        for part in execute(run_chunk, tasks, jobs=jobs, dask_address=dask_address):
+            run = by_key[part.key]
+            done = run.done
+            for result in _rep_results(run.designs[part.n], part, level):
                 if (result.n, result.rep) in done:
                     continue
                 done[(result.n, result.rep)] = result
@@ -574,11 +520,9 @@ class _EffectRun:
 __all__ = [
     "CHUNK",
     "BatchDesign",
-    "BatchTask",
     "batch_power",
     "build_design",
     "contrasts",
     "draw_outcomes",
     "fit_replicates",
-    "run_batch",
 ]
