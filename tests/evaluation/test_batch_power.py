@@ -225,7 +225,10 @@ def test_dask_cluster_gives_the_same_reps_as_local_processes() -> None:
         Client(cluster) as client,
     ):
         on_dask = batch_power(MROCC, dask_address=client, **args)  # type: ignore[arg-type]
+        address = cluster.scheduler_address
+        by_address = batch_power(MROCC, dask_address=address, **args)  # type: ignore[arg-type]
     assert _numbers(on_dask.results) == _numbers(local.results) == _numbers(serial.results)
+    assert _numbers(by_address.results) == _numbers(serial.results)
     assert on_dask.points == local.points
 
 

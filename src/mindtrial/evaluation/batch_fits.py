@@ -14,7 +14,7 @@ variance formulas), but with numpy arrays over replicates instead of a Python lo
   iterating when its own step is small, as a single fit does.
 * Random-intercept LMM (ML): ``X'X``, the cluster sums of ``X`` and their products per
   cluster size are shared by all replicates; only ``X'y``, the cluster sums of ``y`` and
-  ``y'y`` change. The profiled deviance is evaluated for all replicates on lme4-style grid
+  ``y'y`` change. The profiled deviance is evaluated for all replicates on the single fit's grid
   of the variance ratio (one Cholesky factor per grid point serves every replicate), then
   each replicate's optimum is the root of the deviance's derivative (closed form) between
   the grid neighbours of its best grid point.
