@@ -433,7 +433,7 @@ def power_curve_figure(result: SimulationPowerResult) -> Any:
     what = "replicates of one design" if result.engine == "batch" else "simulated trials"
     per = "point" if by_effect else "n"
     axes.set_title(f"{result.protocol_id} / {result.analysis_id}: {reps} {what} per {per}")
-    axes.legend(loc="lower right")
+    axes.legend(loc="best")
     figure.tight_layout()
     return figure
 
