@@ -333,3 +333,36 @@ def test_replicates_beyond_the_grid_are_fitted_one_by_one() -> None:
         frame = design.frame.assign(**{design.outcome: y[r]})
         single = fit_lmm(frame, design.formula, groups=ID, reml=False, levels=design.levels)
         assert np.array_equal(fit.beta[r], single.coefficients["estimate"].to_numpy(dtype=float))
+
+
+def test_independence_gee_and_odds_ratio_estimand() -> None:
+    """The other GEE paths: an independence working correlation (replicates drawn without
+    within-participant correlation) and an odds-ratio estimand (the arm coefficient)."""
+    spec = MROCC.analysis_spec("primary")
+    as_odds = spec.model_copy(
+        update={
+            "correlation": "independence",
+            "estimand": spec.estimand.model_copy(update={"measure": "odds_ratio"}),
+        }
+    )
+    design = build_design(_template(), MROCC, as_odds, 0.5)
+    arm = design.terms.index(f"{ARM}[T.{design.levels[ARM][1]}]")
+    assert not design.core.exchangeable
+    assert design.core.beta[arm] == pytest.approx(np.log(0.5), abs=1e-15)
+    y = draw_outcomes(design, [31, 32, 33])
+    fit = fit_replicates(design, y)
+    estimate, se = contrasts(design, fit)
+    for r in range(len(y)):
+        single = fit_gee(
+            design.frame.assign(**{design.outcome: y[r]}),
+            design.formula,
+            groups=ID,
+            family="binomial",
+            cov_struct="independence",
+            time=design.time,
+            levels=design.levels,
+        )
+        table = single.coefficients
+        assert _relative(fit.beta[r], table["estimate"].to_numpy(dtype=float)) <= 1e-8
+        assert estimate[r] == pytest.approx(table["estimate"].iloc[arm], rel=1e-8)
+        assert se[r] == pytest.approx(table["std_error"].iloc[arm], rel=1e-8)
