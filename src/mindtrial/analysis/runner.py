@@ -84,7 +84,7 @@ from mindtrial.outcomes import participant_frame
 from mindtrial.protocols.model_names import results_model_name
 from mindtrial.protocols.schema import CLUSTERED_KINDS, AnalysisSpec, Protocol, SensitivitySpec
 
-__all__ = ["ProgressCallback", "run_analysis", "software_versions"]
+__all__ = ["MainFit", "ProgressCallback", "fit_main_model", "run_analysis", "software_versions"]
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(step, done, total)`` after each model fit (imputations included)."""
@@ -878,6 +878,28 @@ def _run_sensitivity(
 
 
 # --------------------------------------------------------------------------- entry point
+
+
+@dataclass(frozen=True)
+class MainFit:
+    """One analysis' main model fitted as :func:`run_analysis` fits it: the fit (its ``data``
+    are the analysed rows, its ``design`` builds their design matrix), the model frame, the
+    formula, the arms (reference first) and the derived rows."""
+
+    result: ModelResult
+    formula: str
+    arms: Arms
+    data: ModelData
+
+
+def fit_main_model(dataset: StudyDataset, protocol: Protocol, spec: AnalysisSpec) -> MainFit:
+    """Fit ``spec``'s main model to ``dataset`` with the runner's frame, formula and estimator
+    (used by simulation power's batch engine to fix a template design). Raises
+    :class:`AnalysisError` (or numpy's ``LinAlgError``) when the model cannot be fitted."""
+    _, arms = _arms(dataset, protocol)
+    data = _Frames(dataset, protocol).get(spec)
+    fit = _fit(spec, data, spec.covariates, arms)
+    return MainFit(result=fit.result, formula=fit.result.formula, arms=arms, data=data)
 
 
 def run_analysis(

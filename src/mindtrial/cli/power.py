@@ -24,6 +24,11 @@ class Method(enum.StrEnum):
     simulation = "simulation"
 
 
+class Engine(enum.StrEnum):
+    full = "full"
+    batch = "batch"
+
+
 def _numbers(text: str, option: str) -> list[float]:
     try:
         return [float(part) for part in text.split(",") if part.strip()]
@@ -77,14 +82,18 @@ def _analytic_table(result: AnalyticResult, protocol: Protocol, solved: bool) ->
 
 def _simulation_table(result: SimulationPowerResult) -> Table:
     truth = "" if result.true_effect is None else f", true effect {result.true_effect:+.3g}"
+    how = " (batch: one fixed design per n)" if result.engine == "batch" else ""
     table = Table(
-        title=f"Simulation power: {result.protocol_id} / {result.analysis_id} "
+        title=f"Simulation power{how}: {result.protocol_id} / {result.analysis_id} "
         f"(alpha {result.alpha:g}{truth})"
     )
-    for name in ("n", "reps", "failed", "power", "95% CI (Wilson)", "mean estimate", "CI coverage"):
+    by_effect = any(p.effect is not None for p in result.points)
+    names = ("n", "reps", "failed", "power", "95% CI (Wilson)", "mean estimate", "CI coverage")
+    for name in ("effect", *names) if by_effect else names:
         table.add_column(name, justify="right")
     for p in result.points:
         table.add_row(
+            *([f"{p.effect:+.3g}"] if p.effect is not None else []),
             str(p.n),
             str(p.fitted),
             str(p.failed),
@@ -106,7 +115,8 @@ def register(app: typer.Typer) -> None:
             "--effect",
             help="Analytic: Cohen d (0.45) or two proportions (0.30,0.15); default the "
             "protocol's planned d. Simulation: the analysis' effect (percentage points for a "
-            "substance GEE, difference in change for a mixed model); default the scenario's.",
+            "substance GEE, difference in change for a mixed model); default the scenario's. "
+            "The batch engine takes several (0,-0.5,-1) for a power curve against the effect.",
         ),
         n: list[str] = typer.Option(
             [],
@@ -144,6 +154,21 @@ def register(app: typer.Typer) -> None:
             None, "--resume", help="Simulation: JSONL results file; finished reps are skipped."
         ),
         seed: int = typer.Option(1, "--seed", help="Simulation: seed (fixes every rep)."),
+        engine: Engine = typer.Option(
+            Engine.full,
+            "--engine",
+            help="Simulation: full (each rep a whole new simulated trial, the complete "
+            "analysis) or batch (one template design per n, replicate outcomes drawn from the "
+            "fitted analysis model and fitted all at once; logistic GEE and random-intercept "
+            "mixed models only; see docs/simulation.md).",
+        ),
+        template: Path | None = typer.Option(
+            None,
+            "--template",
+            help="Simulation, batch engine: a study dataset folder whose design (participants, "
+            "arms, covariates, observed visits) every replicate keeps, instead of a trial "
+            "simulated with --seed (no --n then).",
+        ),
         scenario_file: Path | None = typer.Option(
             None, "--scenario", help="Simulation: scenario YAML."
         ),
@@ -197,19 +222,37 @@ def register(app: typer.Typer) -> None:
         from mindtrial.evaluation.simulation_power import simulation_power, write_power_curve
         from mindtrial.simulate import ScenarioError, load_scenario
 
+        if template is not None and engine is not Engine.batch:
+            fail("--template: only the batch engine takes a template (add --engine batch)")
+        if template is not None and sizes:
+            fail("--template: the study dataset fixes n; leave out --n")
+        template_data = None
+        if template is not None:
+            from mindtrial.dataset import DatasetError, read_dataset
+
+            try:
+                template_data = read_dataset(template, protocol=protocol)
+            except DatasetError as exc:
+                fail(str(exc))
+
         scenario: Scenario | None = None
         try:
             if scenario_file is not None:
                 scenario = load_scenario(scenario_file, protocol)
         except ScenarioError as exc:
             fail(str(exc))
-        sim_effect = None
+        sim_effect: float | list[float] | None = None
         if effect is not None:
             values = _numbers(effect, "--effect")
-            if len(values) != 1:
-                fail("--effect: the simulation method takes one number")
-            sim_effect = values[0]
-        if not sizes:
+            if len(values) != 1 and engine is not Engine.batch:
+                fail(
+                    "--effect: the full engine takes one number (several, a power curve against "
+                    "the effect, need --engine batch)"
+                )
+            if not values:
+                fail("--effect: expected a number or comma-separated numbers")
+            sim_effect = values[0] if len(values) == 1 else values
+        if not sizes and template_data is None:
             sizes = [protocol.published.flow.randomized]
         if dask is not None and jobs != 1:
             err_console.print("[yellow]note:[/] --jobs is ignored with --dask")
@@ -222,25 +265,47 @@ def register(app: typer.Typer) -> None:
         )
         try:
             with Progress(*columns, console=out, transient=as_json) as bar:
-                task = bar.add_task("Simulating trials", total=len(sizes) * reps)
+                what = "Fitting replicates" if engine is Engine.batch else "Simulating trials"
+                curves = len(sim_effect) if isinstance(sim_effect, list) else 1
+                task = bar.add_task(what, total=max(len(sizes), 1) * reps * curves)
 
                 def advance(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
-                sim = simulation_power(
-                    protocol,
-                    n=sizes,
-                    reps=reps,
-                    seed=seed,
-                    analysis_id=analysis_id,
-                    scenario=scenario,
-                    effect=sim_effect,
-                    alpha=level,
-                    jobs=jobs,
-                    dask_address=dask,
-                    resume=resume,
-                    progress=advance,
-                )
+                if engine is Engine.batch:
+                    from mindtrial.evaluation.batch_power import batch_power
+
+                    sim = batch_power(
+                        protocol,
+                        n=sizes or None,
+                        reps=reps,
+                        seed=seed,
+                        analysis_id=analysis_id,
+                        scenario=scenario,
+                        effect=sim_effect,
+                        alpha=level,
+                        template=template_data,
+                        jobs=jobs,
+                        dask_address=dask,
+                        resume=resume,
+                        progress=advance,
+                    )
+                else:
+                    assert not isinstance(sim_effect, list)
+                    sim = simulation_power(
+                        protocol,
+                        n=sizes,
+                        reps=reps,
+                        seed=seed,
+                        analysis_id=analysis_id,
+                        scenario=scenario,
+                        effect=sim_effect,
+                        alpha=level,
+                        jobs=jobs,
+                        dask_address=dask,
+                        resume=resume,
+                        progress=advance,
+                    )
         except (PowerError, ScenarioError) as exc:
             fail(str(exc))
         except OSError as exc:

@@ -18,12 +18,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from mindtrial.design.power import PowerError, check_alpha, wilson_interval
 from mindtrial.protocols.schema import AnalysisSpec, Protocol
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 # --------------------------------------------------------------------------- simulation
 
@@ -66,7 +69,7 @@ class RepResult:
 
 @dataclass(frozen=True)
 class PowerPoint:
-    """Simulation power at one n."""
+    """Simulation power at one n (and, on an effect curve, one effect)."""
 
     n: int
     reps: int
@@ -78,9 +81,14 @@ class PowerPoint:
     ci_upper: float
     mean_estimate: float | None
     coverage: float | None
+    effect: float | None = None
+    """The true effect of this point, on a power curve against the effect (else ``None``)."""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.effect is None:
+            del data["effect"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -96,9 +104,13 @@ class SimulationPowerResult:
     seconds: float
     resumed: int = 0
     results: tuple[RepResult, ...] = field(default=(), repr=False)
+    engine: str = "full"
+    """``"full"`` (each rep a whole simulated trial) or ``"batch"`` (one fixed design)."""
 
     def to_json(self) -> dict[str, Any]:
+        engine = {} if self.engine == "full" else {"engine": self.engine}
         return {
+            **engine,
             "protocol_id": self.protocol_id,
             "analysis_id": self.analysis_id,
             "alpha": self.alpha,
@@ -207,13 +219,18 @@ def read_results(path: Path, key: str) -> dict[tuple[int, int], RepResult]:
     return done
 
 
-def _append(handle: Any, result: RepResult) -> None:
+def append_result(handle: Any, result: RepResult) -> None:
     handle.write(json.dumps(result.to_json(), sort_keys=True) + "\n")
     handle.flush()
     os.fsync(handle.fileno())
 
 
-def _execute(tasks: list[RepTask], *, jobs: int, dask_address: Any | None) -> Iterator[RepResult]:
+def execute(
+    func: Callable[[_T], _R], tasks: Sequence[_T], *, jobs: int, dask_address: Any | None
+) -> Iterator[_R]:
+    """``func`` over ``tasks``, results as they finish: in this process (``jobs=1``), on
+    ``jobs`` local processes (joblib) or on a Dask cluster (``dask_address``: a scheduler
+    address or a ``dask.distributed.Client``, which is then left open)."""
     if not tasks:
         return
     if dask_address is not None:
@@ -222,7 +239,7 @@ def _execute(tasks: list[RepTask], *, jobs: int, dask_address: Any | None) -> It
         own = not isinstance(dask_address, Client)
         client = Client(dask_address) if own else dask_address  # type: ignore[no-untyped-call]
         try:
-            futures = client.map(run_rep, tasks, pure=False)
+            futures = client.map(func, list(tasks), pure=False)
             for future in as_completed(futures):  # type: ignore[no-untyped-call]
                 yield future.result()
         finally:
@@ -231,12 +248,12 @@ def _execute(tasks: list[RepTask], *, jobs: int, dask_address: Any | None) -> It
         return
     if jobs == 1:
         for task in tasks:
-            yield run_rep(task)
+            yield func(task)
         return
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
-    yield from parallel(delayed(run_rep)(task) for task in tasks)
+    yield from parallel(delayed(func)(task) for task in tasks)
 
 
 def true_effect_of(protocol: Protocol, scenario_json: str, analysis_id: str) -> float | None:
@@ -249,7 +266,7 @@ def true_effect_of(protocol: Protocol, scenario_json: str, analysis_id: str) -> 
     return true_effect(scenario, protocol, protocol.analysis_spec(analysis_id))
 
 
-def _summarise(n: int, results: Iterable[RepResult], truth: float | None) -> PowerPoint:
+def summarise_reps(n: int, results: Iterable[RepResult], truth: float | None) -> PowerPoint:
     rows = list(results)
     fitted = [r for r in rows if r.status != "error" and r.significant is not None]
     hits = sum(1 for r in fitted if r.significant)
@@ -355,10 +372,10 @@ def simulation_power(
     start = time.perf_counter()
     handle = path.open("a", encoding="utf-8") if path is not None else None
     try:
-        for result in _execute(tasks, jobs=jobs, dask_address=dask_address):
+        for result in execute(run_rep, tasks, jobs=jobs, dask_address=dask_address):
             done[(result.n, result.rep)] = result
             if handle is not None:
-                _append(handle, result)
+                append_result(handle, result)
             finished += 1
             if progress is not None:
                 progress(finished, total)
@@ -366,7 +383,7 @@ def simulation_power(
         if handle is not None:
             handle.close()
     points = tuple(
-        _summarise(int(k), (done[(int(k), r)] for r in range(reps)), truth) for k in sizes
+        summarise_reps(int(k), (done[(int(k), r)] for r in range(reps)), truth) for k in sizes
     )
     ordered = tuple(done[(int(k), r)] for k in sizes for r in range(reps))
     return SimulationPowerResult(
@@ -383,28 +400,40 @@ def simulation_power(
 
 
 def power_curve_figure(result: SimulationPowerResult) -> Any:
-    """A matplotlib ``Figure``: simulated power against the number randomized, with the
+    """A matplotlib ``Figure``: simulated power against the number randomized (or, when the
+    points carry several effects, against the effect, one line per n), with the
     Monte-Carlo (Wilson 95%) interval of each point and the nominal alpha as a line."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    points = sorted(result.points, key=lambda p: p.n)
-    sizes = [p.n for p in points]
-    power = np.array([p.power for p in points])
-    lower = power - np.array([p.ci_lower for p in points])
-    upper = np.array([p.ci_upper for p in points]) - power
+    by_effect = len({p.effect for p in result.points}) > 1
     figure = Figure(figsize=(6.0, 4.0))
     axes = figure.add_subplot()
-    axes.errorbar(sizes, power, yerr=[lower, upper], marker="o", capsize=4, label="power")
+    curves: dict[object, list[PowerPoint]] = {}
+    for point in result.points:  # one line per n on an effect curve, else one line
+        curves.setdefault(point.n if by_effect else None, []).append(point)
+    for label, members in curves.items():
+        points = sorted(members, key=lambda p: (p.effect or 0.0) if by_effect else p.n)
+        where = [float(p.effect or 0.0) if by_effect else float(p.n) for p in points]
+        power = np.array([p.power for p in points])
+        lower = power - np.array([p.ci_lower for p in points])
+        upper = np.array([p.ci_upper for p in points]) - power
+        name = f"power, n = {label}" if by_effect else "power"
+        axes.errorbar(where, power, yerr=[lower, upper], marker="o", capsize=4, label=name)
     axes.axhline(result.alpha, linestyle=":", color="grey", label=f"alpha {result.alpha:g}")
     axes.set_ylim(0.0, 1.0)
-    axes.set_xlabel("participants randomized")
+    axes.set_xlabel(
+        "true effect (the estimand's scale)" if by_effect else "participants randomized"
+    )
     axes.set_ylabel("power (95% Monte-Carlo CI)")
+    points = list(result.points)
     reps = max((p.reps for p in points), default=0)
-    axes.set_title(f"{result.protocol_id} / {result.analysis_id}: {reps} simulated trials per n")
-    axes.legend(loc="lower right")
+    what = "replicates of one design" if result.engine == "batch" else "simulated trials"
+    per = "point" if by_effect else "n"
+    axes.set_title(f"{result.protocol_id} / {result.analysis_id}: {reps} {what} per {per}")
+    axes.legend(loc="best")
     figure.tight_layout()
     return figure
 
@@ -423,11 +452,14 @@ __all__ = [
     "RepResult",
     "RepTask",
     "SimulationPowerResult",
+    "append_result",
+    "execute",
     "power_curve_figure",
     "read_results",
     "rep_seed",
     "run_rep",
     "simulation_power",
+    "summarise_reps",
     "true_effect_of",
     "write_power_curve",
 ]
