@@ -48,6 +48,7 @@ from scipy import optimize, special, stats
 
 from mindtrial.analysis.errors import AnalysisError
 from mindtrial.analysis.plans.frames import ARM, ID
+from mindtrial.analysis.results import GeeResult, ModelResult
 from mindtrial.design.power import PowerError, check_alpha
 from mindtrial.evaluation import batch_replicates as replicates
 from mindtrial.evaluation.batch_fits import BatchFit
@@ -123,7 +124,7 @@ def build_design(dataset: Any, protocol: Protocol, spec: AnalysisSpec, raw: floa
     from mindtrial.analysis.plans.summaries import mean_rows
     from mindtrial.analysis.runner import fit_main_model
 
-    if spec.model not in ("gee_logistic", "lmm"):
+    if spec.model not in ("gee_logistic", "lmm_gaussian"):
         raise PowerError(
             f"analysis {spec.id!r} ({spec.model}): the batch engine fits logistic GEEs and "
             "random-intercept mixed models; use the full engine (--engine full)"
@@ -178,7 +179,7 @@ def build_design(dataset: Any, protocol: Protocol, spec: AnalysisSpec, raw: floa
                     f"effect {raw:g} percentage points cannot be reached from the template's "
                     "control-arm percentage"
                 ) from None
-        alpha = float(result.alpha or 0.0)
+        alpha = float(result.alpha or 0.0) if isinstance(result, GeeResult) else 0.0
         tau2 = sigma2 = 0.0
     else:
         data = main.data
@@ -253,6 +254,7 @@ def _single_fit(design: BatchDesign, y: np.ndarray) -> tuple[np.ndarray, np.ndar
 
     frame = design.frame.assign(**{design.outcome: y})
     p = len(design.terms)
+    result: ModelResult
     try:
         if design.core.model == "gee":
             result = fit_gee(
