@@ -16,7 +16,6 @@ import numpy as np
 
 from mindtrial.dataset import StudyDataset
 from mindtrial.protocols import Protocol, load_protocol
-from mindtrial.simulate._records import People
 from mindtrial.simulate.scenario import Scenario, check_scenario, default_scenario
 from mindtrial.simulate.stages.adverse_events import draw_adverse_events
 from mindtrial.simulate.stages.allocation import allocate
@@ -28,13 +27,13 @@ from mindtrial.simulate.stages.assembly import (
 )
 from mindtrial.simulate.stages.collection import draw_collection
 from mindtrial.simulate.stages.design import trial_design
-from mindtrial.simulate.stages.diaries import draw_ema, draw_medications
+from mindtrial.simulate.stages.diaries import draw_ema, draw_medications, record_people
 from mindtrial.simulate.stages.events import draw_events
 from mindtrial.simulate.stages.follow_up import draw_follow_up
 from mindtrial.simulate.stages.funnel import draw_funnel
 from mindtrial.simulate.stages.misuse import draw_misuse
 from mindtrial.simulate.stages.other_answers import draw_other_answers
-from mindtrial.simulate.stages.responses import responses_frame
+from mindtrial.simulate.stages.responses import merge_covered, responses_frame
 from mindtrial.simulate.stages.sample import draw_sample
 from mindtrial.simulate.stages.scores import draw_scores
 from mindtrial.simulate.stages.self_report import draw_self_report
@@ -70,6 +69,9 @@ def simulate_trial(
     check_scenario(used, chosen)
 
     design = trial_design(chosen, used, int(size))
+    # Three streams serve two stages each, always in this order: demographics (allocate,
+    # then participants_table), groups (draw_scores, then draw_substance_use) and
+    # substances (draw_substance_use, then draw_self_report).
     rng = spawn_streams(int(seed))
     sample = draw_sample(design, rng.sample)
     funnel = draw_funnel(design, rng.funnel)
@@ -84,9 +86,7 @@ def simulate_trial(
     )
     misuse = draw_misuse(design, allocation, collection, rng.misuse_model)
     self_report = draw_self_report(design, collection, use, events, rng.substances)
-    covered = dict(scores.covered)
-    for instrument, items in (misuse.covered if misuse is not None else {}).items():
-        covered[instrument] = covered.get(instrument, frozenset()) | items
+    covered = merge_covered(scores.covered, misuse.covered if misuse is not None else {})
     others = draw_other_answers(design, allocation, collection, events, covered, rng.generic)
     toxicology = draw_toxicology(
         design,
@@ -99,14 +99,7 @@ def simulate_trial(
         rng.toxicology,
     )
     adverse_events = draw_adverse_events(design, allocation, follow_up, rng.adverse_events)
-    people = People(
-        ids=allocation.ids,
-        arm_index=allocation.arm_index,
-        arms=design.arms,
-        randomized_day=funnel.randomized_day,
-        last_week=follow_up.last_week,
-        start=used.recruitment_start,
-    )
+    people = record_people(design, funnel, allocation, follow_up)
     ema = draw_ema(design, people, rng.ema)
     medications = draw_medications(design, people, sample.covariates, events, rng.medications)
     answers = (

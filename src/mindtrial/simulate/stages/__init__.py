@@ -16,9 +16,12 @@
 12. ``misuse``: latent opioid misuse and its COMM answers;
 13. ``self_report``: the weekly past-7-day substance-use answers;
 14. ``other_answers``: every other instrument (no arm difference, home practice, days of use);
-15. ``toxicology``, ``adverse_events``, ``ema``, ``medications``: those records;
+15. ``toxicology``, ``adverse_events``, ``diaries`` (EMA prompts, medications): those records;
 16. ``assembly``: the participants and screening tables and the
     :class:`~mindtrial.dataset.StudyDataset`.
+
+``responses`` (item answers in blocks, and the long table they make) and ``draws``
+(categorical and covariate draws) serve several stages.
 
 A stage never changes its inputs; a later stage that revises an earlier output (leaving
 treatment shortens follow-up, the medication list fixes the baseline MME) returns a new

@@ -12,9 +12,12 @@ from mindtrial.dataset import Column
 from mindtrial.dataset.schema import EMA_COLUMNS, MEDICATION_COLUMNS, empty_table
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.simulate._records import People, ema_prompts, observed_dosing, opioid_lists
+from mindtrial.simulate.stages.allocation import Allocation
 from mindtrial.simulate.stages.design import TrialDesign, assessment_weeks
 from mindtrial.simulate.stages.draws import Values
 from mindtrial.simulate.stages.events import Events
+from mindtrial.simulate.stages.follow_up import FollowUp
+from mindtrial.simulate.stages.funnel import Funnel
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,20 @@ class Medications:
     """The medication list (MME over time) and the observed dosing record."""
     covariates: Mapping[str, Values]
     """The baseline covariates, with the baseline MME the list adds up to."""
+
+
+def record_people(
+    design: TrialDesign, funnel: Funnel, allocation: Allocation, follow_up: FollowUp
+) -> People:
+    """What the record builders need to know about the participants."""
+    return People(
+        ids=allocation.ids,
+        arm_index=allocation.arm_index,
+        arms=design.arms,
+        randomized_day=funnel.randomized_day,
+        last_week=follow_up.last_week,
+        start=design.scenario.recruitment_start,
+    )
 
 
 def draw_ema(design: TrialDesign, people: People, rng: np.random.Generator) -> pd.DataFrame:

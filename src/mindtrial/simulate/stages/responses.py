@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +35,15 @@ def answers(
         items=tuple(items),
         values=np.asarray(values, dtype=np.float64),
     )
+
+
+def merge_covered(*covered: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """The items of each instrument answered by any of the stages ``covered`` come from."""
+    out: dict[str, frozenset[str]] = {}
+    for mapping in covered:
+        for instrument, items in mapping.items():
+            out[instrument] = out.get(instrument, frozenset()) | items
+    return out
 
 
 def responses_frame(blocks: Iterable[Answers], ids: ObjectArray) -> pd.DataFrame:
