@@ -33,39 +33,21 @@ def draw_toxicology(
     ``background_users`` are the self-report's users; without them the users are drawn here.
     """
     tox = design.protocol.toxicology
-    cols = ["participant_id", "week", "analyte", "result"]
     if tox is None:
-        return pd.DataFrame(
-            {
-                c: pd.array([], dtype="string") if c != "week" else np.array([], dtype=np.int64)
-                for c in cols
-            }
-        )
+        return _table(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), [], [], allocation)
     n = design.n
     scenario = design.scenario
-    medication = design.protocol.medication
     panel = list(tox.panel)
     col = scenario.collection
-    # Which weeks are tested: one random week per window (M-ROCC, MMT), or the
-    # assessment weeks (MORE primary care, where misuse is judged at assessments).
-    if misuse is not None:
-        weeks_per_person = [
-            np.full(n, w, dtype=np.int64) for w in assessment_weeks(design.protocol, "comm")
-        ]
-    else:
-        first = 1
-        weeks_per_person = []
-        while first + tox.window_weeks - 1 <= design.protocol.weeks:
-            weeks_per_person.append(first + rng.integers(0, tox.window_weeks, n))
-            first += tox.window_weeks
-    rows_p: list[IntArray] = []
-    rows_w: list[IntArray] = []
-    rows_r: list[ObjectArray] = []
+    test_weeks = _test_weeks(design, tox.window_weeks, misuse is not None, rng)
     in_group = {a for analytes in tox.substances.values() for a in analytes}
     bg = scenario.background
     users = background_users or {k: rng.random(n) < p for k, p in bg.users.items()}
     background_analyte = {a: u for k, u in users.items() for a in bg.analyte_of.get(k, [])}
-    for period, test_week in enumerate(weeks_per_person):
+    rows_p: list[IntArray] = []
+    rows_w: list[IntArray] = []
+    rows_r: list[ObjectArray] = []
+    for period, test_week in enumerate(test_weeks):
         taken = (test_week <= follow_up.last_week) & (rng.random(n) < col.test_completion)
         pidx = np.flatnonzero(taken)
         m = pidx.size
@@ -73,14 +55,14 @@ def draw_toxicology(
         positive = np.zeros((m, len(panel)), dtype=np.bool_)
         for j, analyte in enumerate(panel):
             if analyte in in_group:
-                continue
+                continue  # positive only from the use modelled below
             if analyte in background_analyte:
                 p = np.where(
                     background_analyte[analyte][pidx], bg.positive_if_user, bg.positive_otherwise
                 )
-            elif analyte == "buprenorphine" and medication == "buprenorphine":
+            elif analyte == "buprenorphine" and design.protocol.medication == "buprenorphine":
                 p = np.full(m, 0.95)
-            elif analyte == "methadone" and medication == "methadone":
+            elif analyte == "methadone" and design.protocol.medication == "methadone":
                 p = events.methadone_p[pidx] if events is not None else np.full(m, 0.9)
             else:
                 p = np.full(m, bg.positive_otherwise)
@@ -90,25 +72,18 @@ def draw_toxicology(
             seen = used[pidx, min(period, used.shape[1] - 1)] & (
                 rng.random(m) < spec.test_sensitivity
             )
-            _mark(
-                positive,
-                panel,
-                seen,
-                spec.analytes or dict.fromkeys(tox.substances[name], 1.0),
-                tox.substances[name],
-                spec.co_positive,
-                rng,
-            )
+            weights = spec.analytes or dict.fromkeys(tox.substances[name], 1.0)
+            group = tox.substances[name]
+            _mark(positive, panel, seen, weights, group, spec.co_positive, rng)
         if misuse is not None:
             assert scenario.misuse is not None
             seen = misuse.misusing[pidx, period] & (rng.random(m) < scenario.misuse.urine_positive)
             listed = sorted(in_group)
             _mark(positive, panel, seen, dict.fromkeys(listed, 1.0), listed, 0.0, rng)
         if events is not None:
-            ev = scenario.events
-            assert ev is not None
-            seen = events.use[pidx, week] & (rng.random(m) < ev.test_sensitivity)
-            chosen = {a: w for a, w in ev.drug_analytes.items() if a in panel}
+            assert scenario.events is not None
+            seen = events.use[pidx, week] & (rng.random(m) < scenario.events.test_sensitivity)
+            chosen = {a: w for a, w in scenario.events.drug_analytes.items() if a in panel}
             _mark(positive, panel, seen, chosen, list(chosen), 0.2, rng)
         invalid = rng.random(m) < col.invalid_test
         result = np.where(positive, "positive", "negative").astype(object)
@@ -116,17 +91,50 @@ def draw_toxicology(
         rows_p.append(np.repeat(pidx, len(panel)))
         rows_w.append(np.repeat(week, len(panel)))
         rows_r.append(result.ravel())
-    pidx_all = np.concatenate(rows_p) if rows_p else np.zeros(0, dtype=np.int64)
-    week_all = np.concatenate(rows_w) if rows_w else np.zeros(0, dtype=np.int64)
-    res_all = np.concatenate(rows_r) if rows_r else np.zeros(0, dtype=object)
-    analyte_all = np.tile(np.array(panel, dtype=object), pidx_all.size // max(len(panel), 1))
-    order = np.lexsort((week_all, pidx_all))
+    return _table(
+        np.concatenate(rows_p) if rows_p else np.zeros(0, dtype=np.int64),
+        np.concatenate(rows_w) if rows_w else np.zeros(0, dtype=np.int64),
+        rows_r,
+        panel,
+        allocation,
+    )
+
+
+def _test_weeks(
+    design: TrialDesign, window: int, at_assessments: bool, rng: np.random.Generator
+) -> list[IntArray]:
+    """Each participant's test week of each period: one random week per window (M-ROCC,
+    MMT), or the COMM assessment weeks (MORE primary care, where misuse is judged at
+    assessments)."""
+    n = design.n
+    if at_assessments:
+        return [np.full(n, w, dtype=np.int64) for w in assessment_weeks(design.protocol, "comm")]
+    weeks = []
+    first = 1
+    while first + window - 1 <= design.protocol.weeks:
+        weeks.append(first + rng.integers(0, window, n))
+        first += window
+    return weeks
+
+
+def _table(
+    pidx: IntArray,
+    week: IntArray,
+    results: list[ObjectArray],
+    panel: list[str],
+    allocation: Allocation,
+) -> pd.DataFrame:
+    """The long table (participant, week, analyte, result) sorted by participant and week;
+    each test's rows are the panel in order."""
+    result = np.concatenate(results) if results else np.zeros(0, dtype=object)
+    analyte = np.tile(np.array(panel, dtype=object), pidx.size // max(len(panel), 1))
+    order = np.lexsort((week, pidx))
     return pd.DataFrame(
         {
-            "participant_id": pd.array(allocation.ids[pidx_all[order]], dtype="string"),
-            "week": week_all[order].astype(np.int64),
-            "analyte": pd.array(analyte_all[order], dtype="string"),
-            "result": pd.array(res_all[order], dtype="string"),
+            "participant_id": pd.array(allocation.ids[pidx[order]], dtype="string"),
+            "week": week[order].astype(np.int64),
+            "analyte": pd.array(analyte[order], dtype="string"),
+            "result": pd.array(result[order], dtype="string"),
         }
     )
 
