@@ -35,7 +35,7 @@ def test_simulator_code_names_no_protocol_arm_or_outcome() -> None:
         names.update(protocol.arm_ids)
         names.update(r.id for r in protocol.published.results)
     names -= {"more"}  # also an English word; checked as a quoted string below
-    for path in SIMULATE.glob("*.py"):
+    for path in SIMULATE.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         for name in sorted(names):
             assert not re.search(rf"[\"']{re.escape(name)}[\"']", text), (path.name, name)

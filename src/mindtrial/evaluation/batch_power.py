@@ -48,7 +48,7 @@ from scipy import optimize, special, stats
 
 from mindtrial.analysis.errors import AnalysisError
 from mindtrial.analysis.plans.frames import ARM, ID
-from mindtrial.analysis.results import GeeResult, ModelResult
+from mindtrial.analysis.results import GeeResult, MixedResult, ModelResult
 from mindtrial.design.power import PowerError, check_alpha
 from mindtrial.evaluation import batch_replicates as replicates
 from mindtrial.evaluation.batch_fits import BatchFit
@@ -194,6 +194,7 @@ def build_design(dataset: Any, protocol: Protocol, spec: AnalysisSpec, raw: floa
         weights = at_last if measure == "difference_in_means" else at_last - at_first
         beta = beta + weights * raw / float(weights @ weights)
         alpha = 0.0
+        assert isinstance(result, MixedResult)
         assert result.random_effects_cov is not None and result.residual_variance is not None
         tau2 = float(result.random_effects_cov.to_numpy(dtype=float)[0, 0])
         sigma2 = float(result.residual_variance)
