@@ -17,6 +17,7 @@ from mindtrial.web.studies.models import AllocationEntry, Group
 
 from .factories import (
     ELIGIBLE_RECORD,
+    SETUP,
     make_cohort,
     make_participant,
     make_ready_participant,
@@ -64,7 +65,7 @@ def test_cohort_rejects_bad_timezone_and_wrong_weekday() -> None:
 
     with pytest.raises(ServiceError) as info:
         cohort_create(
-            acting_user=None,
+            acting_user=SETUP,
             study=study,
             start_date=dt.date(2026, 1, 6),  # a Tuesday
             weekday=0,
@@ -101,7 +102,7 @@ def test_screening_with_blank_fields_changes_nothing() -> None:
     record = {k: v for k, v in ELIGIBLE_RECORD.items() if k not in {"age", "psychosis"}}
     before = AuditEvent.objects.count()
     with pytest.raises(ServiceError) as info:
-        enrolment.participant_screen(acting_user=None, participant=p, record=record)
+        enrolment.participant_screen(acting_user=SETUP, participant=p, record=record)
     assert set(info.value.errors) == {"age", "psychosis"}
     p.refresh_from_db()
     assert p.status == Status.REFERRED and AuditEvent.objects.count() == before
@@ -120,14 +121,14 @@ def test_baseline_scores_on_save_and_correction_needs_reason() -> None:
     assert 5.0 in ocs.scores["scores"].values()  # mean of 6, 4, 5
     with pytest.raises(ServiceError) as info:
         enrolment.participant_record_baseline(
-            acting_user=None,
+            acting_user=SETUP,
             participant=p,
             instrument_id="ocs",
             answers={"ocs_1": 1, "ocs_2": 1, "ocs_3": 1},
         )
     assert "reason" in info.value.errors
     enrolment.participant_record_baseline(
-        acting_user=None,
+        acting_user=SETUP,
         participant=p,
         instrument_id="ocs",
         answers={"ocs_1": 1, "ocs_2": 1, "ocs_3": 1},
@@ -145,19 +146,19 @@ def test_randomize_takes_list_order_once_and_is_audited() -> None:
     cohort = make_cohort(study)
     people = [make_ready_participant(study, site) for _ in range(3)]
     for p in people:
-        enrolment.participant_randomize(acting_user=None, participant=p)
+        enrolment.participant_randomize(acting_user=SETUP, participant=p)
     listed = list(AllocationEntry.objects.filter(study=study).order_by("sequence")[:3])
     got = [Randomization.objects.get(participant=p).entry for p in people]
     assert [e.pk for e in got] == [e.pk for e in listed]
     assert all(e.assigned for e in AllocationEntry.objects.filter(pk__in=[e.pk for e in got]))
     with pytest.raises(ServiceError, match="already been randomized"):
-        enrolment.participant_randomize(acting_user=None, participant=people[0])
+        enrolment.participant_randomize(acting_user=SETUP, participant=people[0])
     event = AuditEvent.objects.filter(
         action=AuditAction.RANDOMIZE, object_id=str(people[0].pk)
     ).get()
     assert event.reveals_allocation and event.new_values["sequence"] == 1
     assert event.new_values["arm"] == listed[0].arm_id
-    p = enrolment.participant_assign_cohort(acting_user=None, participant=people[0], cohort=cohort)
+    p = enrolment.participant_assign_cohort(acting_user=SETUP, participant=people[0], cohort=cohort)
     assert p.group is not None and p.group.arm_id == listed[0].arm_id and p.cohort == cohort
 
 
@@ -166,7 +167,7 @@ def test_randomize_refuses_incomplete_baseline() -> None:
     site = make_site(study)
     p = make_participant(study, site)
     with pytest.raises(ServiceError, match="complete baseline"):
-        enrolment.participant_randomize(acting_user=None, participant=p)
+        enrolment.participant_randomize(acting_user=SETUP, participant=p)
     assert not AllocationEntry.objects.filter(study=study, assigned=True).exists()
 
 

@@ -70,7 +70,7 @@ def audit_export(request: AuthedRequest, study_id: int) -> HttpResponse:
                 [
                     e.pk,
                     e.acted_at.isoformat(),
-                    e.acting_user.username if e.acting_user else "(command line)",
+                    e.actor_label,
                     e.action,
                     e.object_type,
                     e.object_id,

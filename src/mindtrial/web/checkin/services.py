@@ -19,6 +19,8 @@ from mindtrial.dataset.validate import answer_text, check_answer
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.scoring import ScoringError, score, score_available
 from mindtrial.protocols import Protocol
+from mindtrial.web.accounts.actors import Actor, require_actor, staff_user
+from mindtrial.web.audit.actors import PARTICIPANT, ParticipantActor
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record, changed_values, require_reason
 from mindtrial.web.checkin.models import CheckIn, ParticipantLink, Source
@@ -29,7 +31,7 @@ from mindtrial.web.programme.calendar import participant_today, study_protocol, 
 from mindtrial.web.safety.selectors import require_collecting
 
 if TYPE_CHECKING:
-    from mindtrial.web.accounts.models import User
+    pass
 
 LINK_SALT = "mindtrial.checkin.link"
 DEFAULT_LINK_DAYS = 200
@@ -83,7 +85,7 @@ def link_token(link: ParticipantLink) -> str:
 
 
 def participant_link_issue(
-    *, acting_user: User | None, participant: Participant, days: int = DEFAULT_LINK_DAYS
+    *, acting_user: Actor, participant: Participant, days: int = DEFAULT_LINK_DAYS
 ) -> IssuedLink:
     """A new personal link (earlier active links are revoked) and its short code."""
     require_writer(acting_user, participant, STAFF_WRITERS, what="check-in links")
@@ -102,7 +104,7 @@ def participant_link_issue(
             nonce=secrets.token_urlsafe(18),
             code_hash=_code_hash(code),
             expires_at=now + dt.timedelta(days=days),
-            created_by=acting_user,
+            created_by=staff_user(acting_user),
         )
         audit_record(
             acting_user=acting_user,
@@ -114,7 +116,7 @@ def participant_link_issue(
     return IssuedLink(link=link, token=link_token(link), code=f"{code[:4]}-{code[4:]}")
 
 
-def participant_link_revoke(*, acting_user: User | None, link: ParticipantLink) -> ParticipantLink:
+def participant_link_revoke(*, acting_user: Actor, link: ParticipantLink) -> ParticipantLink:
     require_writer(acting_user, link.participant, STAFF_WRITERS, what="check-in links")
     if link.revoked_at is not None:
         return link
@@ -250,7 +252,7 @@ def checkin_submit(
     week: int,
     answers: Mapping[str, Mapping[str, Any]],
     idempotency_key: str,
-    acting_user: User | None = None,
+    acting_user: Actor | ParticipantActor = PARTICIPANT,
     source: str = Source.PARTICIPANT,
     today: dt.date | None = None,
     skipped: Mapping[str, Collection[str]] | None = None,
@@ -271,12 +273,15 @@ def checkin_submit(
             raise ServiceError({"idempotency_key": "This key was used for another check-in."})
         return previous, False
     if source == Source.PARTICIPANT:
-        if acting_user is not None:
+        if not isinstance(acting_user, ParticipantActor):
+            require_actor(acting_user)
             raise ServiceError("Staff enter check-ins with source 'staff'.")
         now_week = current_week(participant, today)
         if now_week != week:
             raise ServiceError({"week": "This check-in is not open now."})
     else:
+        if isinstance(acting_user, ParticipantActor):
+            raise ServiceError("Only staff enter check-ins with source 'staff'.")
         require_writer(acting_user, participant, STAFF_WRITERS, what="check-ins")
         now_week = current_week(participant, today)
         if now_week is None or week > now_week:
@@ -330,7 +335,7 @@ def checkin_submit(
 
 def checkin_import(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     week: int,
     answers: Mapping[str, Mapping[str, str]],
@@ -379,7 +384,7 @@ def checkin_import(
 
 def correct_checkin(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     checkin: CheckIn,
     answers: Mapping[str, Mapping[str, Any]],
     reason: str,

@@ -14,6 +14,7 @@ from django.utils import timezone
 from mindtrial.design.eligibility import EligibilityInputError, evaluate_eligibility
 from mindtrial.design.randomization import stratum_key
 from mindtrial.instruments.scoring import ScoringError, score
+from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record, changed_values, require_reason
@@ -44,12 +45,15 @@ COVARIATES = "covariates"
 """The pseudo-instrument id under which the baseline covariates are recorded."""
 
 
-def _require_writer(
-    acting_user: User | None, participant_or_study: Participant | Study, site: Site | None = None
+def require_enrolment_writer(
+    acting_user: Actor, participant_or_study: Participant | Study, site: Site | None = None
 ) -> None:
-    if acting_user is None:
+    """Administrators, coordinators and data managers with access to the site (or the
+    operator at the command line) write enrolment records."""
+    user = staff_user(acting_user)
+    if user is None:
         return
-    if not (acting_user.is_superuser or acting_user.role in ENROLMENT_WRITERS):
+    if not (user.is_superuser or user.role in ENROLMENT_WRITERS):
         raise Forbidden("Your role cannot change enrolment records.")
     study = (
         participant_or_study.study
@@ -58,7 +62,7 @@ def _require_writer(
     )
     if isinstance(participant_or_study, Participant):
         site = participant_or_study.site
-    scope = site_ids_for(acting_user, study)
+    scope = site_ids_for(user, study)
     if scope is not None and (site is None or site.pk not in scope):
         raise Forbidden("You do not have access to this site.")
 
@@ -77,14 +81,14 @@ def _set_status(participant: Participant, status: Status, reason: str = "") -> d
 
 def participant_refer(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     study: Study,
     site: Site,
     referral_source: str,
     referral_date: dt.date,
 ) -> Participant:
     """A new participant in the funnel with a study code (``P-0001``); no name is stored."""
-    _require_writer(acting_user, study, site)
+    require_enrolment_writer(acting_user, study, site)
     errors = {}
     if site.study_id != study.pk:
         errors["site"] = "That site belongs to another study."
@@ -150,10 +154,10 @@ def _judge_screening(protocol: Protocol, record: Mapping[str, Any]) -> JudgedScr
 
 
 def participant_screen(
-    *, acting_user: User | None, participant: Participant, record: Mapping[str, Any]
+    *, acting_user: Actor, participant: Participant, record: Mapping[str, Any]
 ) -> Screening:
     """Judge the screening record against the protocol; every failed criterion is kept."""
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     if participant.status != Status.REFERRED:
         raise ServiceError("This participant has already been screened.")
     protocol = _protocol(participant)
@@ -167,7 +171,7 @@ def participant_screen(
             failed=failed,
             missing=[],
             protocol_version=protocol.version,
-            screened_by=acting_user,
+            screened_by=staff_user(acting_user),
         )
         reason = "; ".join(f["description"] for f in failed)
         old = _set_status(
@@ -190,13 +194,13 @@ def participant_screen(
 
 def participant_consent(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     form_version: str,
     consent_date: dt.date,
     obtained_by: User,
 ) -> Consent:
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     if participant.status != Status.ELIGIBLE:
         raise ServiceError(
             "Consent can be recorded only for an eligible participant not yet consented."
@@ -302,7 +306,7 @@ def _clean_baseline(
 
 def participant_record_baseline(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     instrument_id: str,
     answers: Mapping[str, Any],
@@ -312,7 +316,7 @@ def participant_record_baseline(
 
     Changing an instrument already recorded is a correction and needs a ``reason``.
     """
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     if participant.status not in (Status.CONSENTED, Status.BASELINE_COMPLETE):
         raise ServiceError("Baseline is recorded after consent and before randomization.")
     steps = baseline_steps(participant)
@@ -335,12 +339,13 @@ def participant_record_baseline(
                 instrument=instrument_id,
                 answers=cleaned,
                 scores=scores,
-                recorded_by=acting_user,
+                recorded_by=staff_user(acting_user),
             )
             action, old = AuditAction.BASELINE, None
         else:
             old = {"answers": existing.answers, "scores": existing.scores}
-            existing.answers, existing.scores, existing.recorded_by = cleaned, scores, acting_user
+            existing.answers, existing.scores = cleaned, scores
+            existing.recorded_by = staff_user(acting_user)
             existing.save()
             assessment, action = existing, AuditAction.CORRECT
         if instrument_id == COVARIATES:
@@ -380,14 +385,14 @@ def participant_stratum(participant: Participant) -> str:
     return stratum_key(levels)
 
 
-def participant_randomize(*, acting_user: User | None, participant: Participant) -> Randomization:
+def participant_randomize(*, acting_user: Actor, participant: Participant) -> Randomization:
     """Assign the next unused entry of the participant's stratum, at most once.
 
     The study row is locked first (``SELECT … FOR UPDATE``), so concurrent randomizations in
     one study queue up and each takes the lowest unassigned sequence number; nobody can
     choose or skip an entry. On SQLite the IMMEDIATE transactions serialize writers.
     """
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     with transaction.atomic():
         Study.objects.select_for_update().get(pk=participant.study_id)
         locked = Participant.objects.select_for_update().get(pk=participant.pk)
@@ -409,7 +414,7 @@ def participant_randomize(*, acting_user: User | None, participant: Participant)
         entry.assigned = True
         entry.save(update_fields=["assigned"])
         randomization = Randomization.objects.create(
-            participant=locked, entry=entry, randomized_by=acting_user
+            participant=locked, entry=entry, randomized_by=staff_user(acting_user)
         )
         old = _set_status(locked, Status.RANDOMIZED)
         audit_record(
@@ -492,13 +497,13 @@ def cohort_move_check(participant: Participant, cohort: Cohort, *, reason: str =
 
 
 def participant_assign_cohort(
-    *, acting_user: User | None, participant: Participant, cohort: Cohort, reason: str = ""
+    *, acting_user: Actor, participant: Participant, cohort: Cohort, reason: str = ""
 ) -> Participant:
     """Put a randomized participant into the group of their arm in ``cohort``.
 
     A move out of a cohort passes :func:`cohort_move_check` (refused when it would orphan
     recorded data; a reason when data exists or the new cohort has ended)."""
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     if cohort.study_id != participant.study_id:
         raise ServiceError({"cohort": "That cohort belongs to another study."})
     cohort_move_check(participant, cohort, reason=reason)
@@ -529,11 +534,9 @@ def participant_assign_cohort(
     return participant
 
 
-def participant_exit(
-    *, acting_user: User | None, participant: Participant, reason: str
-) -> Participant:
+def participant_exit(*, acting_user: Actor, participant: Participant, reason: str) -> Participant:
     """Record that a consented participant left before randomization, with the reason."""
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     if participant.status not in (Status.ELIGIBLE, Status.CONSENTED, Status.BASELINE_COMPLETE):
         raise ServiceError("Only an eligible, not yet randomized participant can leave here.")
     if not reason.strip():
@@ -590,13 +593,13 @@ class ScreeningCorrection:
 
 
 def correct_screening(
-    *, acting_user: User | None, participant: Participant, record: Mapping[str, Any], reason: str
+    *, acting_user: Actor, participant: Participant, record: Mapping[str, Any], reason: str
 ) -> ScreeningCorrection:
     """Correct screening answers and judge eligibility again from the protocol's criteria.
 
     Before randomization the status follows the new decision; a randomized participant stays
     randomized (ITT) and the result says when they no longer meet the criteria."""
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     reason = require_reason(reason)
     screening = Screening.objects.filter(participant=participant).first()
     if screening is None:
@@ -657,7 +660,7 @@ def correct_screening(
 
 def correct_consent(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     form_version: str,
     consent_date: dt.date,
@@ -665,7 +668,7 @@ def correct_consent(
     reason: str,
 ) -> Consent:
     """Correct the recorded consent (form version, date, who obtained it)."""
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     reason = require_reason(reason)
     consent = Consent.objects.filter(participant=participant).select_related("obtained_by").first()
     if consent is None:
@@ -712,7 +715,7 @@ def correct_consent(
 
 def correct_baseline(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     instrument_id: str,
     answers: Mapping[str, Any],
@@ -720,7 +723,7 @@ def correct_baseline(
 ) -> BaselineAssessment:
     """Correct a recorded baseline instrument (scored again) or the covariates, also after
     randomization; the allocation already made is not changed."""
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     reason = require_reason(reason)
     assessment = BaselineAssessment.objects.filter(
         participant=participant, instrument=instrument_id
@@ -734,7 +737,7 @@ def correct_baseline(
         raise ServiceError("Nothing was changed.")
     with transaction.atomic():
         assessment.answers, assessment.scores = cleaned, scores
-        assessment.recorded_by = acting_user
+        assessment.recorded_by = staff_user(acting_user)
         assessment.save()
         if instrument_id == COVARIATES:
             participant.covariates = cleaned

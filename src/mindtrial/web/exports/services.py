@@ -36,6 +36,7 @@ from mindtrial.dataset.schema import (
     format_number,
 )
 from mindtrial.protocols import Protocol
+from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.accounts.models import BLINDED_ROLES, Role
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record
@@ -63,7 +64,7 @@ from mindtrial.web.toxicology.schedule import _secret
 from mindtrial.web.toxicology.services import tox_test_import
 
 if TYPE_CHECKING:
-    from mindtrial.web.accounts.models import User
+    pass
 
 IMPORT_STRATUM = "import"
 UNBLINDED_EXPORTERS = frozenset({Role.ADMINISTRATOR, Role.DATA_MANAGER, Role.SAFETY_MONITOR})
@@ -90,15 +91,16 @@ _STATUS_OF_STAGE = {
 # --------------------------------------------------------------------------- export
 
 
-def require_exporter(user: User | None, *, masked: bool) -> None:
-    """Blinded roles may export only masked datasets; the command line (None) may do both."""
-    if user is None or user.is_superuser:
+def require_exporter(user: Actor, *, masked: bool) -> None:
+    """Blinded roles may export only masked datasets; the command line may do both."""
+    staff = staff_user(user)
+    if staff is None or staff.is_superuser:
         return
     allowed = MASKED_EXPORTERS if masked else UNBLINDED_EXPORTERS
-    if user.role not in allowed:
+    if staff.role not in allowed:
         raise ServiceError(
             "Your role can export only the masked dataset."
-            if user.role in MASKED_EXPORTERS
+            if staff.role in MASKED_EXPORTERS
             else "Your role cannot export the study dataset."
         )
 
@@ -245,7 +247,7 @@ def _tolerant_build(
     raise ServiceError("The export cannot be built: too many bad records; run `mindtrial check`.")
 
 
-def study_export(*, acting_user: User | None, study: Study, masked: bool = False) -> StudyDataset:
+def study_export(*, acting_user: Actor, study: Study, masked: bool = False) -> StudyDataset:
     """The study's records as a validated study dataset (randomized participants' data);
     records the dataset cannot hold are left out (see :func:`study_export_checked`)."""
     return study_export_checked(acting_user=acting_user, study=study, masked=masked).dataset
@@ -253,15 +255,19 @@ def study_export(*, acting_user: User | None, study: Study, masked: bool = False
 
 def study_data_problems(study: Study) -> tuple[LeftOut, ...]:
     """Every stored record of ``study`` that an export would leave out (empty when clean)."""
-    return study_export_checked(acting_user=None, study=study).left_out
+    return _checked_export(study, masked=False).left_out
 
 
 def study_export_checked(
-    *, acting_user: User | None, study: Study, masked: bool = False
+    *, acting_user: Actor, study: Study, masked: bool = False
 ) -> CheckedExport:
     """The study's records as a validated study dataset, with the stored records that the
     dataset cannot hold left out and named: a bad stored row never makes the export fail."""
     require_exporter(acting_user, masked=masked)
+    return _checked_export(study, masked=masked)
+
+
+def _checked_export(study: Study, *, masked: bool) -> CheckedExport:
     protocol = study_protocol(study)
     codes = masked_codes(study) if masked else {}
     everyone = list(
@@ -483,14 +489,12 @@ def _date(value: Any) -> dt.date:
     return pd.Timestamp(value).date()
 
 
-def _site(acting_user: User | None, study: Study, code: str) -> Site:
+def _site(acting_user: Actor, study: Study, code: str) -> Site:
     found = Site.objects.filter(study=study, code=code).first()
     return found or site_create(acting_user=acting_user, study=study, code=code, name=code)
 
 
-def _cohorts(
-    acting_user: User | None, study: Study, starts: dict[str, dt.date]
-) -> dict[str, Cohort]:
+def _cohorts(acting_user: Actor, study: Study, starts: dict[str, dt.date]) -> dict[str, Cohort]:
     """One cohort per dataset label, starting on the earliest randomization of its members."""
     made: dict[str, Cohort] = {}
     for label in sorted(starts):
@@ -508,7 +512,7 @@ def _cohorts(
 
 def _import_participant(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     study: Study,
     site: Site,
     code: str,
@@ -548,7 +552,7 @@ def _import_participant(
 
 
 def _import_randomization(
-    *, acting_user: User | None, participant: Participant, arm: str, sequence: int, on: dt.date
+    *, acting_user: Actor, participant: Participant, arm: str, sequence: int, on: dt.date
 ) -> None:
     entry = AllocationEntry.objects.create(
         study=participant.study,
@@ -559,7 +563,7 @@ def _import_randomization(
         assigned=True,
     )
     randomization = Randomization.objects.create(
-        participant=participant, entry=entry, randomized_by=acting_user
+        participant=participant, entry=entry, randomized_by=staff_user(acting_user)
     )
     stamp = dt.datetime.combine(on, dt.time(12, 0), tzinfo=dt.UTC)
     Randomization.objects.filter(pk=randomization.pk).update(randomized_at=stamp)
@@ -579,9 +583,10 @@ def _rows(frame: pd.DataFrame) -> Iterable[dict[str, Any]]:
         yield {str(k): _plain(v) for k, v in record.items()}
 
 
-def dataset_load(*, acting_user: User | None, study: Study, dataset: StudyDataset) -> LoadSummary:
+def dataset_load(*, acting_user: Actor, study: Study, dataset: StudyDataset) -> LoadSummary:
     """Load ``dataset`` into ``study`` through the services, all or nothing."""
-    if acting_user is not None and not acting_user.is_administrator:
+    staff = staff_user(acting_user)
+    if staff is not None and not staff.is_administrator:
         raise ServiceError("Only an administrator (or the operator) loads a study dataset.")
     meta = dataset.meta
     if meta.protocol_id != study.protocol_id:
@@ -620,7 +625,7 @@ def dataset_load(*, acting_user: User | None, study: Study, dataset: StudyDatase
         raise LoadError(str(exc)) from None
 
 
-def _load(acting_user: User | None, study: Study, dataset: StudyDataset) -> LoadSummary:
+def _load(acting_user: Actor, study: Study, dataset: StudyDataset) -> LoadSummary:
     protocol = study_protocol(study)
     covariate_names = [c.name for c in protocol.baseline_covariates]
     participants = {row["participant_id"]: row for row in _rows(dataset.participants)}

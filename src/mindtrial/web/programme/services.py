@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
+from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record, require_reason
@@ -24,7 +25,7 @@ from mindtrial.web.programme.models import Attendance, AttendanceStatus, Continu
 from mindtrial.web.safety.selectors import require_collecting
 
 if TYPE_CHECKING:
-    from mindtrial.web.accounts.models import User
+    pass
 
 ATTENDANCE_WRITERS = STAFF_WRITERS | {Role.FACILITATOR}
 
@@ -36,7 +37,7 @@ def _require_randomized(participant: Participant) -> None:
 
 def attendance_record(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     week: int,
     status: str,
@@ -64,7 +65,10 @@ def attendance_record(
         )
         if existing is None:
             record = Attendance.objects.create(
-                participant=participant, week=week, status=status, recorded_by=acting_user
+                participant=participant,
+                week=week,
+                status=status,
+                recorded_by=staff_user(acting_user),
             )
             action, old = AuditAction.CREATE, None
         elif existing.status == status:
@@ -75,7 +79,7 @@ def attendance_record(
                     {"reason": "This session was marked already: give a reason for the change."}
                 )
             old = {"status": existing.status}
-            existing.status, existing.recorded_by = status, acting_user
+            existing.status, existing.recorded_by = status, staff_user(acting_user)
             existing.save(update_fields=["status", "recorded_by", "recorded_at"])
             record, action = existing, AuditAction.CORRECT
         audit_record(
@@ -121,7 +125,7 @@ def _continuation_week(participant: Participant) -> int | None:
 
 def continuation_record(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     continues: bool,
     decided_on: dt.date | None = None,
@@ -140,7 +144,10 @@ def continuation_record(
     day = decided_on or participant_today(participant)
     with transaction.atomic():
         decision = ContinuationDecision.objects.create(
-            participant=participant, continues=continues, decided_on=day, recorded_by=acting_user
+            participant=participant,
+            continues=continues,
+            decided_on=day,
+            recorded_by=staff_user(acting_user),
         )
         audit_record(
             acting_user=acting_user,
@@ -154,7 +161,7 @@ def continuation_record(
 
 
 def correct_attendance(
-    *, acting_user: User | None, attendance: Attendance, status: str, reason: str
+    *, acting_user: Actor, attendance: Attendance, status: str, reason: str
 ) -> Attendance:
     """Correct a session's mark; a facilitator may correct only their own groups' marks."""
     participant = attendance.participant
@@ -167,7 +174,7 @@ def correct_attendance(
     _check_continuation(participant, attendance.week, status)
     with transaction.atomic():
         old = {"status": attendance.status}
-        attendance.status, attendance.recorded_by = status, acting_user
+        attendance.status, attendance.recorded_by = status, staff_user(acting_user)
         attendance.save(update_fields=["status", "recorded_by", "recorded_at"])
         audit_record(
             acting_user=acting_user,

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.scoring import ScoringError, score
+from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.accounts.models import Role, User
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record, changed_values, require_reason
@@ -69,7 +70,7 @@ def _require_randomized(participant: Participant) -> None:
 
 def adverse_event_report(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     answers: Mapping[str, Any],
     today: dt.date | None = None,
@@ -122,7 +123,7 @@ def adverse_event_report(
             expected=bool(cleaned["expected"]),
             outcome=str(cleaned["outcome"]),
             action_taken=str(cleaned["action_taken"]),
-            reported_by=acting_user,
+            reported_by=staff_user(acting_user),
             submission_key=submission_key,
         )
         audit_record(
@@ -164,7 +165,7 @@ def _alert(event: AdverseEvent, participant: Participant) -> list[int]:
 
 def adverse_event_import(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     code: str,
     onset_week: int,
@@ -193,7 +194,7 @@ def adverse_event_import(
             relatedness=relatedness,
             expected=expected,
             outcome=outcome,
-            reported_by=acting_user,
+            reported_by=staff_user(acting_user),
         )
         audit_record(
             acting_user=acting_user,
@@ -223,7 +224,7 @@ def adverse_event_review(*, acting_user: User, event: AdverseEvent, note: str) -
     with transaction.atomic():
         old = {"review_note": event.review_note, "reviewed_at": event.reviewed_at}
         event.review_note = note.strip()
-        event.reviewed_by = acting_user
+        event.reviewed_by = staff_user(acting_user)
         event.reviewed_at = timezone.now()
         event.save(update_fields=["review_note", "reviewed_by", "reviewed_at"])
         SafetyAlert.objects.filter(
@@ -254,7 +255,7 @@ def _data_from_week(participant: Participant, week: int) -> str:
 
 
 def participant_withdraw_check(
-    *, acting_user: User | None, participant: Participant, kind: str, week: int, reason: str
+    *, acting_user: Actor, participant: Participant, kind: str, week: int, reason: str
 ) -> None:
     """Every check of :func:`participant_withdraw` without writing (for the confirmation
     step): raises ServiceError with the problems."""
@@ -280,7 +281,7 @@ def participant_withdraw_check(
 
 def participant_withdraw(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     kind: str,
     week: int,
@@ -296,7 +297,7 @@ def participant_withdraw(
             kind=kind,
             week=week,
             reason=reason.strip(),
-            recorded_by=acting_user,
+            recorded_by=staff_user(acting_user),
         )
         audit_record(
             acting_user=acting_user,
@@ -331,7 +332,7 @@ def _check_outcome(event: AdverseEvent, outcome: str, outcome_date: dt.date | No
 
 def adverse_event_follow_up(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     event: AdverseEvent,
     outcome: str,
     outcome_date: dt.date,
@@ -358,7 +359,7 @@ def adverse_event_follow_up(
             outcome=outcome,
             outcome_date=outcome_date,
             note=note.strip(),
-            recorded_by=acting_user,
+            recorded_by=staff_user(acting_user),
         )
         old = {"outcome": locked.outcome, "outcome_date": locked.outcome_date}
         locked.outcome, locked.outcome_date = outcome, outcome_date
@@ -377,7 +378,7 @@ def adverse_event_follow_up(
 
 def correct_adverse_event(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     event: AdverseEvent,
     answers: Mapping[str, Any],
     outcome_date: dt.date | None,
@@ -445,7 +446,7 @@ def correct_adverse_event(
 
 def correct_withdrawal(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     withdrawal: Withdrawal,
     kind: str,
     week: int,
@@ -494,7 +495,7 @@ def correct_withdrawal(
 
 
 def correct_undo_withdrawal(
-    *, acting_user: User | None, withdrawal: Withdrawal, reason: str
+    *, acting_user: Actor, withdrawal: Withdrawal, reason: str
 ) -> Participant:
     """Remove a withdrawal entered in error (the audit row keeps what it said): data are
     collected again from its week on."""
