@@ -23,7 +23,8 @@ from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditEvent
 from mindtrial.web.enrolment.services import participant_screen
 from mindtrial.web.exports.formats import masked_protocol
-from mindtrial.web.exports.services import dataset_load, study_export
+from mindtrial.web.exports.selectors import study_export
+from mindtrial.web.exports.services import dataset_load
 from mindtrial.web.studies.models import Study
 from mindtrial.web.studies.services import site_create
 

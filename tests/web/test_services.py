@@ -10,7 +10,7 @@ from django.db import connection
 from mindtrial.design.randomization import generate_allocation_list
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AppendOnlyError, AuditAction, AuditEvent
-from mindtrial.web.common import ServiceError
+from mindtrial.web.common import Forbidden, ServiceError
 from mindtrial.web.enrolment import services as enrolment
 from mindtrial.web.enrolment.models import BaselineAssessment, Randomization, Status
 from mindtrial.web.studies.models import AllocationEntry, Group
@@ -18,6 +18,7 @@ from mindtrial.web.studies.models import AllocationEntry, Group
 from .factories import (
     ELIGIBLE_RECORD,
     SETUP,
+    grant,
     make_cohort,
     make_participant,
     make_ready_participant,
@@ -217,3 +218,76 @@ def test_postgresql_trigger_rejects_update_and_delete_in_sql() -> None:
         ):
             cursor.execute(sql)
     assert AuditEvent.objects.filter(reason="x").count() == 0
+
+
+def test_loaded_history_goes_through_the_import_services_into_a_stratum_never_drawn() -> None:
+    study = make_study(allocation_size=8)
+    site = make_site(study)
+    p = enrolment.participant_import(
+        acting_user=SETUP,
+        study=study,
+        site=site,
+        code="R-17",
+        referral_date=dt.date(2024, 3, 1),
+        status=Status.RANDOMIZED,
+        covariates={"age": 50},
+    )
+    first = enrolment.randomization_import(
+        acting_user=SETUP, participant=p, arm="mrocc", on=dt.date(2024, 3, 9)
+    )
+    second = enrolment.randomization_import(
+        acting_user=SETUP,
+        participant=enrolment.participant_import(
+            acting_user=SETUP,
+            study=study,
+            site=site,
+            code="R-18",
+            referral_date=dt.date(2024, 3, 1),
+            status=Status.RANDOMIZED,
+        ),
+        arm="recovery_support",
+        on=dt.date(2024, 3, 10),
+    )
+    given = [first.entry, second.entry]
+    assert [(e.stratum, e.sequence, e.arm_id, e.assigned) for e in given] == [
+        ("import", 1, "mrocc", True),
+        ("import", 2, "recovery_support", True),
+    ]
+    assert Randomization.objects.get(pk=first.pk).randomized_at.date() == dt.date(2024, 3, 9)
+    # The generated list's 8 entries are untouched: still all free for live randomization.
+    live = AllocationEntry.objects.filter(study=study).exclude(stratum="import")
+    assert live.count() == 8 and not live.filter(assigned=True).exists()
+    event = AuditEvent.objects.get(action=AuditAction.RANDOMIZE, object_id=str(p.pk))
+    assert event.reveals_allocation and event.new_values["stratum"] == "import"
+    assert event.acting_as == "system: tests: set-up"
+
+
+def test_only_enrolment_writers_import_participants_and_only_admins_give_arms() -> None:
+    study = make_study()
+    site = make_site(study)
+    facilitator = make_user("fac", Role.FACILITATOR)
+    coordinator = make_user("coord", Role.COORDINATOR)
+    grant(facilitator, study)
+    grant(coordinator, study)
+    with pytest.raises(Forbidden):
+        enrolment.participant_import(
+            acting_user=facilitator,
+            study=study,
+            site=site,
+            code="R-1",
+            referral_date=dt.date(2024, 3, 1),
+            status=Status.RANDOMIZED,
+        )
+    p = enrolment.participant_import(
+        acting_user=coordinator,
+        study=study,
+        site=site,
+        code="R-1",
+        referral_date=dt.date(2024, 3, 1),
+        status=Status.RANDOMIZED,
+    )
+    with pytest.raises(Forbidden):  # a coordinator never chooses an arm
+        enrolment.randomization_import(
+            acting_user=coordinator, participant=p, arm="mrocc", on=dt.date(2024, 3, 9)
+        )
+    assert not Randomization.objects.filter(participant=p).exists()

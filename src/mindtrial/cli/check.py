@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
         setup(migrate=True)
         from mindtrial.web.common import ServiceError
-        from mindtrial.web.exports.services import study_data_problems
+        from mindtrial.web.exports.selectors import study_data_problems
         from mindtrial.web.studies.models import Study
 
         found = Study.objects.filter(pk=study).first()

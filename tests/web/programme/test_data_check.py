@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from mindtrial.cli.main import app
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.common import ServiceError
-from mindtrial.web.exports.services import study_export
+from mindtrial.web.exports.selectors import study_export
 from mindtrial.web.programme.services import attendance_record
 from mindtrial.web.safety.models import Withdrawal
 from mindtrial.web.safety.services import adverse_event_report, participant_withdraw

@@ -15,7 +15,8 @@ from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant
 from mindtrial.web.enrolment.selectors import participant_arm
-from mindtrial.web.exports.services import LoadError, dataset_load, study_export
+from mindtrial.web.exports.selectors import study_export
+from mindtrial.web.exports.services import LoadError, dataset_load
 from mindtrial.web.studies.models import AllocationEntry
 
 from ..factories import SETUP, make_study, make_user

@@ -36,6 +36,7 @@ from mindtrial.web.studies.protocol_access import (
     screening_conditions,
 )
 from mindtrial.web.studies.selectors import site_ids_for
+from mindtrial.web.studies.services import allocation_entry_given
 
 if TYPE_CHECKING:
     from mindtrial.web.accounts.models import User
@@ -121,6 +122,86 @@ def participant_refer(
             },
         )
     return participant
+
+
+def participant_import(
+    *,
+    acting_user: Actor,
+    study: Study,
+    site: Site,
+    code: str,
+    referral_date: dt.date,
+    status: Status,
+    reason: str = "",
+    covariates: Mapping[str, Any] | None = None,
+) -> Participant:
+    """A participant as a loaded study dataset records them: its own code, funnel status
+    and baseline covariates (the dataset holds no screening or consent forms); audited as
+    created from an import."""
+    require_enrolment_writer(acting_user, study, site)
+    if status not in Status.values:
+        raise ServiceError({"status": f"Unknown status '{status}'."})
+    if site.study_id != study.pk:
+        raise ServiceError({"site": "That site belongs to another study."})
+    values = dict(covariates or {})
+    with transaction.atomic():
+        participant = Participant.objects.create(
+            study=study,
+            site=site,
+            code=code,
+            referral_source=ReferralSource.OTHER,
+            referral_date=referral_date,
+            status=status,
+            status_reason=reason,
+            covariates=values,
+        )
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CREATE,
+            target=participant,
+            study=study,
+            new={
+                "code": code,
+                "site": site.code,
+                "referral_date": referral_date,
+                "status": status,
+                "covariates": values,
+                "source": "import",
+            },
+        )
+    return participant
+
+
+def randomization_import(
+    *, acting_user: Actor, participant: Participant, arm: str, on: dt.date
+) -> Randomization:
+    """The arm a loaded study dataset gives ``participant``, randomized on ``on``: an entry
+    of the separate import stratum (:func:`~mindtrial.web.studies.services.allocation_entry_given`)
+    and its randomization, audited with ``reveals_allocation``."""
+    require_enrolment_writer(acting_user, participant)
+    with transaction.atomic():
+        entry = allocation_entry_given(acting_user=acting_user, study=participant.study, arm=arm)
+        randomization = Randomization.objects.create(
+            participant=participant, entry=entry, randomized_by=staff_user(acting_user)
+        )
+        stamp = dt.datetime.combine(on, dt.time(12, 0), tzinfo=dt.UTC)
+        Randomization.objects.filter(pk=randomization.pk).update(randomized_at=stamp)
+        randomization.randomized_at = stamp
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.RANDOMIZE,
+            target=participant,
+            study=participant.study,
+            new={
+                "arm": arm,
+                "stratum": entry.stratum,
+                "sequence": entry.sequence,
+                "randomized_on": on,
+            },
+            reason="loaded from a study dataset",
+            reveals_allocation=True,
+        )
+    return randomization
 
 
 @dataclass(frozen=True)

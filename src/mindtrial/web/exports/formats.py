@@ -1,6 +1,6 @@
 """The study dataset in the formats statisticians and sponsors use.
 
-:func:`study_export_files` builds, from :func:`~mindtrial.web.exports.services.study_export`,
+:func:`study_export_files` builds, from :func:`~mindtrial.web.exports.selectors.study_export`,
 
 * ``dataset``: the study dataset folder (``docs/study-dataset.md``);
 * ``odm``: one CDISC ODM 1.3.2 document with the study's audit trail as ``AuditRecords``
@@ -34,7 +34,7 @@ from mindtrial.protocols import Protocol
 from mindtrial.web.accounts.actors import Actor
 from mindtrial.web.audit.models import AuditEvent
 from mindtrial.web.common import ServiceError
-from mindtrial.web.exports.services import LeftOut, masked_codes, study_export_checked
+from mindtrial.web.exports.selectors import LeftOut, masked_codes, study_export_checked
 from mindtrial.web.programme.calendar import study_protocol
 
 if TYPE_CHECKING:

@@ -156,6 +156,33 @@ def _store_allocation(
     return len(allocation.entries)
 
 
+IMPORT_STRATUM = "import"
+"""The stratum of arms given by a loaded study dataset: never drawn by randomization."""
+
+
+def allocation_entry_given(*, acting_user: Actor, study: Study, arm: str) -> AllocationEntry:
+    """An allocation entry recording an arm that a loaded study dataset *gives* (history,
+    not a draw): appended to the separate stratum :data:`IMPORT_STRATUM` and already
+    assigned, so the randomization service, which draws from a participant's own stratum,
+    can never hand it out. Runs inside the caller's transaction, whose randomization audit
+    row (:func:`mindtrial.web.enrolment.services.randomization_import`) names the entry."""
+    require_study_admin(acting_user)
+    if arm not in study.arm_ids:
+        raise ServiceError({"arm": f"The study has no arm '{arm}'."})
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("allocation_entry_given() runs inside its randomization's transaction")
+    Study.objects.select_for_update().get(pk=study.pk)
+    sequence = AllocationEntry.objects.filter(study=study, stratum=IMPORT_STRATUM).count() + 1
+    return AllocationEntry.objects.create(
+        study=study,
+        stratum=IMPORT_STRATUM,
+        sequence=sequence,
+        arm_id=arm,
+        source=AllocationSource.REDCAP_UPLOAD,
+        assigned=True,
+    )
+
+
 def stratum_levels(study: Study) -> dict[str, list[str]]:
     """Levels of each stratification field: ``site`` from the study's sites, the rest from
     the protocol's baseline covariates (category levels, or true/false)."""
