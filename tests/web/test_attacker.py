@@ -22,8 +22,8 @@ from django.test import Client
 from mindtrial.web.accounts.models import Role, User
 from mindtrial.web.accounts.services import api_token_issue
 from mindtrial.web.enrolment import services as enrolment
+from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.enrolment.models import Participant, Randomization
-from mindtrial.web.programme.calendar import study_protocol
 from mindtrial.web.programme.services import attendance_record
 from mindtrial.web.studies import services as studies
 from mindtrial.web.toxicology.schedule import past_test_days

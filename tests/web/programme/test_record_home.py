@@ -13,12 +13,12 @@ from mindtrial.simulate import simulate_trial
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.checkin.services import checkin_submit
 from mindtrial.web.common import local_date
+from mindtrial.web.enrolment.calendar import participant_today, study_protocol
 from mindtrial.web.enrolment.models import Participant, Randomization
-from mindtrial.web.enrolment.record import record_actions, record_home
 from mindtrial.web.exports.services import dataset_load
-from mindtrial.web.programme.calendar import participant_today, study_protocol
 from mindtrial.web.programme.services import attendance_record
 from mindtrial.web.queries.services import query_open
+from mindtrial.web.record.home import record_actions, record_home
 from mindtrial.web.safety.services import participant_withdraw
 from mindtrial.web.toxicology.schedule import all_test_days
 

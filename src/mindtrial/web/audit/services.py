@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models, transaction
@@ -12,9 +12,6 @@ from django.utils import timezone
 from mindtrial.web.audit.actors import ParticipantActor, SystemActor
 from mindtrial.web.audit.models import AuditAction, AuditEvent
 from mindtrial.web.common import ServiceError, jsonable
-
-if TYPE_CHECKING:
-    from mindtrial.web.studies.models import Study
 
 AuditActor = AbstractBaseUser | SystemActor | ParticipantActor
 """Whoever may appear in the "who" of an audit row (services narrow it to ``accounts.Actor``)."""
@@ -35,7 +32,7 @@ def audit_record(
     acting_user: AuditActor,
     action: AuditAction,
     target: models.Model,
-    study: Study | None = None,
+    study: models.Model | None = None,
     old: dict[str, Any] | None = None,
     new: dict[str, Any] | None = None,
     reason: str = "",
@@ -51,7 +48,7 @@ def audit_record(
         acted_at=timezone.now(),
         acting_user_id=user_id,
         acting_as=acting_as,
-        study=study,
+        study_id=study.pk if study is not None else None,
         object_type=target._meta.label_lower,
         object_id=str(target.pk),
         action=action,

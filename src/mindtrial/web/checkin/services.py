@@ -25,9 +25,9 @@ from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record, changed_values, require_reason
 from mindtrial.web.checkin.models import CheckIn, ParticipantLink, Source
 from mindtrial.web.common import NotFound, ServiceError, only_or_none
+from mindtrial.web.enrolment.access import STAFF_WRITERS, require_writer
+from mindtrial.web.enrolment.calendar import participant_today, study_protocol, week_of
 from mindtrial.web.enrolment.models import Participant, Status
-from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
-from mindtrial.web.programme.calendar import participant_today, study_protocol, week_of
 from mindtrial.web.safety.selectors import require_collecting
 
 if TYPE_CHECKING:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from mindtrial.design.eligibility import EligibilityInputError, evaluate_eligibility
@@ -28,6 +27,7 @@ from mindtrial.web.enrolment.models import (
     Screening,
     Status,
 )
+from mindtrial.web.enrolment.weekly import last_recorded_weeks
 from mindtrial.web.studies.models import AllocationEntry, Cohort, Group, Site, Study
 from mindtrial.web.studies.protocol_access import (
     Protocol,
@@ -37,6 +37,7 @@ from mindtrial.web.studies.protocol_access import (
 )
 from mindtrial.web.studies.selectors import site_ids_for
 from mindtrial.web.studies.services import allocation_entry_given
+from mindtrial.web.studies.sessions import cohort_ended, cohort_started_weeks
 
 if TYPE_CHECKING:
     from mindtrial.web.accounts.models import User
@@ -516,20 +517,6 @@ def participant_randomize(*, acting_user: Actor, participant: Participant) -> Ra
     return randomization
 
 
-def _recorded_weeks(participant: Participant) -> dict[str, int]:
-    """The last study week of each kind of weekly data recorded for the participant."""
-    from mindtrial.web.checkin.models import CheckIn
-    from mindtrial.web.programme.models import Attendance
-    from mindtrial.web.toxicology.models import ToxTest
-
-    found: dict[str, int] = {}
-    for label, model in (("attendance", Attendance), ("tests", ToxTest), ("check-ins", CheckIn)):
-        last = model.objects.filter(participant=participant).aggregate(m=Max("week"))["m"]
-        if last:
-            found[label] = int(last)
-    return found
-
-
 def cohort_move_check(participant: Participant, cohort: Cohort, *, reason: str = "") -> None:
     """Refuse a cohort move that would orphan recorded data; ask for a reason for a risky one.
 
@@ -539,12 +526,10 @@ def cohort_move_check(participant: Participant, cohort: Cohort, *, reason: str =
     A move with recorded data, or into a cohort whose calendar is over, needs a reason (it
     is audited). A first assignment, or one without data into a running cohort, needs none.
     """
-    from mindtrial.web.programme.calendar import cohort_ended, cohort_started_weeks
-
     if participant.cohort_id is None or participant.cohort_id == cohort.pk:
         return
     now = timezone.now()
-    recorded = _recorded_weeks(participant)
+    recorded = last_recorded_weeks(participant)
     if recorded:
         last = max(recorded.values())
         held = cohort_started_weeks(cohort, now)

@@ -34,8 +34,8 @@ from mindtrial.protocols import Protocol
 from mindtrial.web.accounts.actors import Actor
 from mindtrial.web.audit.models import AuditEvent
 from mindtrial.web.common import ServiceError
+from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.exports.selectors import LeftOut, masked_codes, study_export_checked
-from mindtrial.web.programme.calendar import study_protocol
 
 if TYPE_CHECKING:
     from mindtrial.web.studies.models import Study

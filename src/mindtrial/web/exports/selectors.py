@@ -34,6 +34,7 @@ from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.accounts.models import BLINDED_ROLES, Role
 from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.common import ServiceError
+from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.enrolment.models import (
     BaselineAssessment,
     Consent,
@@ -43,7 +44,6 @@ from mindtrial.web.enrolment.models import (
 )
 from mindtrial.web.enrolment.services import COVARIATES
 from mindtrial.web.exports.models import ImportedRecord
-from mindtrial.web.programme.calendar import study_protocol
 from mindtrial.web.programme.models import Attendance, AttendanceStatus
 from mindtrial.web.safety.models import AdverseEvent, Withdrawal
 from mindtrial.web.studies.concealment import concealment_key

@@ -29,6 +29,7 @@ from mindtrial.dataset.schema import (
 from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.checkin.services import checkin_import
 from mindtrial.web.common import ServiceError
+from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.enrolment.models import (
     Participant,
     Status,
@@ -40,7 +41,6 @@ from mindtrial.web.enrolment.services import (
 )
 from mindtrial.web.exports.models import ImportedRecord
 from mindtrial.web.exports.selectors import is_missing
-from mindtrial.web.programme.calendar import study_protocol
 from mindtrial.web.programme.models import AttendanceStatus
 from mindtrial.web.programme.services import attendance_record
 from mindtrial.web.safety.models import ExitKind

@@ -13,14 +13,14 @@ from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record, require_reason
 from mindtrial.web.common import ServiceError
-from mindtrial.web.enrolment.models import Participant, Randomization, Status
-from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
-from mindtrial.web.programme.calendar import (
+from mindtrial.web.enrolment.access import STAFF_WRITERS, require_writer
+from mindtrial.web.enrolment.calendar import (
     participant_today,
     session_start,
     study_protocol,
     week_has_started,
 )
+from mindtrial.web.enrolment.models import Participant, Randomization, Status
 from mindtrial.web.programme.models import Attendance, AttendanceStatus, ContinuationDecision
 from mindtrial.web.safety.selectors import require_collecting
 

@@ -19,9 +19,9 @@ from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record
 from mindtrial.web.common import ServiceError
+from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.enrolment.models import Participant
 from mindtrial.web.enrolment.selectors import participants_for
-from mindtrial.web.programme.calendar import study_protocol
 from mindtrial.web.queries.checks import Finding, run_checks
 from mindtrial.web.queries.models import (
     DataQuery,

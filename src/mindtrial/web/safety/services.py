@@ -17,9 +17,10 @@ from mindtrial.web.accounts.models import Role, User
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record, changed_values, require_reason
 from mindtrial.web.common import ServiceError
+from mindtrial.web.enrolment.access import ALL_STAFF, STAFF_WRITERS, require_writer
+from mindtrial.web.enrolment.calendar import participant_today, week_of
 from mindtrial.web.enrolment.models import Participant, Status
-from mindtrial.web.programme.access import ALL_STAFF, STAFF_WRITERS, require_writer
-from mindtrial.web.programme.calendar import participant_today, week_of
+from mindtrial.web.enrolment.weekly import recorded_from_week
 from mindtrial.web.safety.models import (
     RESOLVED_OUTCOMES,
     AdverseEvent,
@@ -242,16 +243,7 @@ def adverse_event_review(*, acting_user: User, event: AdverseEvent, note: str) -
 
 
 def _data_from_week(participant: Participant, week: int) -> str:
-    from mindtrial.web.checkin.models import CheckIn
-    from mindtrial.web.programme.models import Attendance
-    from mindtrial.web.toxicology.models import ToxTest
-
-    found = [
-        name
-        for name, model in (("check-ins", CheckIn), ("attendance", Attendance), ("tests", ToxTest))
-        if model.objects.filter(participant=participant, week__gte=week).exists()  # type: ignore[attr-defined]
-    ]
-    return ", ".join(found)
+    return ", ".join(recorded_from_week(participant, week))
 
 
 def participant_withdraw_check(

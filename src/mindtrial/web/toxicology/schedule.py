@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 
 from mindtrial.design.schedules import concealed_test_days
+from mindtrial.web.enrolment.calendar import participant_start, study_protocol
 from mindtrial.web.enrolment.models import Participant
-from mindtrial.web.programme.calendar import participant_start, study_protocol
 from mindtrial.web.studies.concealment import concealment_key
 
 

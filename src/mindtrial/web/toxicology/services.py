@@ -17,9 +17,9 @@ from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record, changed_values
 from mindtrial.web.common import ServiceError
+from mindtrial.web.enrolment.access import STAFF_WRITERS, require_writer
+from mindtrial.web.enrolment.calendar import participant_today, study_protocol, week_of
 from mindtrial.web.enrolment.models import Participant, Status
-from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
-from mindtrial.web.programme.calendar import participant_today, study_protocol, week_of
 from mindtrial.web.programme.services import require_week_started
 from mindtrial.web.safety.selectors import require_collecting
 from mindtrial.web.toxicology.models import TestStatus, ToxTest
