@@ -68,18 +68,21 @@ def _prepare(n: int) -> list[str]:
     from mindtrial.web.bootstrap import setup
 
     setup(migrate=True)
+    from mindtrial.web.audit.actors import SystemActor
     from mindtrial.web.checkin.services import participant_link_issue
     from mindtrial.web.checkin.views import checkin_url
     from mindtrial.web.enrolment import services as enrolment
     from mindtrial.web.studies import services as studies
 
+    operator = SystemActor("bench: checkin_load")
+
     today = dt.date.today()
     study = studies.study_create(
-        acting_user=None, protocol_id="mrocc-2025", name="Bench", allocation_size=n + 10, seed=1
+        acting_user=operator, protocol_id="mrocc-2025", name="Bench", allocation_size=n + 10, seed=1
     )
-    site = studies.site_create(acting_user=None, study=study, code="bench", name="Bench")
+    site = studies.site_create(acting_user=operator, study=study, code="bench", name="Bench")
     cohort = studies.cohort_create(
-        acting_user=None,
+        acting_user=operator,
         study=study,
         start_date=today,
         weekday=today.weekday(),
@@ -110,15 +113,15 @@ def _prepare(n: int) -> list[str]:
     urls = []
     for _ in range(n):
         p = enrolment.participant_refer(
-            acting_user=None,
+            acting_user=operator,
             study=study,
             site=site,
             referral_source="clinic",
             referral_date=today - dt.timedelta(days=10),
         )
-        enrolment.participant_screen(acting_user=None, participant=p, record=record)
+        enrolment.participant_screen(acting_user=operator, participant=p, record=record)
         enrolment.participant_consent(
-            acting_user=None,
+            acting_user=operator,
             participant=p,
             form_version="v1",
             consent_date=today - dt.timedelta(days=9),
@@ -126,11 +129,11 @@ def _prepare(n: int) -> list[str]:
         )
         for step in enrolment.baseline_steps(p):
             enrolment.participant_record_baseline(
-                acting_user=None, participant=p, instrument_id=step, answers=baseline[step]
+                acting_user=operator, participant=p, instrument_id=step, answers=baseline[step]
             )
-        enrolment.participant_randomize(acting_user=None, participant=p)
-        enrolment.participant_assign_cohort(acting_user=None, participant=p, cohort=cohort)
-        urls.append(checkin_url(participant_link_issue(acting_user=None, participant=p).token))
+        enrolment.participant_randomize(acting_user=operator, participant=p)
+        enrolment.participant_assign_cohort(acting_user=operator, participant=p, cohort=cohort)
+        urls.append(checkin_url(participant_link_issue(acting_user=operator, participant=p).token))
     return urls
 
 

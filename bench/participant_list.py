@@ -60,21 +60,24 @@ def _build(n: int) -> tuple[int, Any]:
     """The study and a coordinator with access to it."""
     from mindtrial.web.accounts.models import Role
     from mindtrial.web.accounts.services import user_create
+    from mindtrial.web.audit.actors import SystemActor
     from mindtrial.web.enrolment.models import Participant, Status
     from mindtrial.web.safety.models import Withdrawal
     from mindtrial.web.studies import services as studies
     from mindtrial.web.studies.models import Group
 
+    operator = SystemActor("bench: participant_list")
+
     study = studies.study_create(
-        acting_user=None, protocol_id="mrocc-2025", name="Bench", allocation_size=40, seed=1
+        acting_user=operator, protocol_id="mrocc-2025", name="Bench", allocation_size=40, seed=1
     )
     sites = [
-        studies.site_create(acting_user=None, study=study, code=c, name=f"{c.title()} clinic")
+        studies.site_create(acting_user=operator, study=study, code=c, name=f"{c.title()} clinic")
         for c in ("north", "south")
     ]
     cohorts = [
         studies.cohort_create(
-            acting_user=None,
+            acting_user=operator,
             study=study,
             start_date=dt.date(2025, 1, 6) + dt.timedelta(weeks=8 * i),
             weekday=0,
@@ -107,12 +110,12 @@ def _build(n: int) -> tuple[int, Any]:
         [Withdrawal(participant=p, kind="withdrawn", week=4, reason="bench") for p in gone]
     )
     coordinator = user_create(
-        acting_user=None,
+        acting_user=operator,
         username="bench-coord",
         password="bench password 12345",
         role=Role.COORDINATOR,
     )
-    studies.study_access_grant(acting_user=None, user=coordinator, study=study, site=None)
+    studies.study_access_grant(acting_user=operator, user=coordinator, study=study, site=None)
     return study.pk, coordinator
 
 

@@ -82,7 +82,7 @@ def test_staff_change_their_own_password_and_stay_signed_in() -> None:
 def test_administrator_manages_users_and_others_cannot() -> None:
     admin = make_user("admin", Role.ADMINISTRATOR)
     monitor = make_user("dsmb", Role.SAFETY_MONITOR)
-    token = api_token_issue(acting_user=None, user=monitor)
+    token = api_token_issue(acting_user=monitor, user=monitor)
     client = Client()
     client.force_login(admin)
     assert b"dsmb" in client.get("/accounts/users/").content

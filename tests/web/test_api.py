@@ -53,7 +53,7 @@ def test_whole_enrolment_path_over_the_api() -> None:
     cohort = make_cohort(study)
     coordinator = make_user("coord")
     grant(coordinator, study, site)
-    api = _api(api_token_issue(acting_user=None, user=coordinator))
+    api = _api(api_token_issue(acting_user=coordinator, user=coordinator))
 
     created = _post(api, f"/api/studies/{study.pk}/participants", {
         "site_id": site.pk, "referral_source": "clinic", "referral_date": "2025-12-01",
@@ -92,7 +92,7 @@ def test_whole_enrolment_path_over_the_api() -> None:
     # The blinded investigator reads the same participant without the arm or its label.
     investigator = make_user("pi", Role.INVESTIGATOR)
     grant(investigator, study)
-    blind = _api(api_token_issue(acting_user=None, user=investigator))
+    blind = _api(api_token_issue(acting_user=investigator, user=investigator))
     seen = blind.get(f"/api/participants/{pid}")
     assert seen.json()["arm"] is None and seen.json()["group"] == assigned["group"].split(" ")[0]
     text = (
@@ -110,7 +110,7 @@ def test_bad_payloads_get_field_errors_and_change_nothing() -> None:
     site = make_site(study)
     coordinator = make_user("coord")
     grant(coordinator, study, site)
-    api = _api(api_token_issue(acting_user=None, user=coordinator))
+    api = _api(api_token_issue(acting_user=coordinator, user=coordinator))
     events = AuditEvent.objects.count()
 
     wrong_type = _post(
@@ -155,11 +155,11 @@ def test_other_sites_participants_are_not_found() -> None:
     coordinator = make_user("coord")
     grant(coordinator, study, north)
     admin = make_user("admin", Role.ADMINISTRATOR)
-    api_admin = _api(api_token_issue(acting_user=None, user=admin))
+    api_admin = _api(api_token_issue(acting_user=admin, user=admin))
     theirs = _post(api_admin, f"/api/studies/{study.pk}/participants", {
         "site_id": south.pk, "referral_source": "self", "referral_date": "2025-12-01",
     }).json()  # fmt: skip
-    api = _api(api_token_issue(acting_user=None, user=coordinator))
+    api = _api(api_token_issue(acting_user=coordinator, user=coordinator))
     assert api.get(f"/api/participants/{theirs['id']}").status_code == 404
     assert api.get("/api/participants/987654").json() == {"detail": "Not found"}
     assert api.get(f"/api/studies/{study.pk}/participants").json() == []
@@ -167,7 +167,7 @@ def test_other_sites_participants_are_not_found() -> None:
 
 def test_administrator_sets_up_a_study_over_the_api() -> None:
     admin = make_user("admin", Role.ADMINISTRATOR)
-    api = _api(api_token_issue(acting_user=None, user=admin))
+    api = _api(api_token_issue(acting_user=admin, user=admin))
     created = _post(api, "/api/studies", {"protocol_id": "more-mmt-2024", "name": "NJ clinics"})
     assert created.status_code == 201 and created.json()["arms"][1]["id"] == "usual_care"
     sid = created.json()["id"]
@@ -185,7 +185,7 @@ def test_administrator_sets_up_a_study_over_the_api() -> None:
     assert sorted(g["code"] for g in groups) == ["G-1A", "G-1B"]
     coordinator = make_user("coord")
     refused = _post(
-        _api(api_token_issue(acting_user=None, user=coordinator)),
+        _api(api_token_issue(acting_user=coordinator, user=coordinator)),
         "/api/studies",
         {"protocol_id": "mrocc-2025", "name": "X"},
     )

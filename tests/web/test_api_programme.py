@@ -30,7 +30,7 @@ PANEL = list(load_protocol("mrocc-2025").toxicology.panel)  # type: ignore[union
 
 
 def _api(user: Any) -> Client:
-    token = api_token_issue(acting_user=None, user=user)
+    token = api_token_issue(acting_user=user, user=user)
     return Client(headers={"Authorization": f"Bearer {token}"})
 
 

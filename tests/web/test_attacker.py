@@ -22,15 +22,15 @@ from django.test import Client
 from mindtrial.web.accounts.models import Role, User
 from mindtrial.web.accounts.services import api_token_issue
 from mindtrial.web.enrolment import services as enrolment
+from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.enrolment.models import Participant, Randomization
-from mindtrial.web.programme.calendar import study_protocol
 from mindtrial.web.programme.services import attendance_record
 from mindtrial.web.studies import services as studies
 from mindtrial.web.toxicology.schedule import past_test_days
 from mindtrial.web.toxicology.services import tox_test_record
 
 from .attacker import STRATEGIES, collect, permutation_p, views_of
-from .factories import grant, make_ready_participant, make_site, make_study, make_user
+from .factories import SETUP, grant, make_ready_participant, make_site, make_study, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +52,7 @@ def _world() -> dict[tuple[int, str], int]:
             grant(user, study)
         for c in range(COHORTS_PER_STUDY):
             cohort = studies.cohort_create(
-                acting_user=None,
+                acting_user=SETUP,
                 study=study,
                 start_date=dt.date(2026, 1, 5) + dt.timedelta(weeks=c),
                 weekday=0,
@@ -61,8 +61,8 @@ def _world() -> dict[tuple[int, str], int]:
             )
             for _ in range(PER_COHORT):
                 p = make_ready_participant(study, site)
-                enrolment.participant_randomize(acting_user=None, participant=p)
-                enrolment.participant_assign_cohort(acting_user=None, participant=p, cohort=cohort)
+                enrolment.participant_randomize(acting_user=SETUP, participant=p)
+                enrolment.participant_assign_cohort(acting_user=SETUP, participant=p, cohort=cohort)
                 p = Participant.objects.get(pk=p.pk)
                 _programme(p)
                 arm = Randomization.objects.get(participant=p).entry.arm_id
@@ -73,13 +73,13 @@ def _world() -> dict[tuple[int, str], int]:
 def _programme(p: Participant) -> None:
     """The same for every participant: attendance weeks 1-4, every test day so far."""
     for week in range(1, 5):
-        attendance_record(acting_user=None, participant=p, week=week, status="present")
+        attendance_record(acting_user=SETUP, participant=p, week=week, status="present")
     protocol = study_protocol(p.study)
     assert protocol.toxicology is not None
     panel_negative = dict.fromkeys(protocol.toxicology.panel, "negative")
     for day in past_test_days(p, today=TODAY):
         tox_test_record(
-            acting_user=None,
+            acting_user=SETUP,
             participant=p,
             test_date=day,
             status="completed",
@@ -94,7 +94,7 @@ def test_blinded_roles_guess_arms_at_chance() -> None:
     for user in User.objects.filter(role__in=[Role.INVESTIGATOR, Role.STATISTICIAN]):
         client = Client()
         client.force_login(user)
-        token = api_token_issue(acting_user=None, user=user)
+        token = api_token_issue(acting_user=user, user=user)
         knowledge = views_of(collect(client, token))
         known = knowledge.participants
         # The attacker really saw every randomized participant, their group and masked arm.
@@ -140,7 +140,7 @@ def test_held_out_no_order_of_a_cohorts_groups_follows_the_arms() -> None:
     n = 120
     for i in range(n):
         studies.cohort_create(
-            acting_user=None,
+            acting_user=SETUP,
             study=study,
             start_date=dt.date(2026, 1, 5) + dt.timedelta(weeks=i),
             weekday=0,

@@ -24,6 +24,7 @@ from mindtrial.web.studies.services import group_update
 from .crawl import all_routes, expand
 from .factories import (
     ELIGIBLE_RECORD,
+    SETUP,
     grant,
     make_cohort,
     make_participant,
@@ -51,7 +52,7 @@ def trial() -> dict[str, Any]:
     facilitator = make_user("facil", Role.FACILITATOR)
     for group in Group.objects.filter(cohort=cohort):
         group_update(
-            acting_user=None,
+            acting_user=SETUP,
             group=group,
             meeting_link="https://meet.example.org/x",
             facilitators=[facilitator],
@@ -59,12 +60,12 @@ def trial() -> dict[str, Any]:
     randomized = []
     for _ in range(2):
         p = make_ready_participant(study, site)
-        enrolment.participant_randomize(acting_user=None, participant=p)
-        enrolment.participant_assign_cohort(acting_user=None, participant=p, cohort=cohort)
+        enrolment.participant_randomize(acting_user=SETUP, participant=p)
+        enrolment.participant_assign_cohort(acting_user=SETUP, participant=p, cohort=cohort)
         randomized.append(p)
     failed = make_participant(study, site)
     enrolment.participant_screen(
-        acting_user=None, participant=failed, record=dict(ELIGIBLE_RECORD, mania=True)
+        acting_user=SETUP, participant=failed, record=dict(ELIGIBLE_RECORD, mania=True)
     )
     referred = make_participant(study, site)
     users = {role: make_user(f"user-{role}", role) for role in Role.values}
@@ -81,7 +82,7 @@ def trial() -> dict[str, Any]:
         "query_id": [
             str(
                 query_open(
-                    acting_user=None, participant=randomized[0], form="Consent", message="Date?"
+                    acting_user=SETUP, participant=randomized[0], form="Consent", message="Date?"
                 ).pk
             )
         ],

@@ -36,7 +36,8 @@ def test_study_create_prints_the_new_id_and_is_audited() -> None:
     assert study.name == "Utah" and study.arm_ids == ["more", "supportive"]
     assert AllocationEntry.objects.filter(study=study).count() == 12
     event = AuditEvent.objects.get(study=study, action=AuditAction.CREATE)
-    assert event.acting_user is None  # the operator at the command line
+    assert event.acting_user is None  # the operator at the command line, named:
+    assert event.acting_as == "system: cli: mindtrial study create"
 
 
 def test_study_create_unknown_protocol_is_a_clean_error() -> None:

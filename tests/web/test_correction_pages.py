@@ -19,7 +19,7 @@ from mindtrial.web.safety.services import adverse_event_report, participant_with
 from mindtrial.web.toxicology.models import ToxTest
 from mindtrial.web.toxicology.services import tox_test_import
 
-from .factories import ELIGIBLE_RECORD
+from .factories import ELIGIBLE_RECORD, SETUP
 from .programme.factories import START, World
 from .programme.records import PANEL, ae_answers
 
@@ -95,7 +95,7 @@ def test_covariates_page_shows_yes_no_answers_as_recorded(world: World) -> None:
 def test_test_result_page(world: World) -> None:
     p = world.participants[0]
     tox_test_import(
-        acting_user=None, participant=p, week=2, results=dict.fromkeys(PANEL, "negative")
+        acting_user=SETUP, participant=p, week=2, results=dict.fromkeys(PANEL, "negative")
     )
     client = _client(world)
     path = f"/participants/{p.pk}/corrections/tests/?week=2"
@@ -113,7 +113,7 @@ def test_test_result_page(world: World) -> None:
 
 def test_attendance_page(world: World) -> None:
     p = world.participants[0]
-    attendance_record(acting_user=None, participant=p, week=1, status="absent")
+    attendance_record(acting_user=SETUP, participant=p, week=1, status="absent")
     _check(
         _client(world),
         f"/participants/{p.pk}/corrections/attendance/?week=1",

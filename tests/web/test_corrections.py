@@ -35,6 +35,7 @@ from mindtrial.web.toxicology.services import correct_tox_test, tox_test_import
 
 from .factories import (
     ELIGIBLE_RECORD,
+    SETUP,
     grant,
     make_participant,
     make_ready_participant,
@@ -250,7 +251,7 @@ def test_a_test_result_correction_is_audited_per_analyte() -> None:
     world = World(n=1)
     p = world.participants[0]
     test = tox_test_import(
-        acting_user=None, participant=p, week=2, results=dict.fromkeys(PANEL, "negative")
+        acting_user=SETUP, participant=p, week=2, results=dict.fromkeys(PANEL, "negative")
     )
     with pytest.raises(ServiceError) as info:
         correct_tox_test(
@@ -284,7 +285,7 @@ def test_attendance_is_corrected_by_staff_and_by_the_groups_own_facilitator_only
     p = world.participants[0]
     q = next(x for x in world.participants if x.group_id != p.group_id)
     own = make_facilitator(world.study, p.group)  # type: ignore[arg-type]
-    mark = attendance_record(acting_user=None, participant=p, week=1, status="absent")
+    mark = attendance_record(acting_user=SETUP, participant=p, week=1, status="absent")
     correct_attendance(acting_user=own, attendance=mark, status="present", reason="late arrival")
     mark.refresh_from_db()
     assert mark.status == "present"
@@ -294,7 +295,7 @@ def test_attendance_is_corrected_by_staff_and_by_the_groups_own_facilitator_only
         {"status": "present"},
         own,
     )
-    other = attendance_record(acting_user=None, participant=q, week=1, status="absent")
+    other = attendance_record(acting_user=SETUP, participant=q, week=1, status="absent")
     with pytest.raises(ServiceError):
         correct_attendance(acting_user=own, attendance=other, status="present", reason="x")
     assert Attendance.objects.get(pk=other.pk).status == "absent"
@@ -478,7 +479,7 @@ def test_the_corrections_page_lists_what_each_role_may_correct() -> None:
     world = World(n=1)
     p = world.participants[0]
     facilitator = make_facilitator(world.study, p.group)  # type: ignore[arg-type]
-    attendance_record(acting_user=None, participant=p, week=1, status="absent")
+    attendance_record(acting_user=SETUP, participant=p, week=1, status="absent")
     event = adverse_event_report(
         acting_user=world.coordinator,
         participant=p,

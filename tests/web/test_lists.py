@@ -21,6 +21,7 @@ from mindtrial.web.studies.models import Study
 from mindtrial.web.toxicology import models as tox
 
 from .factories import (
+    SETUP,
     grant,
     make_cohort,
     make_participant,
@@ -96,8 +97,8 @@ def world() -> dict[str, Any]:
     randomized = []
     for _ in range(4):
         p = make_ready_participant(study, north)
-        enrolment.participant_randomize(acting_user=None, participant=p)
-        enrolment.participant_assign_cohort(acting_user=None, participant=p, cohort=cohort)
+        enrolment.participant_randomize(acting_user=SETUP, participant=p)
+        enrolment.participant_assign_cohort(acting_user=SETUP, participant=p, cohort=cohort)
         randomized.append(p)
     for i in range(56):
         make_participant(study, south if i % 2 else north)

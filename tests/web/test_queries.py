@@ -35,6 +35,7 @@ from mindtrial.web.queries.services import (
 from mindtrial.web.safety.models import AdverseEvent
 
 from .factories import (
+    SETUP,
     grant,
     make_cohort,
     make_participant,
@@ -213,9 +214,9 @@ def test_blinded_roles_facilitators_and_other_sites_reach_no_query(team: dict[st
 
 def _randomized_in_cohort(study: Any, site: Any) -> Participant:
     p = make_ready_participant(study, site)
-    enrolment.participant_randomize(acting_user=None, participant=p)
+    enrolment.participant_randomize(acting_user=SETUP, participant=p)
     cohort = study.cohorts.first() or make_cohort(study)
-    enrolment.participant_assign_cohort(acting_user=None, participant=p, cohort=cohort)
+    enrolment.participant_assign_cohort(acting_user=SETUP, participant=p, cohort=cohort)
     p.refresh_from_db()
     return p
 

@@ -30,6 +30,7 @@ from mindtrial.web.toxicology.services import tox_test_import
 
 from .factories import (
     ELIGIBLE_RECORD,
+    SETUP,
     grant,
     make_cohort,
     make_participant,
@@ -76,7 +77,7 @@ def world() -> dict[str, Any]:
     for user in users.values():
         grant(user, study)
     group_update(
-        acting_user=None,
+        acting_user=SETUP,
         group=own_group,
         meeting_link="https://meet.example.org/own",
         facilitators=[users[Role.FACILITATOR]],
@@ -84,19 +85,19 @@ def world() -> dict[str, Any]:
     members: dict[int, Participant] = {}
     while len(members) < 2:
         p = make_ready_participant(study, site)
-        enrolment.participant_randomize(acting_user=None, participant=p)
-        enrolment.participant_assign_cohort(acting_user=None, participant=p, cohort=cohort)
+        enrolment.participant_randomize(acting_user=SETUP, participant=p)
+        enrolment.participant_assign_cohort(acting_user=SETUP, participant=p, cohort=cohort)
         p.refresh_from_db()
         assert p.group_id is not None
         members.setdefault(p.group_id, p)
     referral = make_participant(study, site)
     enrolment.participant_screen(
-        acting_user=None, participant=referral, record=dict(ELIGIBLE_RECORD, mania=True)
+        acting_user=SETUP, participant=referral, record=dict(ELIGIBLE_RECORD, mania=True)
     )
     own, other = members[own_group.pk], members[other_group.pk]
     start = cohort.start_date
     for member in (own, other):
-        attendance_record(acting_user=None, participant=member, week=1, status="present")
+        attendance_record(acting_user=SETUP, participant=member, week=1, status="present")
     checkin_submit(
         participant=own,
         week=1,
@@ -105,16 +106,16 @@ def world() -> dict[str, Any]:
         today=start + dt.timedelta(days=1),
     )
     tox_test_import(
-        acting_user=None, participant=own, week=2, results=dict.fromkeys(PANEL, "negative")
+        acting_user=SETUP, participant=own, week=2, results=dict.fromkeys(PANEL, "negative")
     )
     event = adverse_event_report(
-        acting_user=None,
+        acting_user=SETUP,
         participant=own,
         answers=dict(ae_answers(start + dt.timedelta(days=20), serious=True), outcome="recovering"),
         today=start + dt.timedelta(days=30),
     )
     participant_withdraw(
-        acting_user=None, participant=other, kind="withdrawn", week=20, reason="moved away"
+        acting_user=SETUP, participant=other, kind="withdrawn", week=20, reason="moved away"
     )
     values = {
         "study": str(study.pk),
@@ -131,7 +132,7 @@ def world() -> dict[str, Any]:
 def _status(user: User, path: str) -> int:
     client = Client()
     if path.startswith("/api/"):
-        token = api_token_issue(acting_user=None, user=user)
+        token = api_token_issue(acting_user=user, user=user)
         return int(client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}").status_code)
     client.force_login(user)
     return int(client.get(path).status_code)
@@ -161,7 +162,7 @@ def test_a_facilitator_lists_only_their_groups_members(world: dict[str, Any]) ->
     page = client.get(f"/studies/{values['study']}/participants/").content.decode()
     assert own.code in page
     assert other.code not in page and referral.code not in page
-    token = api_token_issue(acting_user=None, user=users[Role.FACILITATOR])
+    token = api_token_issue(acting_user=users[Role.FACILITATOR], user=users[Role.FACILITATOR])
     listed = client.get(
         f"/api/studies/{values['study']}/participants", HTTP_AUTHORIZATION=f"Bearer {token}"
     ).json()
@@ -189,7 +190,7 @@ def test_blinded_roles_see_no_meeting_link_or_facilitators(
     for link in links:
         page = client.get(link).content.decode()
         assert "meet.example.org" not in page and facilitator not in page
-    token = api_token_issue(acting_user=None, user=users[role])
+    token = api_token_issue(acting_user=users[role], user=users[role])
     body = client.get(
         f"/api/studies/{values['study']}", HTTP_AUTHORIZATION=f"Bearer {token}"
     ).content.decode()

@@ -10,13 +10,15 @@ from django.db import connection
 from mindtrial.design.randomization import generate_allocation_list
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AppendOnlyError, AuditAction, AuditEvent
-from mindtrial.web.common import ServiceError
+from mindtrial.web.common import Forbidden, ServiceError
 from mindtrial.web.enrolment import services as enrolment
 from mindtrial.web.enrolment.models import BaselineAssessment, Randomization, Status
 from mindtrial.web.studies.models import AllocationEntry, Group
 
 from .factories import (
     ELIGIBLE_RECORD,
+    SETUP,
+    grant,
     make_cohort,
     make_participant,
     make_ready_participant,
@@ -64,7 +66,7 @@ def test_cohort_rejects_bad_timezone_and_wrong_weekday() -> None:
 
     with pytest.raises(ServiceError) as info:
         cohort_create(
-            acting_user=None,
+            acting_user=SETUP,
             study=study,
             start_date=dt.date(2026, 1, 6),  # a Tuesday
             weekday=0,
@@ -101,7 +103,7 @@ def test_screening_with_blank_fields_changes_nothing() -> None:
     record = {k: v for k, v in ELIGIBLE_RECORD.items() if k not in {"age", "psychosis"}}
     before = AuditEvent.objects.count()
     with pytest.raises(ServiceError) as info:
-        enrolment.participant_screen(acting_user=None, participant=p, record=record)
+        enrolment.participant_screen(acting_user=SETUP, participant=p, record=record)
     assert set(info.value.errors) == {"age", "psychosis"}
     p.refresh_from_db()
     assert p.status == Status.REFERRED and AuditEvent.objects.count() == before
@@ -120,14 +122,14 @@ def test_baseline_scores_on_save_and_correction_needs_reason() -> None:
     assert 5.0 in ocs.scores["scores"].values()  # mean of 6, 4, 5
     with pytest.raises(ServiceError) as info:
         enrolment.participant_record_baseline(
-            acting_user=None,
+            acting_user=SETUP,
             participant=p,
             instrument_id="ocs",
             answers={"ocs_1": 1, "ocs_2": 1, "ocs_3": 1},
         )
     assert "reason" in info.value.errors
     enrolment.participant_record_baseline(
-        acting_user=None,
+        acting_user=SETUP,
         participant=p,
         instrument_id="ocs",
         answers={"ocs_1": 1, "ocs_2": 1, "ocs_3": 1},
@@ -165,19 +167,19 @@ def test_randomize_takes_list_order_once_and_is_audited() -> None:
     cohort = make_cohort(study)
     people = [make_ready_participant(study, site) for _ in range(3)]
     for p in people:
-        enrolment.participant_randomize(acting_user=None, participant=p)
+        enrolment.participant_randomize(acting_user=SETUP, participant=p)
     listed = list(AllocationEntry.objects.filter(study=study).order_by("sequence")[:3])
     got = [Randomization.objects.get(participant=p).entry for p in people]
     assert [e.pk for e in got] == [e.pk for e in listed]
     assert all(e.assigned for e in AllocationEntry.objects.filter(pk__in=[e.pk for e in got]))
     with pytest.raises(ServiceError, match="already been randomized"):
-        enrolment.participant_randomize(acting_user=None, participant=people[0])
+        enrolment.participant_randomize(acting_user=SETUP, participant=people[0])
     event = AuditEvent.objects.filter(
         action=AuditAction.RANDOMIZE, object_id=str(people[0].pk)
     ).get()
     assert event.reveals_allocation and event.new_values["sequence"] == 1
     assert event.new_values["arm"] == listed[0].arm_id
-    p = enrolment.participant_assign_cohort(acting_user=None, participant=people[0], cohort=cohort)
+    p = enrolment.participant_assign_cohort(acting_user=SETUP, participant=people[0], cohort=cohort)
     assert p.group is not None and p.group.arm_id == listed[0].arm_id and p.cohort == cohort
 
 
@@ -186,7 +188,7 @@ def test_randomize_refuses_incomplete_baseline() -> None:
     site = make_site(study)
     p = make_participant(study, site)
     with pytest.raises(ServiceError, match="complete baseline"):
-        enrolment.participant_randomize(acting_user=None, participant=p)
+        enrolment.participant_randomize(acting_user=SETUP, participant=p)
     assert not AllocationEntry.objects.filter(study=study, assigned=True).exists()
 
 
@@ -236,3 +238,76 @@ def test_postgresql_trigger_rejects_update_and_delete_in_sql() -> None:
         ):
             cursor.execute(sql)
     assert AuditEvent.objects.filter(reason="x").count() == 0
+
+
+def test_loaded_history_goes_through_the_import_services_into_a_stratum_never_drawn() -> None:
+    study = make_study(allocation_size=8)
+    site = make_site(study)
+    p = enrolment.participant_import(
+        acting_user=SETUP,
+        study=study,
+        site=site,
+        code="R-17",
+        referral_date=dt.date(2024, 3, 1),
+        status=Status.RANDOMIZED,
+        covariates={"age": 50},
+    )
+    first = enrolment.randomization_import(
+        acting_user=SETUP, participant=p, arm="mrocc", on=dt.date(2024, 3, 9)
+    )
+    second = enrolment.randomization_import(
+        acting_user=SETUP,
+        participant=enrolment.participant_import(
+            acting_user=SETUP,
+            study=study,
+            site=site,
+            code="R-18",
+            referral_date=dt.date(2024, 3, 1),
+            status=Status.RANDOMIZED,
+        ),
+        arm="recovery_support",
+        on=dt.date(2024, 3, 10),
+    )
+    given = [first.entry, second.entry]
+    assert [(e.stratum, e.sequence, e.arm_id, e.assigned) for e in given] == [
+        ("import", 1, "mrocc", True),
+        ("import", 2, "recovery_support", True),
+    ]
+    assert Randomization.objects.get(pk=first.pk).randomized_at.date() == dt.date(2024, 3, 9)
+    # The generated list's 8 entries are untouched: still all free for live randomization.
+    live = AllocationEntry.objects.filter(study=study).exclude(stratum="import")
+    assert live.count() == 8 and not live.filter(assigned=True).exists()
+    event = AuditEvent.objects.get(action=AuditAction.RANDOMIZE, object_id=str(p.pk))
+    assert event.reveals_allocation and event.new_values["stratum"] == "import"
+    assert event.acting_as == "system: tests: set-up"
+
+
+def test_only_enrolment_writers_import_participants_and_only_admins_give_arms() -> None:
+    study = make_study()
+    site = make_site(study)
+    facilitator = make_user("fac", Role.FACILITATOR)
+    coordinator = make_user("coord", Role.COORDINATOR)
+    grant(facilitator, study)
+    grant(coordinator, study)
+    with pytest.raises(Forbidden):
+        enrolment.participant_import(
+            acting_user=facilitator,
+            study=study,
+            site=site,
+            code="R-1",
+            referral_date=dt.date(2024, 3, 1),
+            status=Status.RANDOMIZED,
+        )
+    p = enrolment.participant_import(
+        acting_user=coordinator,
+        study=study,
+        site=site,
+        code="R-1",
+        referral_date=dt.date(2024, 3, 1),
+        status=Status.RANDOMIZED,
+    )
+    with pytest.raises(Forbidden):  # a coordinator never chooses an arm
+        enrolment.randomization_import(
+            acting_user=coordinator, participant=p, arm="mrocc", on=dt.date(2024, 3, 9)
+        )
+    assert not Randomization.objects.filter(participant=p).exists()

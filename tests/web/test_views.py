@@ -115,7 +115,7 @@ def test_audit_page_filters_and_exports_for_data_manager_only() -> None:
     rows = list(csv.DictReader(io.StringIO(export.content.decode())))
     assert {r["action"] for r in rows} == {"create", "generate_allocation", "refer", "grant_access"}
     refer = next(r for r in rows if r["action"] == "refer")
-    assert refer["user"] == "(command line)" and '"site": "north"' in refer["new"]
+    assert refer["user"] == "system: tests: set-up" and '"site": "north"' in refer["new"]
     coordinator = make_user("coord")
     grant(coordinator, study)
     client.force_login(coordinator)

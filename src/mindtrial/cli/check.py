@@ -30,11 +30,12 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """List stored records that break the study dataset's rules (exit 3 if any)."""
+        from mindtrial.web.audit.actors import SystemActor
         from mindtrial.web.bootstrap import setup
 
         setup(migrate=True)
         from mindtrial.web.common import ServiceError
-        from mindtrial.web.exports.services import study_data_problems
+        from mindtrial.web.exports.selectors import study_data_problems
         from mindtrial.web.studies.models import Study
 
         found = Study.objects.filter(pk=study).first()
@@ -43,7 +44,7 @@ def register(app: typer.Typer) -> None:
         if open_queries:
             from mindtrial.web.queries.services import queries_run_checks
 
-            run = queries_run_checks(acting_user=None, study=found)
+            run = queries_run_checks(acting_user=SystemActor("cli: mindtrial check"), study=found)
             console.print(
                 f"Study {study}: data checks found {run.findings} problem(s); "
                 f"{len(run.opened)} new data quer{'y' if len(run.opened) == 1 else 'ies'} opened, "

@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the study's export; the default, the study dataset, is what `mindtrial
         analyze` reads (docs/study-dataset.md)."""
+        from mindtrial.web.audit.actors import SystemActor
         from mindtrial.web.bootstrap import setup
 
         setup(migrate=True)
@@ -58,7 +59,7 @@ def register(app: typer.Typer) -> None:
             fail(f"{out} already exists; choose a new folder for the export")
         try:
             written = study_export_files(
-                acting_user=None,
+                acting_user=SystemActor("cli: mindtrial export"),
                 study=found,
                 folder=out,
                 format=ExportFormat(format.value),

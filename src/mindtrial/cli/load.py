@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
             dataset = read_dataset(dataset_dir)
         except DatasetError as exc:
             fail(str(exc))
+        from mindtrial.web.audit.actors import SystemActor
         from mindtrial.web.bootstrap import setup
 
         setup(migrate=True)
@@ -32,7 +33,9 @@ def register(app: typer.Typer) -> None:
         if found is None:
             fail(f"no study with id {study} (see `mindtrial study list`)")
         try:
-            summary = dataset_load(acting_user=None, study=found, dataset=dataset)
+            summary = dataset_load(
+                acting_user=SystemActor("cli: mindtrial load"), study=found, dataset=dataset
+            )
         except LoadError as exc:
             fail(f"nothing was loaded: {exc}")
         console.print(

@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Create a study from a protocol and print its id (the list is generated and concealed)."""
+        from mindtrial.web.audit.actors import SystemActor
         from mindtrial.web.bootstrap import setup
 
         setup(migrate=True)
@@ -28,7 +29,10 @@ def register(app: typer.Typer) -> None:
 
         try:
             study = study_create(
-                acting_user=None, protocol_id=protocol, name=name, allocation_size=allocation_size
+                acting_user=SystemActor("cli: mindtrial study create"),
+                protocol_id=protocol,
+                name=name,
+                allocation_size=allocation_size,
             )
         except ServiceError as exc:
             fail(str(exc))

@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             fail("no password on standard input")
+        from mindtrial.web.audit.actors import SystemActor
         from mindtrial.web.bootstrap import setup
 
         setup(migrate=True)
@@ -55,7 +56,7 @@ def register(app: typer.Typer) -> None:
         try:
             with transaction.atomic():
                 user = user_create(
-                    acting_user=None,
+                    acting_user=SystemActor("cli: mindtrial user add"),
                     username=username,
                     password=password,
                     role=role,
@@ -70,7 +71,12 @@ def register(app: typer.Typer) -> None:
                         site_obj = Site.objects.filter(study=found, code=site).first()
                         if site_obj is None:
                             raise ServiceError({"site": f"study {study} has no site '{site}'"})
-                    study_access_grant(acting_user=None, user=user, study=found, site=site_obj)
+                    study_access_grant(
+                        acting_user=SystemActor("cli: mindtrial user add"),
+                        user=user,
+                        study=found,
+                        site=site_obj,
+                    )
         except ServiceError as exc:
             fail(str(exc))
         console.print(f"added {user.username} ({user.role})", highlight=False)
@@ -78,6 +84,7 @@ def register(app: typer.Typer) -> None:
     @user_app.command("token")
     def token(username: str = typer.Argument(..., help="Whose token.")) -> None:
         """Issue and print a new API token (shown only this once)."""
+        from mindtrial.web.audit.actors import SystemActor
         from mindtrial.web.bootstrap import setup
 
         setup(migrate=True)
@@ -87,4 +94,4 @@ def register(app: typer.Typer) -> None:
         user = User.objects.filter(username=username, is_active=True).first()
         if user is None:
             fail(f"no active user '{username}'")
-        typer.echo(api_token_issue(acting_user=None, user=user))
+        typer.echo(api_token_issue(acting_user=SystemActor("cli: mindtrial user token"), user=user))

@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from mindtrial.dataset import StudyDataset
+from mindtrial.web.accounts.actors import SystemActor
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.accounts.services import user_create
 from mindtrial.web.exports.services import LoadSummary, dataset_load
 from mindtrial.web.studies.models import Study
 from mindtrial.web.studies.services import study_access_grant, study_create
+
+DEMO = SystemActor("mindtrial demo")
+"""The demo builder acts as the operator who ran ``mindtrial demo``."""
 
 
 @dataclass(frozen=True)
@@ -41,13 +45,13 @@ def demo_site_create(*, protocol_id: str, name: str, dataset: StudyDataset) -> D
     Passwords are random for each run (printed once by the demo, never stored in the repo).
     """
     with transaction.atomic():
-        study: Study = study_create(acting_user=None, protocol_id=protocol_id, name=name)
-        summary = dataset_load(acting_user=None, study=study, dataset=dataset)
+        study: Study = study_create(acting_user=DEMO, protocol_id=protocol_id, name=name)
+        summary = dataset_load(acting_user=DEMO, study=study, dataset=dataset)
         logins = []
         for role in Role:
             username = f"demo-{role.value.replace('_', '-')}"
             password = f"{role.value[:4]}-{secrets.token_urlsafe(9)}"
-            user = user_create(acting_user=None, username=username, password=password, role=role)
-            study_access_grant(acting_user=None, user=user, study=study)
+            user = user_create(acting_user=DEMO, username=username, password=password, role=role)
+            study_access_grant(acting_user=DEMO, user=user, study=study)
             logins.append(DemoLogin(username, role.value, str(role.label), password))
     return DemoSite(study.pk, name, summary, tuple(logins))

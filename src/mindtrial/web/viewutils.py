@@ -10,6 +10,7 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from mindtrial.web.accounts.models import User
 from mindtrial.web.common import NotFound, ServiceError, parse_int
@@ -85,3 +86,37 @@ def correction_reason_field() -> forms.CharField:
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
         help_text="Kept in the audit trail with the old and new values, your name and the time.",
     )
+
+
+REASON = "reason"
+"""The form field of a correction's reason."""
+
+
+def correction_page(
+    request: AuthedRequest,
+    participant: Any,
+    form: forms.Form,
+    title: str,
+    *,
+    intro: str = "",
+    submit: str = "Save correction",
+    reason_name: str = REASON,
+) -> HttpResponse:
+    """The shared correction form page (``corrections/form.html``)."""
+    return render(
+        request,
+        "corrections/form.html",
+        {
+            "p": participant,
+            "form": form,
+            "title": f"{title} · {participant.code}",
+            "intro": intro,
+            "submit": submit,
+            "reason_name": reason_name,
+        },
+    )
+
+
+def as_initial(values: dict[str, Any]) -> dict[str, Any]:
+    """Saved values as form initial values (yes/no questions saved as booleans)."""
+    return {k: ("yes" if v else "no") if isinstance(v, bool) else v for k, v in values.items()}

@@ -13,7 +13,7 @@ from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record
 
-from ..factories import grant, make_participant, make_site, make_study, make_user
+from ..factories import SETUP, grant, make_participant, make_site, make_study, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def test_audit_csv_escapes_reasons_that_look_like_formulas() -> None:
     p = make_participant(study, make_site(study))
     with transaction.atomic():
         audit_record(
-            acting_user=None,
+            acting_user=SETUP,
             action=AuditAction.CORRECT,
             target=p,
             study=study,

@@ -18,7 +18,7 @@ from ..programme.factories import World
 @pytest.mark.django_db
 def test_api_refuses_a_nul_in_json_path_and_query() -> None:
     world = World(n=1)
-    token = api_token_issue(acting_user=None, user=world.coordinator)
+    token = api_token_issue(acting_user=world.coordinator, user=world.coordinator)
     api = Client(headers={"Authorization": f"Bearer {token}"})
     participant = world.participants[0]
     cohort_before = Participant.objects.get(pk=participant.pk).cohort_id

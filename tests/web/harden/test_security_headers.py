@@ -15,6 +15,7 @@ from mindtrial.web.checkin.views import checkin_url
 from mindtrial.web.queries.services import query_open
 
 from ..crawl import all_routes, expand
+from ..factories import SETUP
 from ..programme.factories import World
 from ..programme.records import add_programme_records
 
@@ -48,7 +49,7 @@ def test_every_page_sends_the_policy_and_has_no_inline_script_or_style(tmp_path:
         "query_id": [
             str(
                 query_open(
-                    acting_user=None,
+                    acting_user=SETUP,
                     participant=world.participants[0],
                     form="Consent",
                     message="Date?",

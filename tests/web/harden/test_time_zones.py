@@ -17,7 +17,7 @@ from mindtrial.web.enrolment import services as enrolment
 from mindtrial.web.toxicology.models import ToxTest
 from mindtrial.web.toxicology.selectors import today_test_list
 
-from ..factories import make_site, make_study
+from ..factories import SETUP, make_site, make_study
 from ..programme.factories import START, World
 from ..programme.records import PANEL
 
@@ -86,7 +86,7 @@ def test_a_referral_dated_today_in_tokyo_is_not_in_the_future_at_utc_afternoon()
     # 16:00 UTC on 1 March is 01:00 on 2 March in Tokyo.
     with time_machine.travel(dt.datetime(2026, 3, 1, 16, 0, tzinfo=dt.UTC), tick=False):
         p = enrolment.participant_refer(
-            acting_user=None,
+            acting_user=SETUP,
             study=study,
             site=site,
             referral_source="clinic",
@@ -95,7 +95,7 @@ def test_a_referral_dated_today_in_tokyo_is_not_in_the_future_at_utc_afternoon()
         assert p.referral_date == dt.date(2026, 3, 2)
         with pytest.raises(ServiceError) as info:  # no time zone has reached 4 March yet
             enrolment.participant_refer(
-                acting_user=None,
+                acting_user=SETUP,
                 study=study,
                 site=site,
                 referral_source="clinic",

@@ -10,7 +10,7 @@ from mindtrial.web.enrolment.models import Participant
 from mindtrial.web.studies import services as studies
 from mindtrial.web.studies.models import Cohort, Group, Site, Study
 
-from ..factories import grant, make_ready_participant, make_site, make_study, make_user
+from ..factories import SETUP, grant, make_ready_participant, make_site, make_study, make_user
 
 START = dt.date(2026, 1, 5)  # a Monday; make_cohort's start date
 WEEK1_ANSWERS = {
@@ -25,7 +25,7 @@ WEEK1_ANSWERS = {
 
 def make_cohort_on(study: Study, start: dt.date = START) -> Cohort:
     return studies.cohort_create(
-        acting_user=None,
+        acting_user=SETUP,
         study=study,
         start_date=start,
         weekday=start.weekday(),
@@ -36,8 +36,8 @@ def make_cohort_on(study: Study, start: dt.date = START) -> Cohort:
 
 def make_randomized(study: Study, site: Site, cohort: Cohort) -> Participant:
     p = make_ready_participant(study, site)
-    enrolment.participant_randomize(acting_user=None, participant=p)
-    enrolment.participant_assign_cohort(acting_user=None, participant=p, cohort=cohort)
+    enrolment.participant_randomize(acting_user=SETUP, participant=p)
+    enrolment.participant_assign_cohort(acting_user=SETUP, participant=p, cohort=cohort)
     p.refresh_from_db()
     return p
 
@@ -46,7 +46,7 @@ def make_facilitator(study: Study, group: Group, username: str = "fac") -> User:
     user = make_user(username, Role.FACILITATOR)
     grant(user, study)
     studies.group_update(
-        acting_user=None,
+        acting_user=SETUP,
         group=group,
         meeting_link="https://video.example.org/room-1",
         facilitators=[*group.facilitators.all(), user],

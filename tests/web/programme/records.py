@@ -19,6 +19,8 @@ from mindtrial.web.safety.services import adverse_event_report
 from mindtrial.web.toxicology.schedule import past_test_days
 from mindtrial.web.toxicology.services import tox_test_record
 
+from ..factories import SETUP
+
 WEEK1 = {
     "substance_use_7d": {
         "opioids": "no", "benzodiazepines": "no", "cocaine": "no",
@@ -55,12 +57,12 @@ def add_programme_records(participants: list[Participant], *, media_root: str) -
         checkin_submit(
             participant=p, week=1, answers=WEEK1, idempotency_key=f"crawl-{p.pk}-1", today=week1
         )
-        attendance_record(acting_user=None, participant=p, week=1, status="present")
+        attendance_record(acting_user=SETUP, participant=p, week=1, status="present")
         late = start + dt.timedelta(weeks=30)
         day = past_test_days(p, today=late)[0]
         with override_settings(MEDIA_ROOT=media_root):
             tox_test_record(
-                acting_user=None,
+                acting_user=SETUP,
                 participant=p,
                 test_date=day,
                 status="completed",
@@ -70,11 +72,11 @@ def add_programme_records(participants: list[Participant], *, media_root: str) -
             )
         made["events"].append(
             adverse_event_report(
-                acting_user=None,
+                acting_user=SETUP,
                 participant=p,
                 answers=ae_answers(week1, serious=i == 0),
                 today=late,
             )
         )
-        made["links"].append(participant_link_issue(acting_user=None, participant=p))
+        made["links"].append(participant_link_issue(acting_user=SETUP, participant=p))
     return made

@@ -27,7 +27,7 @@ from mindtrial.web.safety.models import AdverseEvent, SafetyAlert
 from mindtrial.web.toxicology.models import ToxTest
 from mindtrial.web.toxicology.schedule import all_test_days
 
-from ..factories import PASSWORD, grant
+from ..factories import PASSWORD, SETUP, grant
 from ..test_browser import sign_in
 from .factories import WEEK1_ANSWERS, World, make_facilitator
 from .records import PANEL
@@ -175,7 +175,7 @@ def test_facilitator_takes_attendance(live_server: Any, browser: Any) -> None:
 def test_safety_monitor_receives_a_serious_adverse_event(live_server: Any, browser: Any) -> None:
     world = World(n=1, start=_monday() - dt.timedelta(weeks=2))
     monitor = user_create(
-        acting_user=None,
+        acting_user=SETUP,
         username="dsmb",
         password=PASSWORD,
         role=Role.SAFETY_MONITOR,

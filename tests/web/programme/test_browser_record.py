@@ -17,7 +17,7 @@ from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.checkin.services import participant_link_issue
 from mindtrial.web.checkin.views import checkin_url
 from mindtrial.web.common import local_date
-from mindtrial.web.programme.calendar import participant_today
+from mindtrial.web.enrolment.calendar import participant_today
 from mindtrial.web.toxicology.models import ToxTest
 from mindtrial.web.toxicology.schedule import all_test_days
 

@@ -21,7 +21,7 @@ from mindtrial.web.checkin.services import (
     participant_link_revoke,
 )
 from mindtrial.web.common import NotFound, ServiceError
-from mindtrial.web.programme.calendar import study_protocol
+from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.safety.services import participant_withdraw
 
 from .factories import START, WEEK1_ANSWERS, World

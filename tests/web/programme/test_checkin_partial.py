@@ -137,7 +137,7 @@ def test_phone_form_offers_prefer_not_to_answer() -> None:
 def test_staff_enter_a_partial_check_in_through_the_api() -> None:
     world = World(n=1)  # started 2026-01-05: week 8 is long past
     p = world.participants[0]
-    token = api_token_issue(acting_user=None, user=world.coordinator)
+    token = api_token_issue(acting_user=world.coordinator, user=world.coordinator)
     api = Client(headers={"Authorization": f"Bearer {token}"})
     body = {"week": 8, "idempotency_key": "api-partial-01", "answers": WEEK8, "declined": DECLINED}
     response = api.post(

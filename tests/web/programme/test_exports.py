@@ -15,10 +15,11 @@ from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.common import ServiceError
 from mindtrial.web.enrolment.models import Participant
 from mindtrial.web.enrolment.selectors import participant_arm
-from mindtrial.web.exports.services import LoadError, dataset_load, study_export
+from mindtrial.web.exports.selectors import study_export
+from mindtrial.web.exports.services import LoadError, dataset_load
 from mindtrial.web.studies.models import AllocationEntry
 
-from ..factories import make_study, make_user
+from ..factories import SETUP, make_study, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -59,10 +60,10 @@ def test_load_then_export_gives_back_the_simulated_dataset(
     simulated: StudyDataset, tmp_path: Path
 ) -> None:
     study = make_study(name="Loaded")
-    summary = dataset_load(acting_user=None, study=study, dataset=simulated)
+    summary = dataset_load(acting_user=SETUP, study=study, dataset=simulated)
     assert summary.participants == 14
     assert summary.referrals == len(simulated.screening)
-    exported = study_export(acting_user=None, study=study)
+    exported = study_export(acting_user=SETUP, study=study)
     assert exported.meta.source == "web" and not exported.meta.arms_masked
     assert_same_rows(_on_disk(exported, tmp_path / "export"), _on_disk(simulated, tmp_path / "sim"))
     # The arms were loaded into the normal records: unblinded staff see them.
@@ -80,7 +81,7 @@ def test_masked_export_replaces_arms_by_codes_and_is_all_blinded_roles_get(
     simulated: StudyDataset,
 ) -> None:
     study = make_study(name="Loaded")
-    dataset_load(acting_user=None, study=study, dataset=simulated)
+    dataset_load(acting_user=SETUP, study=study, dataset=simulated)
     statistician = make_user("stat", Role.STATISTICIAN)
     with pytest.raises(ServiceError, match="only the masked"):
         study_export(acting_user=statistician, study=study)
@@ -120,11 +121,11 @@ def test_load_is_all_or_nothing(simulated: StudyDataset) -> None:
     )
     audit_before = AuditEvent.objects.count()
     with pytest.raises(LoadError, match=rf"participants.csv: participant {gone['participant_id']}"):
-        dataset_load(acting_user=None, study=study, dataset=bad)
+        dataset_load(acting_user=SETUP, study=study, dataset=bad)
     assert Participant.objects.filter(study=study).count() == 0
     assert CheckIn.objects.count() == 0
     assert AuditEvent.objects.count() == audit_before
     # Loading twice into one study is refused before anything is written.
-    dataset_load(acting_user=None, study=study, dataset=simulated)
+    dataset_load(acting_user=SETUP, study=study, dataset=simulated)
     with pytest.raises(LoadError, match="already has participants"):
-        dataset_load(acting_user=None, study=study, dataset=simulated)
+        dataset_load(acting_user=SETUP, study=study, dataset=simulated)

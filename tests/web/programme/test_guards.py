@@ -146,7 +146,7 @@ def test_the_api_asks_for_the_reason_too() -> None:
     p = world.participants[0]
     attendance_record(acting_user=world.coordinator, participant=p, week=1, status="present")
     old = make_cohort_on(world.study, dt.date(2021, 1, 4))
-    token = api_token_issue(acting_user=None, user=world.coordinator)
+    token = api_token_issue(acting_user=world.coordinator, user=world.coordinator)
     api = Client(headers={"Authorization": f"Bearer {token}"})
     url = f"/api/participants/{p.pk}/cohort"
     refused = api.post(url, {"cohort_id": old.public_id}, content_type="application/json")

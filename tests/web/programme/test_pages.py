@@ -25,7 +25,7 @@ from mindtrial.web.toxicology.models import ToxTest
 from mindtrial.web.toxicology.schedule import all_test_days
 
 from ..crawl import all_routes, expand
-from ..factories import PASSWORD, grant, make_user
+from ..factories import PASSWORD, SETUP, grant, make_user
 from .factories import World, make_facilitator
 from .records import PANEL, add_programme_records, ae_answers
 
@@ -182,7 +182,7 @@ def test_facilitator_takes_attendance_in_one_post() -> None:
 def test_sae_report_reaches_the_safety_monitor(django_capture_on_commit_callbacks: Any) -> None:
     world = World(n=1, start=_recent_monday() - dt.timedelta(weeks=2))
     monitor = user_create(
-        acting_user=None,
+        acting_user=SETUP,
         username="dsmb",
         password=PASSWORD,
         role=Role.SAFETY_MONITOR,

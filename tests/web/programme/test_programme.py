@@ -10,14 +10,14 @@ import pytest
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction, AuditEvent
 from mindtrial.web.common import ServiceError
-from mindtrial.web.enrolment.selectors import participant_arm
-from mindtrial.web.programme.calendar import (
+from mindtrial.web.enrolment.calendar import (
     cohort_sessions,
     curriculum_week,
     next_session,
     study_protocol,
     week_of,
 )
+from mindtrial.web.enrolment.selectors import participant_arm
 from mindtrial.web.programme.models import Attendance
 from mindtrial.web.programme.selectors import adherence
 from mindtrial.web.programme.services import attendance_record, continuation_record

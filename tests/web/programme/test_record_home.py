@@ -13,16 +13,16 @@ from mindtrial.simulate import simulate_trial
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.checkin.services import checkin_submit
 from mindtrial.web.common import local_date
+from mindtrial.web.enrolment.calendar import participant_today, study_protocol
 from mindtrial.web.enrolment.models import Participant, Randomization
-from mindtrial.web.enrolment.record import record_actions, record_home
 from mindtrial.web.exports.services import dataset_load
-from mindtrial.web.programme.calendar import participant_today, study_protocol
 from mindtrial.web.programme.services import attendance_record
 from mindtrial.web.queries.services import query_open
+from mindtrial.web.record.home import record_actions, record_home
 from mindtrial.web.safety.services import participant_withdraw
 from mindtrial.web.toxicology.schedule import all_test_days
 
-from ..factories import grant, make_participant, make_study, make_user
+from ..factories import SETUP, grant, make_participant, make_study, make_user
 from .factories import WEEK1_ANSWERS, World, make_facilitator
 
 pytestmark = pytest.mark.django_db
@@ -118,7 +118,7 @@ def test_a_withdrawn_participant_is_not_shown_as_randomized() -> None:
 
 def test_imported_participants_are_not_shown_as_not_screened() -> None:
     study = make_study(name="Loaded")
-    dataset_load(acting_user=None, study=study, dataset=simulate_trial("mrocc-2025", n=6, seed=3))
+    dataset_load(acting_user=SETUP, study=study, dataset=simulate_trial("mrocc-2025", n=6, seed=3))
     coordinator = make_user("dm", Role.DATA_MANAGER)
     grant(coordinator, study)
     p = Participant.objects.get(study=study, code="P0001")

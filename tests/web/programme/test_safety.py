@@ -22,7 +22,7 @@ from mindtrial.web.safety.services import (
     participant_withdraw,
 )
 
-from ..factories import PASSWORD, grant, make_user
+from ..factories import PASSWORD, SETUP, grant, make_user
 from .factories import START, World
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +40,7 @@ def _answers(**changes: Any) -> dict[str, Any]:
 
 def _monitor(world: World, name: str, email: str) -> Any:
     user = user_create(
-        acting_user=None, username=name, password=PASSWORD, role=Role.SAFETY_MONITOR, email=email
+        acting_user=SETUP, username=name, password=PASSWORD, role=Role.SAFETY_MONITOR, email=email
     )
     grant(user, world.study)
     return user
@@ -54,7 +54,7 @@ def test_serious_event_alerts_every_monitor_in_app_and_by_email(
     m1 = _monitor(world, "dsmb1", "dsmb1@example.org")
     m2 = _monitor(world, "dsmb2", "dsmb2@example.org")
     _monitor_elsewhere = user_create(
-        acting_user=None,
+        acting_user=SETUP,
         username="dsmb3",
         password=PASSWORD,
         role=Role.SAFETY_MONITOR,
@@ -163,7 +163,7 @@ def test_codes_continue_after_loaded_events() -> None:
     world = World(n=2)
     p, q = world.participants
     adverse_event_import(
-        acting_user=None, participant=p, code="AE00007", onset_week=2, severity="mild",
+        acting_user=SETUP, participant=p, code="AE00007", onset_week=2, severity="mild",
         serious=False, related=False, expected=True,
     )  # fmt: skip
     event = adverse_event_report(
@@ -173,7 +173,7 @@ def test_codes_continue_after_loaded_events() -> None:
     assert event.code == "AE00008"  # one more than the highest, across participants
     with pytest.raises(ServiceError, match="contradicts"):
         adverse_event_import(
-            acting_user=None, participant=q, code="AE00009", onset_week=2, severity="mild",
+            acting_user=SETUP, participant=q, code="AE00009", onset_week=2, severity="mild",
             serious=False, related=True, expected=True, relatedness="not_related",
         )  # fmt: skip
 

@@ -23,7 +23,7 @@ from mindtrial.web.accounts.services import user_create
 from mindtrial.web.safety.models import AdverseEvent, AlertEmail, SafetyAlert
 from mindtrial.web.safety.outbox import MAX_ATTEMPTS, alert_emails_send
 
-from ..factories import PASSWORD, grant
+from ..factories import PASSWORD, SETUP, grant
 from .factories import START, World
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +54,7 @@ def smtp_down(settings: Any) -> None:
 def _world_with_monitor() -> tuple[World, Any]:
     world = World(n=1)
     monitor = user_create(
-        acting_user=None,
+        acting_user=SETUP,
         username="dsmb",
         password=PASSWORD,
         role=Role.SAFETY_MONITOR,
@@ -182,7 +182,7 @@ def test_monitor_without_address_is_alerted_in_the_app_only(
 ) -> None:
     world = World(n=1)
     monitor = user_create(
-        acting_user=None, username="dsmb", password=PASSWORD, role=Role.SAFETY_MONITOR
+        acting_user=SETUP, username="dsmb", password=PASSWORD, role=Role.SAFETY_MONITOR
     )
     grant(monitor, world.study)
     p = world.participants[0]

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from mindtrial.web.accounts.models import User
+from mindtrial.web.accounts.models import Role, User
 from mindtrial.web.common import NotFound
+
+AUDIT_READERS = frozenset({Role.ADMINISTRATOR, Role.DATA_MANAGER})
+"""Unblinded roles that read the audit trail (data managers and administrators)."""
+
+
+def can_read_audit(user: User) -> bool:
+    return user.is_superuser or user.role in AUDIT_READERS
 
 
 def staff_users(user: User) -> QuerySet[User]:

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
+from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.accounts.models import ApiToken, Role, User
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record
@@ -19,21 +20,23 @@ from mindtrial.web.common import Forbidden, ServiceError
 TOKEN_PREFIX_LENGTH = 8
 
 
-def _require_admin(acting_user: User | None) -> None:
-    if acting_user is not None and not acting_user.is_administrator:
+def require_account_manager(acting_user: Actor) -> None:
+    """Staff accounts are managed by administrators (or the operator at the command line)."""
+    user = staff_user(acting_user)
+    if user is not None and not user.is_administrator:
         raise Forbidden("Only administrators can manage staff accounts.")
 
 
 def user_create(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     username: str,
     password: str,
     role: str,
     email: str = "",
 ) -> User:
     """A staff user with one role; the password must pass Django's validators."""
-    _require_admin(acting_user)
+    require_account_manager(acting_user)
     errors: dict[str, str] = {}
     username = username.strip()
     if role not in Role.values:
@@ -82,7 +85,7 @@ def _email_problem(email: str) -> str | None:
 
 def user_update(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     user: User,
     role: str | None = None,
     email: str | None = None,
@@ -91,7 +94,7 @@ def user_update(
     """An administrator sets another account's role, e-mail address or active state
     (``None`` = unchanged); audited old → new. Administrators cannot demote or deactivate
     themselves, so a study is never left without one by accident."""
-    _require_admin(acting_user)
+    require_account_manager(acting_user)
     errors: dict[str, str] = {}
     if role is not None and role not in Role.values:
         errors["role"] = f"Unknown role '{role}'; choose one of {', '.join(Role.values)}."
@@ -100,7 +103,7 @@ def user_update(
         problem = _email_problem(email)
         if problem is not None:
             errors["email"] = problem
-    if acting_user is not None and acting_user.pk == user.pk:
+    if staff_user(acting_user) == user:
         if is_active is False:
             errors["is_active"] = "You cannot deactivate your own account."
         if role is not None and role != Role.ADMINISTRATOR and user.role == Role.ADMINISTRATOR:
@@ -163,10 +166,17 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def api_token_issue(*, acting_user: User | None, user: User) -> str:
+def require_token_issuer(acting_user: Actor, user: User) -> None:
+    """Staff issue tokens for themselves; administrators (and the command line) for anyone."""
+    staff = staff_user(acting_user)
+    if staff is None or staff == user or staff.is_administrator:
+        return
+    raise Forbidden("You can only issue tokens for yourself.")
+
+
+def api_token_issue(*, acting_user: Actor, user: User) -> str:
     """A new API token for ``user``; only its hash is kept, so this is the only time it is seen."""
-    if acting_user is not None and acting_user != user and not acting_user.is_administrator:
-        raise Forbidden("You can only issue tokens for yourself.")
+    require_token_issuer(acting_user, user)
     token = "mt_" + secrets.token_urlsafe(32)
     with transaction.atomic():
         record = ApiToken.objects.create(

@@ -51,7 +51,17 @@ class AuditEvent(models.Model):
         null=True,
         blank=True,
         related_name="audit_events",
-        help_text="Who acted; empty for the system itself (e.g. a migration).",
+        help_text="The staff user who acted; empty when a system process or the participant did.",
+    )
+    acting_as = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=(
+            "Who acted when no staff user did: 'system: <process>' (e.g. 'system: cli: "
+            "mindtrial load') or 'participant' (their own check-in link). Empty on rows "
+            "written before system actors were named."
+        ),
     )
     study = models.ForeignKey(
         "studies.Study", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -83,3 +93,10 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AppendOnlyError("audit events cannot be deleted")
+
+    @property
+    def actor_label(self) -> str:
+        """The "who" of the row: the username, the system process, or the participant."""
+        if self.acting_user is not None:
+            return self.acting_user.get_username()
+        return self.acting_as or "(command line)"

@@ -3,39 +3,52 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models, transaction
 from django.utils import timezone
 
+from mindtrial.web.audit.actors import ParticipantActor, SystemActor
 from mindtrial.web.audit.models import AuditAction, AuditEvent
 from mindtrial.web.common import ServiceError, jsonable
 
-if TYPE_CHECKING:
-    from mindtrial.web.accounts.models import User
-    from mindtrial.web.studies.models import Study
+AuditActor = AbstractBaseUser | SystemActor | ParticipantActor
+"""Whoever may appear in the "who" of an audit row (services narrow it to ``accounts.Actor``)."""
+
+
+def _who(actor: object) -> tuple[int | None, str]:
+    """(staff user id, acting_as label) of the row; TypeError for anything that is not an actor
+    (``None`` above all: there is no anonymous god mode)."""
+    if isinstance(actor, SystemActor | ParticipantActor):
+        return None, actor.label
+    if isinstance(actor, AbstractBaseUser) and actor.pk is not None and actor.is_authenticated:
+        return int(actor.pk), ""
+    raise TypeError(f"acting_user must be a saved staff user or a SystemActor, not {actor!r}")
 
 
 def audit_record(
     *,
-    acting_user: User | None,
+    acting_user: AuditActor,
     action: AuditAction,
     target: models.Model,
-    study: Study | None = None,
+    study: models.Model | None = None,
     old: dict[str, Any] | None = None,
     new: dict[str, Any] | None = None,
     reason: str = "",
     reveals_allocation: bool = False,
 ) -> AuditEvent:
     """Append one audit row for a change to ``target``; must run inside the change's transaction."""
+    user_id, acting_as = _who(acting_user)
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record() must be called inside the transaction of the change")
     if action == AuditAction.CORRECT and not reason.strip():
         raise ServiceError({"reason": "A reason is required to correct submitted data."})
     event = AuditEvent(
         acted_at=timezone.now(),
-        acting_user=acting_user,
-        study=study,
+        acting_user_id=user_id,
+        acting_as=acting_as,
+        study_id=study.pk if study is not None else None,
         object_type=target._meta.label_lower,
         object_id=str(target.pk),
         action=action,
@@ -79,9 +92,9 @@ def require_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
 
 def audit_correction(
     *,
-    acting_user: User | None,
+    acting_user: AuditActor,
     target: models.Model,
-    study: Study | None,
+    study: models.Model | None,
     old: Mapping[str, Any],
     new: Mapping[str, Any],
     reason: str,

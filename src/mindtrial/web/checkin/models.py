@@ -43,6 +43,9 @@ class Source(models.TextChoices):
 class CheckIn(models.Model):
     """One week's answers: ``answers`` maps instrument id -> item id -> canonical text."""
 
+    weekly_record: ClassVar[str] = "check-ins"
+    """A weekly record of the participant (see :mod:`mindtrial.web.enrolment.weekly`)."""
+
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="checkins")
     week = models.PositiveIntegerField()
     answers = models.JSONField()

@@ -19,6 +19,8 @@ from mindtrial.dataset.validate import answer_text, check_answer
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.scoring import ScoringError, score, score_available
 from mindtrial.protocols import Protocol
+from mindtrial.web.accounts.actors import Actor, require_actor, staff_user
+from mindtrial.web.audit.actors import PARTICIPANT, ParticipantActor
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import (
     audit_correction,
@@ -28,13 +30,13 @@ from mindtrial.web.audit.services import (
 )
 from mindtrial.web.checkin.models import CheckIn, ParticipantLink, Source
 from mindtrial.web.common import NotFound, ServiceError, only_or_none
+from mindtrial.web.enrolment.access import STAFF_WRITERS, require_writer
+from mindtrial.web.enrolment.calendar import participant_today, study_protocol, week_of
 from mindtrial.web.enrolment.models import Participant, Status
-from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
-from mindtrial.web.programme.calendar import participant_today, study_protocol, week_of
 from mindtrial.web.safety.selectors import require_collecting
 
 if TYPE_CHECKING:
-    from mindtrial.web.accounts.models import User
+    pass
 
 LINK_SALT = "mindtrial.checkin.link"
 DEFAULT_LINK_DAYS = 200
@@ -88,7 +90,7 @@ def link_token(link: ParticipantLink) -> str:
 
 
 def participant_link_issue(
-    *, acting_user: User | None, participant: Participant, days: int = DEFAULT_LINK_DAYS
+    *, acting_user: Actor, participant: Participant, days: int = DEFAULT_LINK_DAYS
 ) -> IssuedLink:
     """A new personal link (earlier active links are revoked) and its short code."""
     require_writer(acting_user, participant, STAFF_WRITERS, what="check-in links")
@@ -107,7 +109,7 @@ def participant_link_issue(
             nonce=secrets.token_urlsafe(18),
             code_hash=_code_hash(code),
             expires_at=now + dt.timedelta(days=days),
-            created_by=acting_user,
+            created_by=staff_user(acting_user),
         )
         audit_record(
             acting_user=acting_user,
@@ -119,7 +121,7 @@ def participant_link_issue(
     return IssuedLink(link=link, token=link_token(link), code=f"{code[:4]}-{code[4:]}")
 
 
-def participant_link_revoke(*, acting_user: User | None, link: ParticipantLink) -> ParticipantLink:
+def participant_link_revoke(*, acting_user: Actor, link: ParticipantLink) -> ParticipantLink:
     require_writer(acting_user, link.participant, STAFF_WRITERS, what="check-in links")
     if link.revoked_at is not None:
         return link
@@ -255,7 +257,7 @@ def checkin_submit(
     week: int,
     answers: Mapping[str, Mapping[str, Any]],
     idempotency_key: str,
-    acting_user: User | None = None,
+    acting_user: Actor | ParticipantActor = PARTICIPANT,
     source: str = Source.PARTICIPANT,
     today: dt.date | None = None,
     skipped: Mapping[str, Collection[str]] | None = None,
@@ -276,12 +278,15 @@ def checkin_submit(
             raise ServiceError({"idempotency_key": "This key was used for another check-in."})
         return previous, False
     if source == Source.PARTICIPANT:
-        if acting_user is not None:
+        if not isinstance(acting_user, ParticipantActor):
+            require_actor(acting_user)
             raise ServiceError("Staff enter check-ins with source 'staff'.")
         now_week = current_week(participant, today)
         if now_week != week:
             raise ServiceError({"week": "This check-in is not open now."})
     else:
+        if isinstance(acting_user, ParticipantActor):
+            raise ServiceError("Only staff enter check-ins with source 'staff'.")
         require_writer(acting_user, participant, STAFF_WRITERS, what="check-ins")
         now_week = current_week(participant, today)
         if now_week is None or week > now_week:
@@ -335,7 +340,7 @@ def checkin_submit(
 
 def checkin_import(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     week: int,
     answers: Mapping[str, Mapping[str, str]],
@@ -384,7 +389,7 @@ def checkin_import(
 
 def correct_checkin(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     checkin: CheckIn,
     answers: Mapping[str, Mapping[str, Any]],
     reason: str,

@@ -22,9 +22,9 @@ from mindtrial.web.checkin.forms import (
 )
 from mindtrial.web.checkin.models import CheckIn, ParticipantLink, Source
 from mindtrial.web.common import NotFound, ServiceError, only_or_none
+from mindtrial.web.enrolment.access import STAFF_WRITERS
+from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.enrolment.selectors import access_participant_by_id
-from mindtrial.web.programme.access import STAFF_WRITERS
-from mindtrial.web.programme.calendar import study_protocol
 from mindtrial.web.safety.selectors import withdrawal_of
 from mindtrial.web.viewutils import (
     MAX_WEEK,

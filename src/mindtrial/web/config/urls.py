@@ -12,7 +12,8 @@ urlpatterns = [
     path("api/", api.urls),
     path("", include("mindtrial.web.studies.urls")),
     path("", include("mindtrial.web.enrolment.urls")),
-    path("", include("mindtrial.web.audit.urls")),
+    path("", include("mindtrial.web.record.urls")),
+    path("", include("mindtrial.web.audit_pages.urls")),
     # Web app II: the weekly programme.
     path("", include("mindtrial.web.programme.urls")),
     path("", include("mindtrial.web.checkin.urls")),

@@ -11,9 +11,9 @@ from mindtrial.instruments.scoring import ScoringError, score
 from mindtrial.protocols import Protocol
 from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.checkin.services import due_instruments
+from mindtrial.web.enrolment.calendar import participant_today, study_protocol, week_of
 from mindtrial.web.enrolment.models import BaselineAssessment, Participant, Randomization, Status
 from mindtrial.web.enrolment.selectors import participants_for
-from mindtrial.web.programme.calendar import participant_today, study_protocol, week_of
 from mindtrial.web.programme.models import Attendance, AttendanceStatus
 from mindtrial.web.safety.models import AdverseEvent, Withdrawal
 from mindtrial.web.toxicology.models import ToxTest

@@ -16,8 +16,8 @@ from mindtrial.web.dashboards.selectors import (
     safety_by_arm,
     summarise,
 )
+from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.enrolment.selectors import funnel_counts
-from mindtrial.web.programme.calendar import study_protocol
 from mindtrial.web.programme.selectors import facilitated_groups, group_members
 from mindtrial.web.safety.selectors import unread_alerts
 from mindtrial.web.studies.selectors import access_study_by_id

@@ -1,75 +1,33 @@
-"""The participant's corrections page and the enrolment corrections (screening, consent,
-baseline): parse, authorize, call one ``correct_*`` service, render."""
+"""The enrolment corrections (screening, consent, baseline): parse, authorize, call one
+``correct_*`` service, render. The participant's corrections page that links every
+correction is :mod:`mindtrial.web.record.views`."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 
 from mindtrial.web.accounts.models import BLINDED_ROLES, User
 from mindtrial.web.common import NotFound, ServiceError
 from mindtrial.web.enrolment import services
-from mindtrial.web.enrolment.correctable import correctable_records
 from mindtrial.web.enrolment.forms import ConsentForm, CovariateForm, InstrumentForm, ScreeningForm
-from mindtrial.web.enrolment.models import BaselineAssessment, Consent, Participant, Screening
+from mindtrial.web.enrolment.models import BaselineAssessment, Consent, Screening
 from mindtrial.web.enrolment.selectors import access_participant_by_id
-from mindtrial.web.programme.services import ATTENDANCE_WRITERS
 from mindtrial.web.studies.protocol_access import get_instrument, load_protocol
 from mindtrial.web.viewutils import (
+    REASON,
     AuthedRequest,
     add_service_errors,
+    as_initial,
+    correction_page,
     correction_reason_field,
     require_role,
     staff_view,
 )
 
 WRITERS = services.ENROLMENT_WRITERS
-REASON = "reason"
-
-
-def correction_page(
-    request: AuthedRequest,
-    participant: Participant,
-    form: forms.Form,
-    title: str,
-    *,
-    intro: str = "",
-    submit: str = "Save correction",
-    reason_name: str = REASON,
-) -> HttpResponse:
-    """The shared correction form page (``corrections/form.html``)."""
-    return render(
-        request,
-        "corrections/form.html",
-        {
-            "p": participant,
-            "form": form,
-            "title": f"{title} · {participant.code}",
-            "intro": intro,
-            "submit": submit,
-            "reason_name": reason_name,
-        },
-    )
-
-
-def as_initial(values: dict[str, Any]) -> dict[str, Any]:
-    """Saved values as form initial values (yes/no questions saved as booleans)."""
-    return {k: ("yes" if v else "no") if isinstance(v, bool) else v for k, v in values.items()}
-
-
-@staff_view
-def participant_corrections(request: AuthedRequest, participant_id: int) -> HttpResponse:
-    participant = access_participant_by_id(request.user, participant_id)
-    require_role(request.user, ATTENDANCE_WRITERS)
-    return render(
-        request,
-        "corrections/list.html",
-        {"p": participant, "sections": correctable_records(request.user, participant)},
-    )
 
 
 @staff_view

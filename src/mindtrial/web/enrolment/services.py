@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from mindtrial.design.eligibility import EligibilityInputError, evaluate_eligibility
 from mindtrial.design.randomization import stratum_key
 from mindtrial.instruments.scoring import ScoringError, score
+from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import (
@@ -32,6 +32,7 @@ from mindtrial.web.enrolment.models import (
     Screening,
     Status,
 )
+from mindtrial.web.enrolment.weekly import last_recorded_weeks
 from mindtrial.web.studies.models import AllocationEntry, Cohort, Group, Site, Study
 from mindtrial.web.studies.protocol_access import (
     Protocol,
@@ -40,6 +41,8 @@ from mindtrial.web.studies.protocol_access import (
     screening_conditions,
 )
 from mindtrial.web.studies.selectors import site_ids_for
+from mindtrial.web.studies.services import allocation_entry_given
+from mindtrial.web.studies.sessions import cohort_ended, cohort_started_weeks
 
 if TYPE_CHECKING:
     from mindtrial.web.accounts.models import User
@@ -49,12 +52,15 @@ COVARIATES = "covariates"
 """The pseudo-instrument id under which the baseline covariates are recorded."""
 
 
-def _require_writer(
-    acting_user: User | None, participant_or_study: Participant | Study, site: Site | None = None
+def require_enrolment_writer(
+    acting_user: Actor, participant_or_study: Participant | Study, site: Site | None = None
 ) -> None:
-    if acting_user is None:
+    """Administrators, coordinators and data managers with access to the site (or the
+    operator at the command line) write enrolment records."""
+    user = staff_user(acting_user)
+    if user is None:
         return
-    if not (acting_user.is_superuser or acting_user.role in ENROLMENT_WRITERS):
+    if not (user.is_superuser or user.role in ENROLMENT_WRITERS):
         raise Forbidden("Your role cannot change enrolment records.")
     study = (
         participant_or_study.study
@@ -63,7 +69,7 @@ def _require_writer(
     )
     if isinstance(participant_or_study, Participant):
         site = participant_or_study.site
-    scope = site_ids_for(acting_user, study)
+    scope = site_ids_for(user, study)
     if scope is not None and (site is None or site.pk not in scope):
         raise Forbidden("You do not have access to this site.")
 
@@ -82,14 +88,14 @@ def _set_status(participant: Participant, status: Status, reason: str = "") -> d
 
 def participant_refer(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     study: Study,
     site: Site,
     referral_source: str,
     referral_date: dt.date,
 ) -> Participant:
     """A new participant in the funnel with a study code (``P-0001``); no name is stored."""
-    _require_writer(acting_user, study, site)
+    require_enrolment_writer(acting_user, study, site)
     errors = {}
     if site.study_id != study.pk:
         errors["site"] = "That site belongs to another study."
@@ -124,6 +130,86 @@ def participant_refer(
     return participant
 
 
+def participant_import(
+    *,
+    acting_user: Actor,
+    study: Study,
+    site: Site,
+    code: str,
+    referral_date: dt.date,
+    status: Status,
+    reason: str = "",
+    covariates: Mapping[str, Any] | None = None,
+) -> Participant:
+    """A participant as a loaded study dataset records them: its own code, funnel status
+    and baseline covariates (the dataset holds no screening or consent forms); audited as
+    created from an import."""
+    require_enrolment_writer(acting_user, study, site)
+    if status not in Status.values:
+        raise ServiceError({"status": f"Unknown status '{status}'."})
+    if site.study_id != study.pk:
+        raise ServiceError({"site": "That site belongs to another study."})
+    values = dict(covariates or {})
+    with transaction.atomic():
+        participant = Participant.objects.create(
+            study=study,
+            site=site,
+            code=code,
+            referral_source=ReferralSource.OTHER,
+            referral_date=referral_date,
+            status=status,
+            status_reason=reason,
+            covariates=values,
+        )
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CREATE,
+            target=participant,
+            study=study,
+            new={
+                "code": code,
+                "site": site.code,
+                "referral_date": referral_date,
+                "status": status,
+                "covariates": values,
+                "source": "import",
+            },
+        )
+    return participant
+
+
+def randomization_import(
+    *, acting_user: Actor, participant: Participant, arm: str, on: dt.date
+) -> Randomization:
+    """The arm a loaded study dataset gives ``participant``, randomized on ``on``: an entry
+    of the separate import stratum (:func:`~mindtrial.web.studies.services.allocation_entry_given`)
+    and its randomization, audited with ``reveals_allocation``."""
+    require_enrolment_writer(acting_user, participant)
+    with transaction.atomic():
+        entry = allocation_entry_given(acting_user=acting_user, study=participant.study, arm=arm)
+        randomization = Randomization.objects.create(
+            participant=participant, entry=entry, randomized_by=staff_user(acting_user)
+        )
+        stamp = dt.datetime.combine(on, dt.time(12, 0), tzinfo=dt.UTC)
+        Randomization.objects.filter(pk=randomization.pk).update(randomized_at=stamp)
+        randomization.randomized_at = stamp
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.RANDOMIZE,
+            target=participant,
+            study=participant.study,
+            new={
+                "arm": arm,
+                "stratum": entry.stratum,
+                "sequence": entry.sequence,
+                "randomized_on": on,
+            },
+            reason="loaded from a study dataset",
+            reveals_allocation=True,
+        )
+    return randomization
+
+
 @dataclass(frozen=True)
 class JudgedScreening:
     """A screening record checked against the protocol's criteria (design/eligibility.py)."""
@@ -155,10 +241,10 @@ def _judge_screening(protocol: Protocol, record: Mapping[str, Any]) -> JudgedScr
 
 
 def participant_screen(
-    *, acting_user: User | None, participant: Participant, record: Mapping[str, Any]
+    *, acting_user: Actor, participant: Participant, record: Mapping[str, Any]
 ) -> Screening:
     """Judge the screening record against the protocol; every failed criterion is kept."""
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     if participant.status != Status.REFERRED:
         raise ServiceError("This participant has already been screened.")
     protocol = _protocol(participant)
@@ -172,7 +258,7 @@ def participant_screen(
             failed=failed,
             missing=[],
             protocol_version=protocol.version,
-            screened_by=acting_user,
+            screened_by=staff_user(acting_user),
         )
         reason = "; ".join(f["description"] for f in failed)
         old = _set_status(
@@ -195,13 +281,13 @@ def participant_screen(
 
 def participant_consent(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     form_version: str,
     consent_date: dt.date,
     obtained_by: User,
 ) -> Consent:
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     if participant.status != Status.ELIGIBLE:
         raise ServiceError(
             "Consent can be recorded only for an eligible participant not yet consented."
@@ -307,7 +393,7 @@ def _clean_baseline(
 
 def participant_record_baseline(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     instrument_id: str,
     answers: Mapping[str, Any],
@@ -317,7 +403,7 @@ def participant_record_baseline(
 
     Changing an instrument already recorded is a correction and needs a ``reason``.
     """
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     if participant.status not in (Status.CONSENTED, Status.BASELINE_COMPLETE):
         raise ServiceError("Baseline is recorded after consent and before randomization.")
     steps = baseline_steps(participant)
@@ -347,7 +433,7 @@ def participant_record_baseline(
             instrument=instrument_id,
             answers=cleaned,
             scores=scores,
-            recorded_by=acting_user,
+            recorded_by=staff_user(acting_user),
         )
         if instrument_id == COVARIATES:
             participant.covariates = cleaned
@@ -385,14 +471,14 @@ def participant_stratum(participant: Participant) -> str:
     return stratum_key(levels)
 
 
-def participant_randomize(*, acting_user: User | None, participant: Participant) -> Randomization:
+def participant_randomize(*, acting_user: Actor, participant: Participant) -> Randomization:
     """Assign the next unused entry of the participant's stratum, at most once.
 
     The study row is locked first (``SELECT … FOR UPDATE``), so concurrent randomizations in
     one study queue up and each takes the lowest unassigned sequence number; nobody can
     choose or skip an entry. On SQLite the IMMEDIATE transactions serialize writers.
     """
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     with transaction.atomic():
         Study.objects.select_for_update().get(pk=participant.study_id)
         locked = Participant.objects.select_for_update().get(pk=participant.pk)
@@ -414,7 +500,7 @@ def participant_randomize(*, acting_user: User | None, participant: Participant)
         entry.assigned = True
         entry.save(update_fields=["assigned"])
         randomization = Randomization.objects.create(
-            participant=locked, entry=entry, randomized_by=acting_user
+            participant=locked, entry=entry, randomized_by=staff_user(acting_user)
         )
         old = _set_status(locked, Status.RANDOMIZED)
         audit_record(
@@ -435,20 +521,6 @@ def participant_randomize(*, acting_user: User | None, participant: Participant)
     return randomization
 
 
-def _recorded_weeks(participant: Participant) -> dict[str, int]:
-    """The last study week of each kind of weekly data recorded for the participant."""
-    from mindtrial.web.checkin.models import CheckIn
-    from mindtrial.web.programme.models import Attendance
-    from mindtrial.web.toxicology.models import ToxTest
-
-    found: dict[str, int] = {}
-    for label, model in (("attendance", Attendance), ("tests", ToxTest), ("check-ins", CheckIn)):
-        last = model.objects.filter(participant=participant).aggregate(m=Max("week"))["m"]
-        if last:
-            found[label] = int(last)
-    return found
-
-
 def cohort_move_check(participant: Participant, cohort: Cohort, *, reason: str = "") -> None:
     """Refuse a cohort move that would orphan recorded data; ask for a reason for a risky one.
 
@@ -458,12 +530,10 @@ def cohort_move_check(participant: Participant, cohort: Cohort, *, reason: str =
     A move with recorded data, or into a cohort whose calendar is over, needs a reason (it
     is audited). A first assignment, or one without data into a running cohort, needs none.
     """
-    from mindtrial.web.programme.calendar import cohort_ended, cohort_started_weeks
-
     if participant.cohort_id is None or participant.cohort_id == cohort.pk:
         return
     now = timezone.now()
-    recorded = _recorded_weeks(participant)
+    recorded = last_recorded_weeks(participant)
     if recorded:
         last = max(recorded.values())
         held = cohort_started_weeks(cohort, now)
@@ -497,13 +567,13 @@ def cohort_move_check(participant: Participant, cohort: Cohort, *, reason: str =
 
 
 def participant_assign_cohort(
-    *, acting_user: User | None, participant: Participant, cohort: Cohort, reason: str = ""
+    *, acting_user: Actor, participant: Participant, cohort: Cohort, reason: str = ""
 ) -> Participant:
     """Put a randomized participant into the group of their arm in ``cohort``.
 
     A move out of a cohort passes :func:`cohort_move_check` (refused when it would orphan
     recorded data; a reason when data exists or the new cohort has ended)."""
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     if cohort.study_id != participant.study_id:
         raise ServiceError({"cohort": "That cohort belongs to another study."})
     cohort_move_check(participant, cohort, reason=reason)
@@ -534,11 +604,9 @@ def participant_assign_cohort(
     return participant
 
 
-def participant_exit(
-    *, acting_user: User | None, participant: Participant, reason: str
-) -> Participant:
+def participant_exit(*, acting_user: Actor, participant: Participant, reason: str) -> Participant:
     """Record that a consented participant left before randomization, with the reason."""
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     if participant.status not in (Status.ELIGIBLE, Status.CONSENTED, Status.BASELINE_COMPLETE):
         raise ServiceError("Only an eligible, not yet randomized participant can leave here.")
     if not reason.strip():
@@ -591,13 +659,13 @@ class ScreeningCorrection:
 
 
 def correct_screening(
-    *, acting_user: User | None, participant: Participant, record: Mapping[str, Any], reason: str
+    *, acting_user: Actor, participant: Participant, record: Mapping[str, Any], reason: str
 ) -> ScreeningCorrection:
     """Correct screening answers and judge eligibility again from the protocol's criteria.
 
     Before randomization the status follows the new decision; a randomized participant stays
     randomized (ITT) and the result says when they no longer meet the criteria."""
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     reason = require_reason(reason)
     screening = Screening.objects.filter(participant=participant).first()
     if screening is None:
@@ -655,7 +723,7 @@ def correct_screening(
 
 def correct_consent(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     form_version: str,
     consent_date: dt.date,
@@ -663,7 +731,7 @@ def correct_consent(
     reason: str,
 ) -> Consent:
     """Correct the recorded consent (form version, date, who obtained it)."""
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     reason = require_reason(reason)
     consent = Consent.objects.filter(participant=participant).select_related("obtained_by").first()
     if consent is None:
@@ -707,7 +775,7 @@ def correct_consent(
 
 def correct_baseline(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     instrument_id: str,
     answers: Mapping[str, Any],
@@ -715,7 +783,7 @@ def correct_baseline(
 ) -> BaselineAssessment:
     """Correct a recorded baseline instrument (scored again) or the covariates, also after
     randomization; the allocation already made is not changed."""
-    _require_writer(acting_user, participant)
+    require_enrolment_writer(acting_user, participant)
     reason = require_reason(reason)
     assessment = BaselineAssessment.objects.filter(
         participant=participant, instrument=instrument_id
@@ -728,7 +796,7 @@ def correct_baseline(
     require_change(old, new)
     with transaction.atomic():
         assessment.answers, assessment.scores = cleaned, scores
-        assessment.recorded_by = acting_user
+        assessment.recorded_by = staff_user(acting_user)
         assessment.save()
         if instrument_id == COVARIATES:
             participant.covariates = cleaned

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from mindtrial.web.enrolment import correction_views, views
+from mindtrial.web.enrolment import correction_views, study_pages, views
 
 urlpatterns = [
+    path("studies/<int:study_id>/", study_pages.study_detail, name="study_detail"),
+    path("groups/<slug:group_id>/", study_pages.group_detail, name="group_detail"),
     path("studies/<int:study_id>/participants/", views.participant_list, name="participant_list"),
     path(
         "studies/<int:study_id>/participants/new/",
         views.participant_refer,
         name="participant_refer",
     ),
-    path("participants/<int:participant_id>/", views.participant_detail, name="participant_detail"),
     path(
         "participants/<int:participant_id>/screen/",
         views.participant_screen,
@@ -40,12 +41,7 @@ urlpatterns = [
     path(
         "participants/<int:participant_id>/exit/", views.participant_exit, name="participant_exit"
     ),
-    # Corrections with a reason (the participant's corrections page links every one).
-    path(
-        "participants/<int:participant_id>/corrections/",
-        correction_views.participant_corrections,
-        name="participant_corrections",
-    ),
+    # Corrections with a reason (the participant's corrections page, web/record, links each).
     path(
         "participants/<int:participant_id>/corrections/screening/",
         correction_views.correct_screening,

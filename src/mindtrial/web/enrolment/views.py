@@ -23,7 +23,6 @@ from mindtrial.web.enrolment.forms import (
 )
 from mindtrial.web.enrolment.lists import participant_list_rows, participant_list_spec
 from mindtrial.web.enrolment.models import BaselineAssessment, Participant
-from mindtrial.web.enrolment.record import record_home
 from mindtrial.web.enrolment.selectors import (
     access_participant_by_id,
     participants_for,
@@ -88,14 +87,6 @@ def participant_refer(request: AuthedRequest, study_id: int) -> HttpResponse:
         "form.html",
         {"form": form, "title": f"Refer a participant · {study.name}", "submit": "Refer"},
     )
-
-
-@staff_view
-def participant_detail(request: AuthedRequest, participant_id: int) -> HttpResponse:
-    """The participant's record home: status, weeks, and every action the user may take."""
-    participant = access_participant_by_id(request.user, participant_id)
-    home = record_home(participant, request.user)
-    return render(request, "enrolment/detail.html", {"home": home, "p": participant})
 
 
 @staff_view

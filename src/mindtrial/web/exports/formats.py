@@ -1,6 +1,6 @@
 """The study dataset in the formats statisticians and sponsors use.
 
-:func:`study_export_files` builds, from :func:`~mindtrial.web.exports.services.study_export`,
+:func:`study_export_files` builds, from :func:`~mindtrial.web.exports.selectors.study_export`,
 
 * ``dataset``: the study dataset folder (``docs/study-dataset.md``);
 * ``odm``: one CDISC ODM 1.3.2 document with the study's audit trail as ``AuditRecords``
@@ -31,13 +31,13 @@ from mindtrial.dataset.schema import CSV_FILES, STAGES, TOX_RESULTS
 from mindtrial.interop.labelled_files import write_parquet, write_spss, write_stata
 from mindtrial.interop.odm import AuditEntry, odm_xml
 from mindtrial.protocols import Protocol
+from mindtrial.web.accounts.actors import Actor
 from mindtrial.web.audit.models import AuditEvent
 from mindtrial.web.common import ServiceError
-from mindtrial.web.exports.services import LeftOut, masked_codes, study_export_checked
-from mindtrial.web.programme.calendar import study_protocol
+from mindtrial.web.enrolment.calendar import study_protocol
+from mindtrial.web.exports.selectors import LeftOut, masked_codes, study_export_checked
 
 if TYPE_CHECKING:
-    from mindtrial.web.accounts.models import User
     from mindtrial.web.studies.models import Study
 
 SYSTEM_USER = "system"
@@ -248,7 +248,7 @@ def labelled_tables(
 
 def study_export_files(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     study: Study,
     folder: Path,
     format: ExportFormat,

@@ -22,7 +22,7 @@ from mindtrial.web.exports.formats import (
     ExportFormat,
     study_export_files,
 )
-from mindtrial.web.exports.services import (
+from mindtrial.web.exports.selectors import (
     MASKED_EXPORTERS,
     require_exporter,
     study_export_checked,

@@ -19,6 +19,9 @@ class AttendanceStatus(models.TextChoices):
 class Attendance(models.Model):
     """Whether a participant attended their group's session of one study week."""
 
+    weekly_record: ClassVar[str] = "attendance"
+    """A weekly record of the participant (see :mod:`mindtrial.web.enrolment.weekly`)."""
+
     participant = models.ForeignKey(
         Participant, on_delete=models.PROTECT, related_name="attendance"
     )

@@ -9,10 +9,10 @@ from django.db.models import QuerySet
 
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.common import NotFound
+from mindtrial.web.enrolment.access import facilitates
+from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.enrolment.selectors import participants_for
-from mindtrial.web.programme.access import facilitates
-from mindtrial.web.programme.calendar import study_protocol
 from mindtrial.web.programme.models import Attendance, AttendanceStatus, ContinuationDecision
 from mindtrial.web.studies.models import Group
 from mindtrial.web.studies.selectors import access_group_by_public_id

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
+from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import (
@@ -17,19 +18,19 @@ from mindtrial.web.audit.services import (
     require_reason,
 )
 from mindtrial.web.common import ServiceError
-from mindtrial.web.enrolment.models import Participant, Randomization, Status
-from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
-from mindtrial.web.programme.calendar import (
+from mindtrial.web.enrolment.access import STAFF_WRITERS, require_writer
+from mindtrial.web.enrolment.calendar import (
     participant_today,
     session_start,
     study_protocol,
     week_has_started,
 )
+from mindtrial.web.enrolment.models import Participant, Randomization, Status
 from mindtrial.web.programme.models import Attendance, AttendanceStatus, ContinuationDecision
 from mindtrial.web.safety.selectors import require_collecting
 
 if TYPE_CHECKING:
-    from mindtrial.web.accounts.models import User
+    pass
 
 ATTENDANCE_WRITERS = STAFF_WRITERS | {Role.FACILITATOR}
 
@@ -41,7 +42,7 @@ def _require_randomized(participant: Participant) -> None:
 
 def attendance_record(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     week: int,
     status: str,
@@ -69,7 +70,10 @@ def attendance_record(
         )
         if existing is None:
             record = Attendance.objects.create(
-                participant=participant, week=week, status=status, recorded_by=acting_user
+                participant=participant,
+                week=week,
+                status=status,
+                recorded_by=staff_user(acting_user),
             )
             action, old = AuditAction.CREATE, None
         elif existing.status == status:
@@ -80,7 +84,7 @@ def attendance_record(
                     {"reason": "This session was marked already: give a reason for the change."}
                 )
             old = {"status": existing.status}
-            existing.status, existing.recorded_by = status, acting_user
+            existing.status, existing.recorded_by = status, staff_user(acting_user)
             existing.save(update_fields=["status", "recorded_by", "recorded_at"])
             record, action = existing, AuditAction.CORRECT
         audit_record(
@@ -126,7 +130,7 @@ def _continuation_week(participant: Participant) -> int | None:
 
 def continuation_record(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     continues: bool,
     decided_on: dt.date | None = None,
@@ -145,7 +149,10 @@ def continuation_record(
     day = decided_on or participant_today(participant)
     with transaction.atomic():
         decision = ContinuationDecision.objects.create(
-            participant=participant, continues=continues, decided_on=day, recorded_by=acting_user
+            participant=participant,
+            continues=continues,
+            decided_on=day,
+            recorded_by=staff_user(acting_user),
         )
         audit_record(
             acting_user=acting_user,
@@ -159,7 +166,7 @@ def continuation_record(
 
 
 def correct_attendance(
-    *, acting_user: User | None, attendance: Attendance, status: str, reason: str
+    *, acting_user: Actor, attendance: Attendance, status: str, reason: str
 ) -> Attendance:
     """Correct a session's mark; a facilitator may correct only their own groups' marks."""
     participant = attendance.participant
@@ -171,7 +178,7 @@ def correct_attendance(
     require_change(old, new)
     _check_continuation(participant, attendance.week, status)
     with transaction.atomic():
-        attendance.status, attendance.recorded_by = status, acting_user
+        attendance.status, attendance.recorded_by = status, staff_user(acting_user)
         attendance.save(update_fields=["status", "recorded_by", "recorded_at"])
         audit_correction(
             acting_user=acting_user,

@@ -9,17 +9,16 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from mindtrial.web.common import NotFound, ServiceError
-from mindtrial.web.enrolment.correction_views import correction_page
-from mindtrial.web.enrolment.models import Randomization
-from mindtrial.web.enrolment.selectors import access_participant_by_id
-from mindtrial.web.programme import services
-from mindtrial.web.programme.calendar import (
+from mindtrial.web.enrolment.calendar import (
     cohort_sessions,
     curriculum_week,
     next_session,
     participant_today,
     study_protocol,
 )
+from mindtrial.web.enrolment.models import Randomization
+from mindtrial.web.enrolment.selectors import access_participant_by_id
+from mindtrial.web.programme import services
 from mindtrial.web.programme.models import Attendance, AttendanceStatus
 from mindtrial.web.programme.selectors import (
     access_group_for_programme,
@@ -31,6 +30,7 @@ from mindtrial.web.viewutils import (
     MAX_WEEK,
     AuthedRequest,
     add_service_errors,
+    correction_page,
     correction_reason_field,
     query_int,
     require_role,

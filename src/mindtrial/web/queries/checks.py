@@ -26,9 +26,9 @@ from mindtrial.instruments.schema import Instrument, ItemType
 from mindtrial.protocols import Protocol
 from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.common import latest_today
+from mindtrial.web.enrolment.calendar import cohort_sessions
 from mindtrial.web.enrolment.models import BaselineAssessment, Consent, Participant, Status
 from mindtrial.web.enrolment.services import COVARIATES, baseline_steps
-from mindtrial.web.programme.calendar import cohort_sessions
 from mindtrial.web.programme.models import Attendance
 from mindtrial.web.safety.models import AdverseEvent
 from mindtrial.web.studies.protocol_access import get_instrument

@@ -1,7 +1,7 @@
 """Writing data queries: open, answer, close, re-open, and the automatic checks.
 
 Each step is one transaction that locks the query, appends a step to its thread and writes
-the audit row (old → new status). ``acting_user=None`` is the operator at the command line
+the audit row (old → new status). A system actor is the operator at the command line
 (``mindtrial check --open-queries``), as elsewhere in the app.
 """
 
@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record
 from mindtrial.web.common import ServiceError
+from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.enrolment.models import Participant
 from mindtrial.web.enrolment.selectors import participants_for
-from mindtrial.web.programme.calendar import study_protocol
 from mindtrial.web.queries.checks import Finding, run_checks
 from mindtrial.web.queries.models import (
     DataQuery,
@@ -31,19 +33,21 @@ from mindtrial.web.queries.models import (
 from mindtrial.web.queries.selectors import can_manage_queries, can_read_queries
 
 if TYPE_CHECKING:
-    from mindtrial.web.accounts.models import User
     from mindtrial.web.studies.models import Study
 
 MAX_TEXT = 4000
 
 
-def _require(acting_user: User | None, participant: Participant, *, manage: bool) -> None:
-    if acting_user is None:
+def require_query_writer(acting_user: Actor, participant: Participant, *, manage: bool) -> None:
+    """Roles that read (answer) or manage (open, close, re-open) queries, with access to the
+    participant; the operator at the command line may do all."""
+    user = staff_user(acting_user)
+    if user is None:
         return
-    allowed = can_manage_queries(acting_user) if manage else can_read_queries(acting_user)
+    allowed = can_manage_queries(user) if manage else can_read_queries(user)
     if not allowed:
         raise ServiceError("Your role cannot do this to a data query.")
-    if not participants_for(acting_user, participant.study).filter(pk=participant.pk).exists():
+    if not participants_for(user, participant.study).filter(pk=participant.pk).exists():
         raise ServiceError("You do not have access to this participant.")
 
 
@@ -62,7 +66,7 @@ def _snapshot(query: DataQuery) -> dict[str, object]:
 
 def query_open(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     form: str,
     field: str = "",
@@ -72,7 +76,7 @@ def query_open(
     check_key: str = "",
 ) -> DataQuery:
     """Open a query on one value of ``participant``'s ``form``."""
-    _require(acting_user, participant, manage=True)
+    require_query_writer(acting_user, participant, manage=True)
     form = _text(form, "form", required=True)[:64]
     message = _text(message, "message", required=True)
     now = timezone.now()
@@ -87,11 +91,11 @@ def query_open(
             origin=origin,
             check_key=check_key,
             opened_at=now,
-            opened_by=acting_user,
+            opened_by=staff_user(acting_user),
             updated_at=now,
         )
         QueryEntry.objects.create(
-            query=query, kind=EntryKind.OPEN, text=message, at=now, by=acting_user
+            query=query, kind=EntryKind.OPEN, text=message, at=now, by=staff_user(acting_user)
         )
         audit_record(
             acting_user=acting_user,
@@ -113,7 +117,7 @@ def query_open(
 
 def _step(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     query: DataQuery,
     kind: EntryKind,
     allowed_from: set[str],
@@ -123,7 +127,7 @@ def _step(
     answer: str | None = None,
     corrected: bool | None = None,
 ) -> DataQuery:
-    _require(acting_user, query.participant, manage=manage)
+    require_query_writer(acting_user, query.participant, manage=manage)
     now = timezone.now()
     with transaction.atomic():
         locked = DataQuery.objects.select_for_update().get(pk=query.pk)
@@ -139,7 +143,9 @@ def _step(
             locked.corrected = corrected
         locked.updated_at = now
         locked.save(update_fields=["status", "answer", "corrected", "updated_at"])
-        QueryEntry.objects.create(query=locked, kind=kind, text=text, at=now, by=acting_user)
+        QueryEntry.objects.create(
+            query=locked, kind=kind, text=text, at=now, by=staff_user(acting_user)
+        )
         audit_record(
             acting_user=acting_user,
             action=AuditAction.UPDATE,
@@ -153,7 +159,7 @@ def _step(
 
 
 def query_answer(
-    *, acting_user: User | None, query: DataQuery, answer: str, corrected: bool
+    *, acting_user: Actor, query: DataQuery, answer: str, corrected: bool
 ) -> DataQuery:
     """The coordinator's answer (``corrected``: the value was corrected, with its own
     reason, on the record's page)."""
@@ -171,7 +177,7 @@ def query_answer(
     )
 
 
-def query_close(*, acting_user: User | None, query: DataQuery, note: str = "") -> DataQuery:
+def query_close(*, acting_user: Actor, query: DataQuery, note: str = "") -> DataQuery:
     """The data manager accepts the answer (or withdraws the question)."""
     return _step(
         acting_user=acting_user,
@@ -184,7 +190,7 @@ def query_close(*, acting_user: User | None, query: DataQuery, note: str = "") -
     )
 
 
-def query_reopen(*, acting_user: User | None, query: DataQuery, message: str) -> DataQuery:
+def query_reopen(*, acting_user: Actor, query: DataQuery, message: str) -> DataQuery:
     """The data manager is not satisfied: the query is open again, with why."""
     return _step(
         acting_user=acting_user,
@@ -208,19 +214,24 @@ class ChecksRun:
         return self.findings - len(self.opened)
 
 
+def require_checks_runner(acting_user: Actor, study: Study) -> QuerySet[Participant]:
+    """The participants whose data the actor may check (all of the study's for the operator
+    at the command line); ServiceError for roles that cannot manage queries."""
+    user = staff_user(acting_user)
+    if user is None:
+        return Participant.objects.filter(study=study)
+    if not can_manage_queries(user):
+        raise ServiceError("Your role cannot run the data checks.")
+    return participants_for(user, study)
+
+
 def queries_run_checks(
-    *, acting_user: User | None, study: Study, now: dt.datetime | None = None
+    *, acting_user: Actor, study: Study, now: dt.datetime | None = None
 ) -> ChecksRun:
     """Run every automatic check on the participants the user may see and open one query
     per finding that has none yet (running it twice opens nothing the second time)."""
-    if acting_user is not None and not can_manage_queries(acting_user):
-        raise ServiceError("Your role cannot run the data checks.")
+    participants = require_checks_runner(acting_user, study)
     moment = now if now is not None else timezone.now()
-    participants = (
-        Participant.objects.filter(study=study)
-        if acting_user is None
-        else participants_for(acting_user, study)
-    )
     findings = run_checks(participants, study_protocol(study), moment)
     known = set(
         DataQuery.objects.filter(study=study)
@@ -243,7 +254,7 @@ def queries_run_checks(
 
 
 def _open_finding(
-    acting_user: User | None, participant: Participant, finding: Finding
+    acting_user: Actor, participant: Participant, finding: Finding
 ) -> DataQuery | None:
     try:
         with transaction.atomic():

@@ -10,8 +10,8 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from mindtrial.web.accounts.selectors import can_read_audit
 from mindtrial.web.audit.models import AuditAction
-from mindtrial.web.audit.selectors import can_read_audit
 from mindtrial.web.common import NotFound, ServiceError
 from mindtrial.web.enrolment.selectors import access_participant_by_id
 from mindtrial.web.listing import list_response, query_string

@@ -10,10 +10,11 @@ from django.db.models import QuerySet
 from mindtrial.dataset.validate import Rules
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.common import NotFound, ServiceError, only_or_none
+from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.enrolment.models import Participant
 from mindtrial.web.enrolment.selectors import participants_for
-from mindtrial.web.programme.calendar import study_protocol
 from mindtrial.web.safety.models import AdverseEvent, SafetyAlert, Withdrawal
+from mindtrial.web.studies.protocol_access import get_instrument
 
 if TYPE_CHECKING:
     from mindtrial.web.accounts.models import User
@@ -102,3 +103,9 @@ def adverse_event_by_submission_key(
 ) -> AdverseEvent | None:
     """The event a form with this one-time key already recorded for the participant."""
     return AdverseEvent.objects.filter(participant=participant, submission_key=key).first()
+
+
+def outcome_label(code: str) -> str:
+    """The AE form's label for an outcome code ("recovered" → "Recovered")."""
+    choices = get_instrument("adverse_event").item("outcome").choices
+    return next((c.label for c in choices if c.code == code), code or "—")

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.scoring import ScoringError, score
+from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.accounts.models import Role, User
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import (
@@ -21,9 +22,10 @@ from mindtrial.web.audit.services import (
     require_reason,
 )
 from mindtrial.web.common import ServiceError
+from mindtrial.web.enrolment.access import ALL_STAFF, STAFF_WRITERS, require_writer
+from mindtrial.web.enrolment.calendar import participant_today, week_of
 from mindtrial.web.enrolment.models import Participant, Status
-from mindtrial.web.programme.access import ALL_STAFF, STAFF_WRITERS, require_writer
-from mindtrial.web.programme.calendar import participant_today, week_of
+from mindtrial.web.enrolment.weekly import recorded_from_week
 from mindtrial.web.safety.models import (
     RESOLVED_OUTCOMES,
     AdverseEvent,
@@ -74,7 +76,7 @@ def _require_randomized(participant: Participant) -> None:
 
 def adverse_event_report(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     answers: Mapping[str, Any],
     today: dt.date | None = None,
@@ -127,7 +129,7 @@ def adverse_event_report(
             expected=bool(cleaned["expected"]),
             outcome=str(cleaned["outcome"]),
             action_taken=str(cleaned["action_taken"]),
-            reported_by=acting_user,
+            reported_by=staff_user(acting_user),
             submission_key=submission_key,
         )
         audit_record(
@@ -169,7 +171,7 @@ def _alert(event: AdverseEvent, participant: Participant) -> list[int]:
 
 def adverse_event_import(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     code: str,
     onset_week: int,
@@ -198,7 +200,7 @@ def adverse_event_import(
             relatedness=relatedness,
             expected=expected,
             outcome=outcome,
-            reported_by=acting_user,
+            reported_by=staff_user(acting_user),
         )
         audit_record(
             acting_user=acting_user,
@@ -228,7 +230,7 @@ def adverse_event_review(*, acting_user: User, event: AdverseEvent, note: str) -
     with transaction.atomic():
         old = {"review_note": event.review_note, "reviewed_at": event.reviewed_at}
         event.review_note = note.strip()
-        event.reviewed_by = acting_user
+        event.reviewed_by = staff_user(acting_user)
         event.reviewed_at = timezone.now()
         event.save(update_fields=["review_note", "reviewed_by", "reviewed_at"])
         SafetyAlert.objects.filter(
@@ -246,20 +248,11 @@ def adverse_event_review(*, acting_user: User, event: AdverseEvent, note: str) -
 
 
 def _data_from_week(participant: Participant, week: int) -> str:
-    from mindtrial.web.checkin.models import CheckIn
-    from mindtrial.web.programme.models import Attendance
-    from mindtrial.web.toxicology.models import ToxTest
-
-    found = [
-        name
-        for name, model in (("check-ins", CheckIn), ("attendance", Attendance), ("tests", ToxTest))
-        if model.objects.filter(participant=participant, week__gte=week).exists()  # type: ignore[attr-defined]
-    ]
-    return ", ".join(found)
+    return ", ".join(recorded_from_week(participant, week))
 
 
 def participant_withdraw_check(
-    *, acting_user: User | None, participant: Participant, kind: str, week: int, reason: str
+    *, acting_user: Actor, participant: Participant, kind: str, week: int, reason: str
 ) -> None:
     """Every check of :func:`participant_withdraw` without writing (for the confirmation
     step): raises ServiceError with the problems."""
@@ -285,7 +278,7 @@ def participant_withdraw_check(
 
 def participant_withdraw(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     kind: str,
     week: int,
@@ -301,7 +294,7 @@ def participant_withdraw(
             kind=kind,
             week=week,
             reason=reason.strip(),
-            recorded_by=acting_user,
+            recorded_by=staff_user(acting_user),
         )
         audit_record(
             acting_user=acting_user,
@@ -336,7 +329,7 @@ def _check_outcome(event: AdverseEvent, outcome: str, outcome_date: dt.date | No
 
 def adverse_event_follow_up(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     event: AdverseEvent,
     outcome: str,
     outcome_date: dt.date,
@@ -363,7 +356,7 @@ def adverse_event_follow_up(
             outcome=outcome,
             outcome_date=outcome_date,
             note=note.strip(),
-            recorded_by=acting_user,
+            recorded_by=staff_user(acting_user),
         )
         old = {"outcome": locked.outcome, "outcome_date": locked.outcome_date}
         locked.outcome, locked.outcome_date = outcome, outcome_date
@@ -382,7 +375,7 @@ def adverse_event_follow_up(
 
 def correct_adverse_event(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     event: AdverseEvent,
     answers: Mapping[str, Any],
     outcome_date: dt.date | None,
@@ -448,7 +441,7 @@ def correct_adverse_event(
 
 def correct_withdrawal(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     withdrawal: Withdrawal,
     kind: str,
     week: int,
@@ -493,7 +486,7 @@ def correct_withdrawal(
 
 
 def correct_undo_withdrawal(
-    *, acting_user: User | None, withdrawal: Withdrawal, reason: str
+    *, acting_user: Actor, withdrawal: Withdrawal, reason: str
 ) -> Participant:
     """Remove a withdrawal entered in error (the audit row keeps what it said): data are
     collected again from its week on."""

@@ -12,12 +12,10 @@ from django.urls import reverse
 
 from mindtrial.web.accounts.models import Role, User
 from mindtrial.web.common import NotFound, ServiceError
-from mindtrial.web.enrolment.correctable import outcome_label
-from mindtrial.web.enrolment.correction_views import correction_page
+from mindtrial.web.enrolment.access import STAFF_WRITERS
 from mindtrial.web.enrolment.models import Participant, Randomization
 from mindtrial.web.enrolment.selectors import access_participant_by_id
 from mindtrial.web.listing import list_response
-from mindtrial.web.programme.access import STAFF_WRITERS
 from mindtrial.web.safety import services
 from mindtrial.web.safety.forms import (
     AdverseEventCorrectionForm,
@@ -35,6 +33,7 @@ from mindtrial.web.safety.selectors import (
     adverse_event_by_submission_key,
     adverse_events_for,
     alert_delivery,
+    outcome_label,
     unread_alerts,
     withdrawal_of,
 )
@@ -43,6 +42,7 @@ from mindtrial.web.studies.selectors import access_study_by_id
 from mindtrial.web.viewutils import (
     AuthedRequest,
     add_service_errors,
+    correction_page,
     query_int,
     require_role,
     staff_view,

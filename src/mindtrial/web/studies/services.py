@@ -21,6 +21,7 @@ from mindtrial.design.randomization import (
     generate_allocation_list,
     read_redcap_allocation_csv,
 )
+from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record
@@ -43,15 +44,16 @@ DEFAULT_ALLOCATION_SIZE = 500
 """Entries per stratum generated at set-up (M-ROCC randomized 196)."""
 
 
-def _require_admin(acting_user: User | None) -> None:
-    """``None`` is the operator at the command line; otherwise an administrator is needed."""
-    if acting_user is not None and not acting_user.is_administrator:
+def require_study_admin(acting_user: Actor) -> None:
+    """The operator at the command line (a system actor) or an administrator."""
+    user = staff_user(acting_user)
+    if user is not None and not user.is_administrator:
         raise Forbidden("Only administrators can change the study set-up.")
 
 
 def study_create(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     protocol_id: str,
     name: str,
     allocation_size: int = DEFAULT_ALLOCATION_SIZE,
@@ -64,7 +66,7 @@ def study_create(
     regenerate the list from the database. ``generate_allocation=False`` leaves the list to
     be uploaded (a REDCap allocation table).
     """
-    _require_admin(acting_user)
+    require_study_admin(acting_user)
     name = name.strip()
     if not name:
         raise ServiceError({"name": "A study needs a name."})
@@ -82,7 +84,7 @@ def study_create(
             ratio=dict(protocol.randomization.ratio),
             block_sizes=list(protocol.randomization.block_sizes),
             strata=list(protocol.randomization.strata),
-            created_by=acting_user,
+            created_by=staff_user(acting_user),
         )
         audit_record(
             acting_user=acting_user,
@@ -117,7 +119,7 @@ def _generate(
 
 
 def _store_allocation(
-    *, acting_user: User | None, study: Study, allocation: AllocationList, source: str
+    *, acting_user: Actor, study: Study, allocation: AllocationList, source: str
 ) -> int:
     if AllocationEntry.objects.filter(study=study).exists():
         raise ServiceError({"allocation": "This study already has an allocation list."})
@@ -154,6 +156,33 @@ def _store_allocation(
     return len(allocation.entries)
 
 
+IMPORT_STRATUM = "import"
+"""The stratum of arms given by a loaded study dataset: never drawn by randomization."""
+
+
+def allocation_entry_given(*, acting_user: Actor, study: Study, arm: str) -> AllocationEntry:
+    """An allocation entry recording an arm that a loaded study dataset *gives* (history,
+    not a draw): appended to the separate stratum :data:`IMPORT_STRATUM` and already
+    assigned, so the randomization service, which draws from a participant's own stratum,
+    can never hand it out. Runs inside the caller's transaction, whose randomization audit
+    row (:func:`mindtrial.web.enrolment.services.randomization_import`) names the entry."""
+    require_study_admin(acting_user)
+    if arm not in study.arm_ids:
+        raise ServiceError({"arm": f"The study has no arm '{arm}'."})
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("allocation_entry_given() runs inside its randomization's transaction")
+    Study.objects.select_for_update().get(pk=study.pk)
+    sequence = AllocationEntry.objects.filter(study=study, stratum=IMPORT_STRATUM).count() + 1
+    return AllocationEntry.objects.create(
+        study=study,
+        stratum=IMPORT_STRATUM,
+        sequence=sequence,
+        arm_id=arm,
+        source=AllocationSource.REDCAP_UPLOAD,
+        assigned=True,
+    )
+
+
 def stratum_levels(study: Study) -> dict[str, list[str]]:
     """Levels of each stratification field: ``site`` from the study's sites, the rest from
     the protocol's baseline covariates (category levels, or true/false)."""
@@ -177,10 +206,10 @@ def stratum_levels(study: Study) -> dict[str, list[str]]:
 
 
 def allocation_list_generate(
-    *, acting_user: User | None, study: Study, n_per_stratum: int, seed: int | None = None
+    *, acting_user: Actor, study: Study, n_per_stratum: int, seed: int | None = None
 ) -> int:
     """Generate and store the list (stratified protocols, once their sites exist)."""
-    _require_admin(acting_user)
+    require_study_admin(acting_user)
     with transaction.atomic():
         allocation = _generate(study, stratum_levels(study), n_per_stratum, seed)
         return _store_allocation(
@@ -192,10 +221,10 @@ def allocation_list_generate(
 
 
 def allocation_list_import_redcap(
-    *, acting_user: User | None, study: Study, csv_bytes: bytes, arm_codes: dict[int, str]
+    *, acting_user: Actor, study: Study, csv_bytes: bytes, arm_codes: dict[int, str]
 ) -> int:
     """Store an uploaded REDCap allocation table (``arm_codes``: REDCap code -> arm id)."""
-    _require_admin(acting_user)
+    require_study_admin(acting_user)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "allocation.csv"
         path.write_bytes(csv_bytes)
@@ -212,8 +241,8 @@ def allocation_list_import_redcap(
         )
 
 
-def site_create(*, acting_user: User | None, study: Study, code: str, name: str) -> Site:
-    _require_admin(acting_user)
+def site_create(*, acting_user: Actor, study: Study, code: str, name: str) -> Site:
+    require_study_admin(acting_user)
     code, name = code.strip(), name.strip()
     errors = {}
     if not code or not all(c.isalnum() or c in "-_" for c in code):
@@ -238,9 +267,9 @@ def site_create(*, acting_user: User | None, study: Study, code: str, name: str)
 
 
 def study_access_grant(
-    *, acting_user: User | None, user: User, study: Study, site: Site | None = None
+    *, acting_user: Actor, user: User, study: Study, site: Site | None = None
 ) -> StudyAccess:
-    _require_admin(acting_user)
+    require_study_admin(acting_user)
     if site is not None and site.study_id != study.pk:
         raise ServiceError({"site": "That site belongs to another study."})
     with transaction.atomic():
@@ -265,7 +294,7 @@ def _neutral_letters(count: int) -> list[str]:
 
 def cohort_create(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     study: Study,
     start_date: dt.date,
     weekday: int,
@@ -273,7 +302,7 @@ def cohort_create(
     timezone: str,
 ) -> Cohort:
     """A cohort and one group per arm (neutral codes like ``G-3A``)."""
-    _require_admin(acting_user)
+    require_study_admin(acting_user)
     errors = {}
     if timezone not in zoneinfo.available_timezones():
         errors["timezone"] = f"'{timezone}' is not a time zone name such as 'America/New_York'."
@@ -331,12 +360,12 @@ def cohort_create(
 
 def group_update(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     group: Group,
     meeting_link: str,
     facilitators: list[User],
 ) -> Group:
-    _require_admin(acting_user)
+    require_study_admin(acting_user)
     not_facilitators = [u.username for u in facilitators if u.role != Role.FACILITATOR]
     if not_facilitators:
         raise ServiceError({"facilitators": f"Not facilitators: {', '.join(not_facilitators)}."})

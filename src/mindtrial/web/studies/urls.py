@@ -7,10 +7,8 @@ from mindtrial.web.studies import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("studies/new/", views.study_create, name="study_create"),
-    path("studies/<int:study_id>/", views.study_detail, name="study_detail"),
     path("studies/<int:study_id>/sites/new/", views.site_create, name="site_create"),
     path("studies/<int:study_id>/cohorts/new/", views.cohort_create, name="cohort_create"),
     path("studies/<int:study_id>/allocation/", views.allocation, name="allocation"),
     path("studies/<int:study_id>/access/", views.access, name="access"),
-    path("groups/<slug:group_id>/", views.group_detail, name="group_detail"),
 ]

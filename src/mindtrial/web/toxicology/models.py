@@ -20,6 +20,9 @@ class TestStatus(models.TextChoices):
 class ToxTest(models.Model):
     """``results`` maps every analyte of the protocol's panel to positive/negative/invalid."""
 
+    weekly_record: ClassVar[str] = "tests"
+    """A weekly record of the participant (see :mod:`mindtrial.web.enrolment.weekly`)."""
+
     __test__ = False  # not a pytest class
 
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="tests")

@@ -1,35 +1,19 @@
 """The concealed test schedule: who tests today. Future test days are never exposed.
 
-Days come from :func:`mindtrial.design.schedules.concealed_test_days` keyed by a study
-secret: ``settings.MINDTRIAL_TOX_SECRET`` or the ``MINDTRIAL_TOX_SECRET`` environment
-variable; without either, a key derived from ``SECRET_KEY`` (HMAC, purpose-bound). The
-secret is never stored in the database or shown. Tests are observed at the group session,
+Days come from :func:`mindtrial.design.schedules.concealed_test_days` keyed by the study's
+concealment secret (:func:`mindtrial.web.studies.concealment.concealment_key`), never stored
+in the database or shown. Tests are observed at the group session,
 so a test day is always the cohort's session weekday.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import os
-
-from django.conf import settings
 
 from mindtrial.design.schedules import concealed_test_days
+from mindtrial.web.enrolment.calendar import participant_start, study_protocol
 from mindtrial.web.enrolment.models import Participant
-from mindtrial.web.programme.calendar import participant_start, study_protocol
-
-
-def _secret() -> bytes:
-    configured = getattr(settings, "MINDTRIAL_TOX_SECRET", "") or os.environ.get(
-        "MINDTRIAL_TOX_SECRET", ""
-    )
-    if configured:
-        return str(configured).encode("utf-8")
-    return hmac.new(
-        str(settings.SECRET_KEY).encode("utf-8"), b"mindtrial-toxicology-schedule", hashlib.sha256
-    ).digest()
+from mindtrial.web.studies.concealment import concealment_key
 
 
 def all_test_days(participant: Participant) -> list[dt.date]:
@@ -41,7 +25,7 @@ def all_test_days(participant: Participant) -> list[dt.date]:
         return []
     weekdays = [participant.cohort.weekday] if participant.cohort is not None else None
     return concealed_test_days(
-        secret=_secret(),
+        secret=concealment_key(),
         participant_id=f"{participant.study_id}:{participant.code}",
         start=start,
         n_weeks=protocol.weeks,

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
+from mindtrial.web.enrolment.calendar import participant_today
 from mindtrial.web.enrolment.models import Participant, Status
 from mindtrial.web.enrolment.selectors import participants_for
-from mindtrial.web.programme.calendar import participant_today
 from mindtrial.web.safety.models import Withdrawal
 from mindtrial.web.toxicology.models import ToxTest
 from mindtrial.web.toxicology.schedule import is_test_day

@@ -13,19 +13,20 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.db import transaction
 
+from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_correction, audit_record, require_change
 from mindtrial.web.common import ServiceError
+from mindtrial.web.enrolment.access import STAFF_WRITERS, require_writer
+from mindtrial.web.enrolment.calendar import participant_today, study_protocol, week_of
 from mindtrial.web.enrolment.models import Participant, Status
-from mindtrial.web.programme.access import STAFF_WRITERS, require_writer
-from mindtrial.web.programme.calendar import participant_today, study_protocol, week_of
 from mindtrial.web.programme.services import require_week_started
 from mindtrial.web.safety.selectors import require_collecting
 from mindtrial.web.toxicology.models import TestStatus, ToxTest
 from mindtrial.web.toxicology.schedule import is_test_day
 
 if TYPE_CHECKING:
-    from mindtrial.web.accounts.models import User
+    pass
 
 RESULTS = ("positive", "negative", "invalid")
 MAX_CAPTURE_BYTES = 5 * 1024 * 1024
@@ -97,7 +98,7 @@ def _check_results(
 
 def tox_test_record(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     test_date: dt.date,
     status: str,
@@ -140,7 +141,7 @@ def tox_test_record(
             capture_path=path,
             capture_sha256=digest,
             capture_content_type=content_type,
-            recorded_by=acting_user,
+            recorded_by=staff_user(acting_user),
         )
         audit_record(
             acting_user=acting_user,
@@ -162,7 +163,7 @@ def tox_test_record(
 
 def tox_test_import(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     participant: Participant,
     week: int,
     results: Mapping[str, str],
@@ -187,7 +188,7 @@ def tox_test_import(
             week=week,
             status=TestStatus.COMPLETED,
             results=dict(results),
-            recorded_by=acting_user,
+            recorded_by=staff_user(acting_user),
         )
         audit_record(
             acting_user=acting_user,
@@ -206,7 +207,7 @@ def tox_test_import(
 
 def correct_tox_test(
     *,
-    acting_user: User | None,
+    acting_user: Actor,
     test: ToxTest,
     status: str,
     results: Mapping[str, str],
@@ -229,7 +230,7 @@ def correct_tox_test(
     require_change(old, new)
     with transaction.atomic():
         test.status, test.reason, test.results = status, test_reason.strip(), cleaned
-        test.recorded_by = acting_user
+        test.recorded_by = staff_user(acting_user)
         test.save(update_fields=["status", "reason", "results", "recorded_by", "recorded_at"])
         audit_correction(
             acting_user=acting_user,

@@ -8,11 +8,11 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from mindtrial.web.common import NotFound, ServiceError
+from mindtrial.web.enrolment.access import STAFF_WRITERS
+from mindtrial.web.enrolment.calendar import participant_today, study_protocol
 from mindtrial.web.enrolment.models import Participant
 from mindtrial.web.enrolment.selectors import access_participant_by_id
 from mindtrial.web.listing import list_response
-from mindtrial.web.programme.access import STAFF_WRITERS
-from mindtrial.web.programme.calendar import participant_today, study_protocol
 from mindtrial.web.studies.selectors import access_study_by_id
 from mindtrial.web.toxicology.forms import TestCorrectionForm, TestResultForm
 from mindtrial.web.toxicology.lists import tox_test_list_rows, tox_test_list_spec

@@ -12,9 +12,12 @@ from typing import Any
 from django.contrib.auth.management.commands import createsuperuser
 from django.db import transaction
 
+from mindtrial.web.accounts.actors import SystemActor
 from mindtrial.web.accounts.models import Role, User
 from mindtrial.web.audit.models import AuditAction
 from mindtrial.web.audit.services import audit_record
+
+ACTOR = SystemActor("manage.py createsuperuser")
 
 
 class Command(createsuperuser.Command):
@@ -28,7 +31,7 @@ class Command(createsuperuser.Command):
             for user in User.objects.using(database).filter(pk__gt=last or 0):
                 User.objects.using(database).filter(pk=user.pk).update(role=Role.ADMINISTRATOR)
                 audit_record(
-                    acting_user=None,
+                    acting_user=ACTOR,
                     action=AuditAction.CREATE,
                     target=user,
                     new={"username": user.username, "role": Role.ADMINISTRATOR, "superuser": True},

@@ -15,13 +15,13 @@ from urllib.parse import urlencode
 from django.urls import reverse
 
 from mindtrial.web.checkin.models import CheckIn, Source
+from mindtrial.web.enrolment.access import STAFF_WRITERS
 from mindtrial.web.enrolment.models import BaselineAssessment, Consent, Participant, Screening
 from mindtrial.web.enrolment.services import COVARIATES, ENROLMENT_WRITERS, baseline_steps
-from mindtrial.web.programme.access import STAFF_WRITERS
 from mindtrial.web.programme.models import Attendance
 from mindtrial.web.programme.services import ATTENDANCE_WRITERS
 from mindtrial.web.safety.models import RESOLVED_OUTCOMES, AdverseEvent
-from mindtrial.web.safety.selectors import withdrawal_of
+from mindtrial.web.safety.selectors import outcome_label, withdrawal_of
 from mindtrial.web.studies.protocol_access import get_instrument
 from mindtrial.web.toxicology.models import ToxTest
 
@@ -144,12 +144,6 @@ def _attendance(participant: Participant) -> list[CorrectableRecord]:
         )
         for a in Attendance.objects.filter(participant=participant).order_by("week")
     ]
-
-
-def outcome_label(code: str) -> str:
-    """The AE form's label for an outcome code ("recovered" → "Recovered")."""
-    choices = get_instrument("adverse_event").item("outcome").choices
-    return next((c.label for c in choices if c.code == code), code or "—")
 
 
 def _adverse_events(participant: Participant) -> list[CorrectableRecord]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from mindtrial.web.audit import views
+from mindtrial.web.audit_pages import views
 
 urlpatterns = [
     path("studies/<int:study_id>/audit/", views.audit_list, name="audit_list"),

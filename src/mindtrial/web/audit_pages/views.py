@@ -9,9 +9,9 @@ from django import forms
 from django.http import HttpResponse
 
 from mindtrial.csv_cells import escape_row
-from mindtrial.web.audit.lists import audit_list_spec, object_types
 from mindtrial.web.audit.models import AuditAction
-from mindtrial.web.audit.selectors import audit_events_for_study
+from mindtrial.web.audit_pages.lists import audit_list_spec, object_types
+from mindtrial.web.audit_pages.selectors import audit_events_for_study
 from mindtrial.web.enrolment.selectors import participants_for
 from mindtrial.web.listing import list_response
 from mindtrial.web.studies.selectors import access_study_by_id
@@ -70,7 +70,7 @@ def audit_export(request: AuthedRequest, study_id: int) -> HttpResponse:
                 [
                     e.pk,
                     e.acted_at.isoformat(),
-                    e.acting_user.username if e.acting_user else "(command line)",
+                    e.actor_label,
                     e.action,
                     e.object_type,
                     e.object_id,

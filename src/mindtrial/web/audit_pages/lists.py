@@ -91,7 +91,7 @@ def audit_list_spec(
             Column(
                 "who",
                 "Who",
-                lambda e: Cell(e.acting_user.username if e.acting_user else "(command line)"),
+                lambda e: Cell(e.actor_label),
                 ("acting_user__username",),
             ),
             Column("action", "Action", lambda e: Cell(e.get_action_display()), ("action",)),

@@ -12,27 +12,22 @@ New York, when the UTC date has moved on (``mindtrial.web.common.local_date`` an
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass
 
 from django.conf import settings
 
-from mindtrial.design.schedules import session_datetimes
 from mindtrial.protocols import Protocol
 from mindtrial.web.common import local_date, only_or_none
 from mindtrial.web.enrolment.models import Participant, Randomization
-from mindtrial.web.studies.models import Cohort, Study
-from mindtrial.web.studies.protocol_access import load_protocol
-
-
-@functools.lru_cache(maxsize=32)
-def _protocol(protocol_id: str) -> Protocol:
-    return load_protocol(protocol_id)
-
-
-def study_protocol(study: Study) -> Protocol:
-    """The (cached) protocol a study was created from."""
-    return _protocol(study.protocol_id)
+from mindtrial.web.studies.models import Cohort
+from mindtrial.web.studies.sessions import (
+    Session,
+    cohort_ended,
+    cohort_sessions,
+    cohort_started_weeks,
+    next_session,
+    study_protocol,
+)
 
 
 def participant_time_zone(participant: Participant) -> str:
@@ -50,48 +45,6 @@ def participant_time_zone(participant: Participant) -> str:
 def participant_today(participant: Participant, now: dt.datetime | None = None) -> dt.date:
     """Today's date where the participant's group meets (see :func:`participant_time_zone`)."""
     return local_date(participant_time_zone(participant), now)
-
-
-@dataclass(frozen=True)
-class Session:
-    """One weekly session of a cohort."""
-
-    week: int
-    starts_at: dt.datetime
-    """Aware, in the cohort's time zone."""
-    minutes: int
-
-
-def cohort_sessions(cohort: Cohort) -> list[Session]:
-    """Every session of the cohort, week 1 first, in the cohort's local time."""
-    protocol = study_protocol(cohort.study)
-    times = session_datetimes(
-        start=cohort.start_date,
-        weekday=cohort.weekday,
-        time=cohort.meeting_time,
-        tz=cohort.timezone,
-        n_sessions=protocol.session.n_sessions,
-    )
-    minutes = protocol.session.check_in_minutes + protocol.session.group_minutes
-    return [Session(week=i + 1, starts_at=t, minutes=minutes) for i, t in enumerate(times)]
-
-
-def next_session(cohort: Cohort, now: dt.datetime) -> Session | None:
-    """The first session that has not ended by ``now`` (aware), or None after the last."""
-    for session in cohort_sessions(cohort):
-        if session.starts_at + dt.timedelta(minutes=session.minutes) > now:
-            return session
-    return None
-
-
-def cohort_ended(cohort: Cohort, now: dt.datetime) -> bool:
-    """Whether the cohort's last session is over by ``now`` (aware)."""
-    return next_session(cohort, now) is None
-
-
-def cohort_started_weeks(cohort: Cohort, now: dt.datetime) -> int:
-    """How many of the cohort's sessions have started by ``now`` (0 before the first)."""
-    return sum(1 for s in cohort_sessions(cohort) if s.starts_at <= now)
 
 
 def session_start(participant: Participant, week: int) -> dt.datetime | None:
@@ -164,3 +117,20 @@ def curriculum_week(
             practices = tuple(session.practices) if session else ()
             return CurriculumWeek(week=week, phase=phase.name, topic=topic, practices=practices)
     return None
+
+
+__all__ = [
+    "Session",
+    "cohort_ended",
+    "cohort_sessions",
+    "cohort_started_weeks",
+    "curriculum_week",
+    "next_session",
+    "participant_start",
+    "participant_time_zone",
+    "participant_today",
+    "session_start",
+    "study_protocol",
+    "week_has_started",
+    "week_of",
+]

@@ -20,6 +20,14 @@ from django.utils import timezone
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.checkin.services import due_instruments, skipped_items
+from mindtrial.web.enrolment.access import STAFF_WRITERS, facilitates
+from mindtrial.web.enrolment.calendar import (
+    cohort_sessions,
+    participant_start,
+    participant_today,
+    study_protocol,
+    week_of,
+)
 from mindtrial.web.enrolment.models import (
     BaselineAssessment,
     Consent,
@@ -30,14 +38,6 @@ from mindtrial.web.enrolment.models import (
 )
 from mindtrial.web.enrolment.selectors import ParticipantView, participant_view
 from mindtrial.web.enrolment.services import ENROLMENT_WRITERS, baseline_steps
-from mindtrial.web.programme.access import STAFF_WRITERS, facilitates
-from mindtrial.web.programme.calendar import (
-    cohort_sessions,
-    participant_start,
-    participant_today,
-    study_protocol,
-    week_of,
-)
 from mindtrial.web.programme.models import Attendance, ContinuationDecision
 from mindtrial.web.queries.models import QueryStatus
 from mindtrial.web.queries.selectors import can_read_queries, queries_of_participant

@@ -7,19 +7,13 @@ from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
-from mindtrial.web.accounts.models import Role
+from mindtrial.web.accounts.selectors import can_read_audit
 from mindtrial.web.audit.models import AuditEvent
 from mindtrial.web.common import NotFound
 
 if TYPE_CHECKING:
     from mindtrial.web.accounts.models import User
     from mindtrial.web.studies.models import Study
-
-AUDIT_READERS = frozenset({Role.ADMINISTRATOR, Role.DATA_MANAGER})
-
-
-def can_read_audit(user: User) -> bool:
-    return user.is_superuser or user.role in AUDIT_READERS
 
 
 def audit_events_for_study(
