@@ -153,7 +153,7 @@ def test_baseline_scores_on_save_and_correction_needs_reason() -> None:
     }
     with pytest.raises(ServiceError, match="Nothing was changed"):
         enrolment.participant_record_baseline(
-            acting_user=None,
+            acting_user=SETUP,
             participant=p,
             instrument_id="ocs",
             answers={"ocs_1": 1, "ocs_2": 1, "ocs_3": 1},
