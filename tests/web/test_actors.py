@@ -49,7 +49,9 @@ def _refer(actor: object) -> Participant:
     )
 
 
-@pytest.mark.parametrize("actor", [None, AnonymousUser(), "operator"], ids=repr)
+@pytest.mark.parametrize(
+    "actor", [None, AnonymousUser(), "operator"], ids=["none", "anonymous_user", "string"]
+)
 def test_a_service_refuses_anything_but_an_actor_and_writes_nothing(actor: object) -> None:
     before = (Participant.objects.count(), AuditEvent.objects.count())
     with pytest.raises(TypeError, match="acting_user must be a staff User or a SystemActor"):
