@@ -150,10 +150,10 @@ def test_withdrawn_participants_show_and_filter_as_withdrawn(world: dict[str, An
     Withdrawal.objects.create(participant=gone, kind="withdrawn", week=3, reason="moved")
     path = f"/studies/{world['study'].pk}/participants/"
     rows = table(_get(world["coord"], path, status="withdrawn").content.decode())[1]
-    assert [(r[0], r[2]) for r in rows] == [(gone.code, "Withdrew (week 3)")]
+    assert [(r[0], r[2]) for r in rows] == [(gone.code, "Withdrew (from week 3)")]
     # Still counted as randomized (the funnel's count), shown as withdrawn.
     randomized = table(_get(world["coord"], path, status="randomized").content.decode())[1]
-    assert [r[2] for r in randomized] == ["Withdrew (week 3)"] + ["Randomized"] * 3
+    assert [r[2] for r in randomized] == ["Withdrew (from week 3)"] + ["Randomized"] * 3
 
 
 def test_csv_holds_exactly_the_rows_shown(world: dict[str, Any]) -> None:

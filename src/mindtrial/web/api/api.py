@@ -25,6 +25,7 @@ from mindtrial.web.enrolment.selectors import (
     access_participant_by_id,
     funnel_counts,
     participant_view,
+    participant_views,
     participants_for,
     sees_enrolment_record,
 )
@@ -132,6 +133,10 @@ class ParticipantOut(Schema):
     code: str
     site: str
     status: str
+    status_label: str = Field(
+        description="The status in words, as the pages show it: a participant who withdrew or "
+        "was lost to follow-up is shown so (``status`` stays ``randomized``)."
+    )
     status_reason: str
     referral_source: str
     referral_date: dt.date
@@ -294,7 +299,7 @@ def create_cohort(
 def list_participants(request: HttpRequest, study_id: int) -> list[dict[str, Any]]:
     user = _user(request)
     study = access_study_by_id(user, study_id)
-    return [_participant_out(user, p) for p in participants_for(user, study)]
+    return [asdict(v) for v in participant_views(user, participants_for(user, study))]
 
 
 @api.post("/studies/{study_id}/participants", response={201: ParticipantOut})

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from mindtrial.web.enrolment.models import FUNNEL_ORDER, Participant, Status
+from mindtrial.web.enrolment.selectors import left_study_label
 from mindtrial.web.listing import Cell, Column, Filter, ListSpec, url_maker
 from mindtrial.web.studies.models import Cohort
 from mindtrial.web.studies.selectors import group_label, sites_for
@@ -24,10 +25,9 @@ WITHDRAWN = "withdrawn"
 
 
 def stage_label(p: Participant) -> str:
-    withdrawal = getattr(p, "withdrawal", None)
-    if withdrawal is not None:
-        return f"{withdrawal.get_kind_display()} (week {withdrawal.week})"
-    return p.get_status_display()
+    """The stage column: the status, or how the participant left (the record home's words;
+    no status reason, which the rows do not load)."""
+    return left_study_label(p) or p.get_status_display()
 
 
 def _by_stage(found: QuerySet[Participant], value: str) -> QuerySet[Participant]:

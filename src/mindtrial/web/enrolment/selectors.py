@@ -50,15 +50,38 @@ def sees_enrolment_record(user: User) -> bool:
 
 
 def participant_arm(user: User, participant: Participant) -> tuple[str, str] | None:
-    """(arm id, arm label) for unblinded roles once randomized; ``None`` otherwise."""
+    """(arm id, arm label) for unblinded roles once randomized; ``None`` otherwise.
+
+    Reads ``participant.randomization``: joined in by :func:`participant_views`, queried
+    here otherwise."""
     if user.is_blinded:
         return None
     try:
-        randomization = Randomization.objects.select_related("entry").get(participant=participant)
+        randomization = participant.randomization
     except Randomization.DoesNotExist:
         return None
     arm_id = randomization.entry.arm_id
     return arm_id, participant.study.arm_label(arm_id)
+
+
+def left_study_label(participant: Participant) -> str | None:
+    """How the participant left the study ("Withdrew (from week 3)"), or ``None`` if they have
+    not. The safety app records the withdrawal or loss to follow-up; the participant's
+    enrolment status stays "Randomized", so every label of a participant goes through here."""
+    withdrawal = getattr(participant, "withdrawal", None)  # the reverse one-to-one, if any
+    if withdrawal is None:
+        return None
+    return f"{withdrawal.get_kind_display()} (from week {withdrawal.week})"
+
+
+def status_label(participant: Participant) -> str:
+    """The participant's current status in words, as the record home and the API show it:
+    a withdrawal overrides "Randomized"; otherwise the status, with its reason if any."""
+    left = left_study_label(participant)
+    if left is not None:
+        return left
+    label = participant.get_status_display()
+    return f"{label} — {participant.status_reason}" if participant.status_reason else label
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,7 @@ class ParticipantView:
     site_name: str
     status: str
     status_label: str
+    """The status in words (:func:`status_label`): a withdrawn participant is not "Randomized"."""
     status_reason: str
     referral_source: str
     referral_source_label: str
@@ -95,7 +119,7 @@ def participant_view(user: User, p: Participant) -> ParticipantView:
         site=p.site.code,
         site_name=p.site.name,
         status=p.status,
-        status_label=p.get_status_display(),
+        status_label=status_label(p),
         status_reason=p.status_reason,
         referral_source=p.referral_source,
         referral_source_label=p.get_referral_source_display(),
@@ -107,6 +131,16 @@ def participant_view(user: User, p: Participant) -> ParticipantView:
         arm=arm[0] if arm else None,
         arm_label=arm[1] if arm else None,
     )
+
+
+def participant_views(user: User, found: QuerySet[Participant]) -> list[ParticipantView]:
+    """:func:`participant_view` of each of ``found`` (in its order), with everything the views
+    read joined into one query: a list of any length costs the same number of queries. The
+    randomization is joined for unblinded roles only (a blinded role's rows never hold it)."""
+    related = ["study", "site", "cohort", "group__cohort__study", "withdrawal"]
+    if not user.is_blinded:
+        related.append("randomization__entry")
+    return [participant_view(user, p) for p in found.select_related(*related)]
 
 
 def funnel_counts(user: User, study: Study) -> list[tuple[str, str, int]]:

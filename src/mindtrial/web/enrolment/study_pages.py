@@ -8,7 +8,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
 from mindtrial.web.common import ServiceError
-from mindtrial.web.enrolment.selectors import funnel_counts, participant_view, participants_for
+from mindtrial.web.enrolment.selectors import funnel_counts, participant_views, participants_for
 from mindtrial.web.studies import services
 from mindtrial.web.studies.forms import GroupForm
 from mindtrial.web.studies.models import Group
@@ -70,6 +70,6 @@ def group_detail(request: AuthedRequest, group_id: str) -> HttpResponse:
             "group": group_view(request.user, group),
             "cohort": group.cohort,
             "form": form,
-            "members": [participant_view(request.user, p) for p in members.order_by("code")],
+            "members": participant_views(request.user, members.order_by("code")),
         },
     )

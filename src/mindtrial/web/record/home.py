@@ -36,7 +36,7 @@ from mindtrial.web.enrolment.models import (
     Screening,
     Status,
 )
-from mindtrial.web.enrolment.selectors import ParticipantView, participant_view
+from mindtrial.web.enrolment.selectors import ParticipantView, participant_view, status_label
 from mindtrial.web.enrolment.services import ENROLMENT_WRITERS, baseline_steps
 from mindtrial.web.programme.models import Attendance, ContinuationDecision
 from mindtrial.web.queries.models import QueryStatus
@@ -146,14 +146,6 @@ def _may(user: User, roles: frozenset[str]) -> bool:
 
 def _imported(participant: Participant) -> bool:
     return hasattr(participant, "imported")
-
-
-def status_label(participant: Participant, withdrawal: Withdrawal | None) -> str:
-    """The participant's current status in words (withdrawal overrides "Randomized")."""
-    if withdrawal is not None:
-        return f"{withdrawal.get_kind_display()} (from week {withdrawal.week})"
-    label = participant.get_status_display()
-    return f"{label} — {participant.status_reason}" if participant.status_reason else label
 
 
 # --------------------------------------------------------------------------- actions
@@ -447,7 +439,8 @@ def record_home(participant: Participant, user: User) -> RecordHome:
     protocol = study_protocol(participant.study)
     screening = Screening.objects.filter(participant=participant).first()
     consent = Consent.objects.select_related("obtained_by").filter(participant=participant).first()
-    withdrawal = Withdrawal.objects.filter(participant=participant).first()
+    # The reverse accessor (not a query of its own): status_label reads the same cached row.
+    withdrawal: Withdrawal | None = getattr(participant, "withdrawal", None)
     randomized = participant.status == Status.RANDOMIZED
     staff_writer = _may(user, STAFF_WRITERS)
     shows_timeline = randomized and not user.is_blinded and staff_writer
@@ -482,7 +475,7 @@ def record_home(participant: Participant, user: User) -> RecordHome:
     return RecordHome(
         participant=participant,
         view=participant_view(user, participant),
-        status_label=status_label(participant, withdrawal),
+        status_label=status_label(participant),
         badges=_badges(
             participant,
             user,

@@ -157,6 +157,7 @@ def cohort_views(user: User, study: Study) -> list[CohortView]:
     reachable = set(groups_for(user).values_list("pk", flat=True))
     cohorts = (
         Cohort.objects.filter(study=study)
+        .select_related("study")  # each group's label reads its cohort's study for the arm
         .order_by("number")
         .prefetch_related("groups__facilitators")
     )
