@@ -92,8 +92,12 @@ def checkin(request: HttpRequest) -> HttpResponse:
 
 
 def _remember(request: HttpRequest, token: str) -> None:
-    """Keep the token server-side in a fresh session (a new session id: no fixation)."""
-    request.session.cycle_key()
+    """Keep the token server-side in a fresh session (a new session id: no fixation).
+
+    A browser that sent no session cookie gets a new id when the session is first saved;
+    only a cookie naming a session is cycled (cycling writes the session twice)."""
+    if request.session.session_key is not None:
+        request.session.cycle_key()
     request.session[SESSION_TOKEN] = token
 
 
@@ -112,9 +116,10 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
     if (withdrawal is not None and week is not None and week >= withdrawal.week) or not due:
         return render(request, "checkin/nothing_due.html", context)
     assert week is not None
-    done = only_or_none(CheckIn.objects.filter(participant=participant, week=week))
-    if done is not None and request.method != "POST":
-        return render(request, "checkin/thanks.html", {**context, "checkin": done})
+    if request.method != "POST":
+        done = _checkin_of(participant.pk, week)
+        if done is not None:
+            return render(request, "checkin/thanks.html", {**context, "checkin": done})
     form = CheckInForm(
         request.POST or None,
         instruments=due,
@@ -130,6 +135,7 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
                 skipped=form.skipped(),
             )
         except ServiceError as exc:
+            done = _checkin_of(participant.pk, week)
             if done is not None:
                 # A second, different check-in for a recorded week: say so, never "saved".
                 return render(
@@ -143,6 +149,12 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
         "checkin/form.html",
         {**context, "form": form, "decline": DECLINE, "decline_label": DECLINE_LABEL},
     )
+
+
+def _checkin_of(participant_id: int, week: int) -> CheckIn | None:
+    """The participant's saved check-in of ``week``; a POST asks only when refused (a retry
+    with the same idempotency key is answered by the service without it)."""
+    return only_or_none(CheckIn.objects.filter(participant_id=participant_id, week=week))
 
 
 @staff_view
