@@ -52,3 +52,10 @@ CACHES = {
         "LOCATION": str(VAR_DIR / "cache"),
     }
 }
+
+# Each gunicorn worker keeps its database connection between requests (re-checked before
+# reuse) instead of opening one per request: a new PostgreSQL backend costs more than a
+# participant's check-in queries (bench/checkin_load.py). SQLite is opened per request.
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["CONN_MAX_AGE"] = 600  # noqa: F405
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
