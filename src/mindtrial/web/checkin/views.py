@@ -17,6 +17,7 @@ from mindtrial.web.checkin.forms import (
     DECLINE,
     DECLINE_LABEL,
     CheckInForm,
+    blank_questions,
     field_errors,
     initial_from,
 )
@@ -144,10 +145,17 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
             add_service_errors(form, ServiceError(field_errors(exc.errors)))
         else:
             return redirect("checkin")
+    questions = "" if form.is_bound else blank_questions(tuple(due))
     return render(
         request,
         "checkin/form.html",
-        {**context, "form": form, "decline": DECLINE, "decline_label": DECLINE_LABEL},
+        {
+            **context,
+            "form": form,
+            "questions": questions,
+            "decline": DECLINE,
+            "decline_label": DECLINE_LABEL,
+        },
     )
 
 
