@@ -83,12 +83,14 @@ def run_python(folder: Path) -> None:
     read = time.perf_counter() - start
     report = run_analysis(dataset, protocol=plan, imputations=2, seed=1)
     total = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kib = usage.ru_maxrss  # KiB on Linux
     failed = [a.id for a in report.analyses if a.status == "error"]
     print(
         json.dumps(
             {
                 "seconds": total,
+                "cpu_seconds": usage.ru_utime + usage.ru_stime,  # imports included
                 "read_seconds": read,
                 "peak_mib": peak_kib / 1024,
                 "participants": len(dataset.participants),
@@ -139,7 +141,8 @@ def main() -> None:
             sys.exit(f"python run failed:\n{done.stderr[-3000:]}")
         py = json.loads(done.stdout.strip().splitlines()[-1])
         print(
-            f"python: {py['seconds']:.1f} s (reading and validating {py['read_seconds']:.1f} s), "
+            f"python: {py['seconds']:.1f} s (reading and validating {py['read_seconds']:.1f} s; "
+            f"CPU time of the process {py['cpu_seconds']:.1f} s), "
             f"peak RSS {py['peak_mib']:.0f} MiB; {py['participants']} participants, "
             f"{py['responses']} responses; not estimable: {', '.join(py['failed']) or 'none'}",
             flush=True,
@@ -153,7 +156,7 @@ def main() -> None:
         start = time.perf_counter()
         try:
             r = subprocess.run(
-                ["/usr/bin/time", "-f", "%M", rscript, "--vanilla", str(R_SCRIPT), str(folder),
+                ["/usr/bin/time", "-f", "%U %S %M", rscript, "--vanilla", str(R_SCRIPT), str(folder),
                  str(out), "0", str(args.seed)],
                 capture_output=True, text=True, check=False, timeout=args.r_timeout,
             )  # fmt: skip
@@ -164,9 +167,10 @@ def main() -> None:
         if r.returncode != 0:
             print(f"R failed after {seconds:.1f} s:\n{r.stderr[-2000:]}")
             return
-        r_peak = int(r.stderr.strip().splitlines()[-1]) / 1024
+        user, system, kib = r.stderr.strip().splitlines()[-1].split()
         print(
-            f"R: {seconds:.1f} s, peak RSS {r_peak:.0f} MiB; "
+            f"R: {seconds:.1f} s (CPU time {float(user) + float(system):.1f} s), "
+            f"peak RSS {int(kib) / 1024:.0f} MiB; "
             f"python / R = {py['seconds'] / seconds:.2f}"
         )
         print(f"load average after R: {_uptime()}")
