@@ -228,9 +228,12 @@ class Parsed:
     """Parsed cells of one table: ``values[column][i]`` for record ``i`` (an object array
     per column, ``None`` for a blank)."""
 
-    rows: list[int]
+    rows: Sequence[int]
+    """Each record's line number (a ``range`` for a file without blank lines: no list of
+    millions of ints)."""
     values: dict[str, Any]
-    ok: list[bool]
+    ok: np.ndarray  # type: ignore[type-arg]
+    """Whether each record passed every check so far (booleans)."""
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -315,7 +318,7 @@ def _parse_table(
     position = {name: i for i, name in enumerate(header)}
     for i, found in raw.widths.items():
         out.add(file, raw.rows[i], None, f"expected {len(header)} fields, found {found}")
-    ok = [True] * len(raw.rows)
+    ok = np.ones(len(raw.rows), dtype=bool)
     values: dict[str, Any] = {}
     for c in columns:
         j = position.get(c.name)
@@ -327,7 +330,7 @@ def _parse_table(
         ok[i] = False
         for c in columns:
             values[c.name][i] = None
-    return Parsed(rows=list(raw.rows), values=values, ok=ok)
+    return Parsed(rows=raw.rows, values=values, ok=ok)
 
 
 # --------------------------------------------------------------------------- rules
