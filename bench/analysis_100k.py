@@ -113,6 +113,7 @@ def main() -> None:
     parser.add_argument("--no-r", action="store_true", help="Time MindTrial only.")
     parser.add_argument("--r-timeout", type=float, default=900.0)
     parser.add_argument("--keep", type=Path, help="Write the folder here and keep it.")
+    parser.add_argument("--folder", type=Path, help="Time this folder (one --keep wrote).")
     parser.add_argument("--run-python", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_python is not None:
@@ -122,13 +123,14 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
     print(f"python {platform.python_version()}; load average {_uptime()}")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = args.keep or Path(tmp) / "trial"
+        folder = args.folder or args.keep or Path(tmp) / "trial"
         start = time.perf_counter()
-        build(folder, base=args.base, copies=args.copies, seed=args.seed)
+        if args.folder is None:
+            build(folder, base=args.base, copies=args.copies, seed=args.seed)
         size = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
+        built = "given" if args.folder else f"built in {time.perf_counter() - start:.1f} s"
         print(
-            f"dataset: {args.base} simulated x {args.copies} copies, {size:.0f} MiB "
-            f"(built in {time.perf_counter() - start:.1f} s)",
+            f"dataset: {args.base} simulated x {args.copies} copies, {size:.0f} MiB ({built})",
             flush=True,
         )
         done = subprocess.run(
