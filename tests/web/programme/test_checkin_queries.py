@@ -78,6 +78,7 @@ def test_one_checkin_post_runs_these_queries_and_no_more() -> None:
         # the link, with its participant, study, cohort and withdrawal (one join)
         "SELECT checkin_participantlink",
         "SELECT checkin_checkin",  # a check-in already saved under this idempotency key?
+        "SELECT safety_withdrawal",  # require_collecting: nothing after a withdrawal
         "SAVEPOINT",  # transaction.atomic: the check-in and its audit row together
         "INSERT checkin_checkin",  # the check-in (the unique week constraint refuses a 2nd)
         "INSERT audit_auditevent",  # the audit row of the new check-in

@@ -131,7 +131,7 @@ def blank_questions(instruments: tuple[str, ...]) -> SafeString:
     process: they are the same for every participant (the CSRF token and the idempotency key
     are outside them), and rendering them is most of the form page's time."""
     form = CheckInForm(instruments=list(instruments))
-    return render_to_string("checkin/_questions.html", {"form": form, "decline": DECLINE})
+    return render_to_string("checkin/_questions.html", {"questions_form": form, "decline": DECLINE})
 
 
 def initial_from(

@@ -26,7 +26,6 @@ from mindtrial.web.common import NotFound, ServiceError, only_or_none
 from mindtrial.web.enrolment.selectors import access_participant_by_id
 from mindtrial.web.programme.access import STAFF_WRITERS
 from mindtrial.web.programme.calendar import study_protocol
-from mindtrial.web.safety.selectors import withdrawal_of
 from mindtrial.web.viewutils import (
     MAX_WEEK,
     AuthedRequest,
@@ -112,7 +111,8 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
     week = services.current_week(participant)
     protocol = study_protocol(participant.study)
     context = {"week": week}
-    withdrawal = withdrawal_of(participant)
+    # loaded with the link (select_related): no query of its own
+    withdrawal = getattr(participant, "withdrawal", None)
     due = services.due_instruments(protocol, week) if week else []
     if (withdrawal is not None and week is not None and week >= withdrawal.week) or not due:
         return render(request, "checkin/nothing_due.html", context)

@@ -26,10 +26,6 @@ AE_READERS = frozenset(
 
 
 def withdrawal_of(participant: Participant) -> Withdrawal | None:
-    """The participant's withdrawal, if any (from ``select_related("withdrawal")`` when the
-    participant was loaded with it)."""
-    if Participant.withdrawal.is_cached(participant):
-        return getattr(participant, "withdrawal", None)
     return only_or_none(Withdrawal.objects.filter(participant=participant))
 
 
