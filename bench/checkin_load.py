@@ -221,14 +221,19 @@ def main() -> None:
 
         def checkin(url: str) -> Callable[[httpx.Client], float]:
             def job(c: httpx.Client) -> float:
+                c.cookies.clear()  # each participant has a browser of their own
+                form = f"{base}/c/"
                 t = time.perf_counter()
-                page = c.get(base + url)
+                opened = c.get(base + url)  # the personal link: exchanged for a session
+                assert opened.status_code == 302, opened.status_code
+                page = c.get(form)
+                assert page.status_code == 200, page.status_code
                 hidden = dict(HIDDEN.findall(page.text))
                 data = {**ANSWERS, **hidden}
-                sent = c.post(base + url, data=data, headers={"Referer": base + url})
+                sent = c.post(form, data=data, headers={"Referer": form})
                 assert sent.status_code == 302, sent.status_code
                 took = time.perf_counter() - t
-                retry = c.post(base + url, data=data, headers={"Referer": base + url})
+                retry = c.post(form, data=data, headers={"Referer": form})
                 assert retry.status_code == 302  # the same key again: no second check-in
                 return took
 
@@ -236,7 +241,7 @@ def main() -> None:
 
         _run("warm-up", [trivial] * 50, args.concurrency)
         plain = _run("sign-in page (GET)", [trivial] * args.trivial_requests, args.concurrency)
-        checkins = _run("check-in (GET form + POST)", [checkin(u) for u in urls], args.concurrency)
+        checkins = _run("check-in (link, form, POST)", [checkin(u) for u in urls], args.concurrency)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -283,9 +288,10 @@ def main() -> None:
         "## `bench/checkin_load.py` — participants checking in at once vs a trivial page\n\n"
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on: {machine}; the two\n"
         "cores were shared with other jobs, so absolute figures are noisy.\n"
-        "A check-in is one participant's GET of the form and POST of the answers (the timed\n"
+        "A check-in is one participant opening their personal link (`/c/?t=…`, exchanged for\n"
+        "a session and redirected), the GET of the form and the POST of the answers (the timed\n"
         "part); each POST is then re-sent with the same idempotency key (untimed, but it\n"
-        "occupies the server, so a check-in costs three requests against the trivial page's\n"
+        "occupies the server, so a check-in costs four requests against the trivial page's\n"
         "one) to check that no duplicate is made. The trivial page is the sign-in form (a\n"
         "template, no database write).\n\n"
         f"Rerun: `uv run python bench/checkin_load.py --participants {len(urls)} "

@@ -67,3 +67,15 @@ def test_a_bad_cell_is_reported_on_its_line_in_either_reader(
         read_dataset(folder)
     found = [(p.file, p.row, p.column, p.message) for p in caught.value.problems]
     assert found == [("attendance.csv", line, "week", "'two' is not a whole number")]
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"])
+def test_files_with_a_byte_order_mark_read_as_the_plain_file(
+    tmp_path: Path, line_end: bytes
+) -> None:
+    """A spreadsheet's "CSV UTF-8" starts with a byte-order mark (and may end lines CRLF)."""
+    ds = full_dataset()
+    folder = write_dataset(ds, tmp_path / "export")
+    for path in folder.glob("*.csv"):
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", line_end))
+    assert read_dataset(folder).equals(ds)

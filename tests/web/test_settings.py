@@ -58,3 +58,26 @@ def test_production_needs_a_secret_key_and_sets_secure_cookies(
         assert prod.SECURE_HSTS_SECONDS == 31536000 and prod.SECURE_SSL_REDIRECT
     finally:
         sys.modules.pop(name, None)
+
+
+def test_production_keeps_postgresql_connections_between_requests(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    name, base_name = "mindtrial.web.config.settings.production", base.__name__
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "k" * 50)
+    try:
+        monkeypatch.setenv("DATABASE_URL", "postgresql://alice:pw@db.example.org:5433/trial")
+        sys.modules.pop(base_name)
+        database = _fresh(name).DATABASES["default"]
+        assert database["ENGINE"] == "django.db.backends.postgresql"
+        assert database["CONN_MAX_AGE"] == 600 and database["CONN_HEALTH_CHECKS"] is True
+        # base's dict, which the other settings modules share, is left as it was
+        assert sys.modules[base_name].DATABASES["default"]["CONN_MAX_AGE"] == 0
+        monkeypatch.delenv("DATABASE_URL")
+        monkeypatch.setenv("MINDTRIAL_SQLITE_PATH", f"{tmp_path}/x.sqlite3")
+        sys.modules.pop(base_name)
+        sqlite = _fresh(name).DATABASES["default"]
+        assert sqlite["ENGINE"] == "django.db.backends.sqlite3" and "CONN_MAX_AGE" not in sqlite
+    finally:
+        sys.modules.pop(name, None)
+        sys.modules[base_name] = base

@@ -228,9 +228,15 @@ class Parsed:
     """Parsed cells of one table: ``values[column][i]`` for record ``i`` (an object array
     per column, ``None`` for a blank)."""
 
-    rows: list[int]
+    rows: Sequence[int]
+    """Each record's line number (a ``range`` for a file without blank lines: no list of
+    millions of ints)."""
     values: dict[str, Any]
-    ok: list[bool]
+    ok: np.ndarray  # type: ignore[type-arg]
+    """Whether each record passed every check so far (booleans)."""
+    coded: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # type: ignore[type-arg]
+    """For a column: its cells' codes and the value of each code (``values[c]`` is
+    ``coded[c][1].take(coded[c][0])``), so a key can be compared code by code."""
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -259,9 +265,9 @@ def _parse_column(
     texts: Sequence[str] | CodedColumn | None,
     column: Column,
     out: _Collector,
-) -> tuple[np.ndarray, list[int]]:  # type: ignore[type-arg]
-    """The column's values (an object array, ``None`` for a blank), and the record indices
-    whose cell is missing or does not parse.
+) -> tuple[np.ndarray, list[int], tuple[np.ndarray, np.ndarray]]:  # type: ignore[type-arg]
+    """The column's values (an object array, ``None`` for a blank), the record indices
+    whose cell is missing or does not parse, and the cells' codes with each code's value.
 
     Each distinct text is parsed once; the cells take their values by code.
     """
@@ -291,7 +297,7 @@ def _parse_column(
             if i not in raw.widths:
                 out.add(file, raw.rows[i], column.name, errors[int(codes[i])])
                 bad.append(i)
-    return values, bad
+    return values, bad, (np.asarray(codes), parsed)
 
 
 def _parse_table(
@@ -315,19 +321,22 @@ def _parse_table(
     position = {name: i for i, name in enumerate(header)}
     for i, found in raw.widths.items():
         out.add(file, raw.rows[i], None, f"expected {len(header)} fields, found {found}")
-    ok = [True] * len(raw.rows)
+    ok = np.ones(len(raw.rows), dtype=bool)
     values: dict[str, Any] = {}
+    coded: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # type: ignore[type-arg]
     for c in columns:
         j = position.get(c.name)
         texts = raw.columns[j] if j is not None else None
-        values[c.name], bad = _parse_column(file, raw, texts, c, out)
+        values[c.name], bad, coded[c.name] = _parse_column(file, raw, texts, c, out)
         for i in bad:
             ok[i] = False
     for i in raw.widths:
         ok[i] = False
         for c in columns:
             values[c.name][i] = None
-    return Parsed(rows=list(raw.rows), values=values, ok=ok)
+    if raw.widths:
+        coded = {}  # the blanked records are not in the codes
+    return Parsed(rows=raw.rows, values=values, ok=ok, coded=coded)
 
 
 # --------------------------------------------------------------------------- rules
@@ -367,16 +376,28 @@ def _check_participant(
             parsed.ok[i] = False
 
 
-def _row_codes(columns: Sequence[Sequence[Any]], *, blank_rows: bool = False) -> np.ndarray:  # type: ignore[type-arg]
+def _row_codes(
+    columns: Sequence[Sequence[Any] | tuple[np.ndarray, np.ndarray]],  # type: ignore[type-arg]
+    *,
+    blank_rows: bool = False,
+) -> np.ndarray:  # type: ignore[type-arg]
     """One integer per row, the same for two rows exactly when every column holds equal
     values (a blank equal to a blank); ``blank_rows`` gives -1 instead to every row with a
-    blank in any column."""
-    n = len(columns[0]) if columns else 0
+    blank in any column. A column given as (codes, value of each code) is compared by its
+    few distinct values instead of cell by cell."""
+    n = 0
+    if columns:
+        first = columns[0]
+        n = len(first[0]) if isinstance(first, tuple) else len(first)
     codes = np.zeros(n, dtype=np.int64)
     blank = np.zeros(n, dtype=bool)
     for column in columns:
-        values = _objects(column)
-        own, uniques = pd.factorize(values, use_na_sentinel=blank_rows)
+        if isinstance(column, tuple):
+            cell_codes, distinct = column
+            by_code, uniques = pd.factorize(_objects(distinct), use_na_sentinel=blank_rows)
+            own = by_code.take(cell_codes) if n else np.zeros(0, dtype=np.intp)
+        else:
+            own, uniques = pd.factorize(_objects(column), use_na_sentinel=blank_rows)
         blank |= own < 0
         codes, _ = pd.factorize(codes * (len(uniques) + 1) + own + 1)
     codes[blank] = -1
@@ -386,7 +407,7 @@ def _row_codes(columns: Sequence[Sequence[Any]], *, blank_rows: bool = False) ->
 def _check_duplicates(
     out: _Collector, file: str, parsed: Parsed, key: Sequence[str], what: str
 ) -> None:
-    codes = _row_codes([parsed.values[c] for c in key], blank_rows=True)
+    codes = _row_codes([parsed.coded.get(c, parsed.values[c]) for c in key], blank_rows=True)
     given = codes[codes >= 0]
     if pd.unique(given).size == given.size:
         return  # no key without a blank is given twice
@@ -490,8 +511,9 @@ def _check_responses(out: _Collector, parsed: Parsed, rules: Rules) -> None:
     module; rows are visited only when one of them is wrong."""
     cache: dict[str, Instrument | None] = {}
     values = parsed.values
-    columns = [values["instrument"], values["item"], values["value"]]
-    codes = _row_codes(columns)
+    names = ("instrument", "item", "value")
+    columns = [values[c] for c in names]
+    codes = _row_codes([parsed.coded.get(c, values[c]) for c in names])
     # codes number the distinct answers in order of first appearance
     first = np.flatnonzero(codes > np.maximum.accumulate(np.r_[-1, codes[:-1]]))
     verdicts = {
@@ -765,7 +787,7 @@ def _check_version_1(out: _Collector, parsed: dict[str, Parsed | None]) -> None:
 # --------------------------------------------------------------------------- frames
 
 
-def _series(values: Sequence[Any], column: Column) -> pd.Series:  # type: ignore[type-arg]
+def _series(values: Sequence[Any] | np.ndarray, column: Column) -> pd.Series:  # type: ignore[type-arg]
     kind = column.kind
     cells = np.empty(len(values), dtype=object)
     cells[:] = values
@@ -789,7 +811,17 @@ def empty_frame(columns: Sequence[Column]) -> pd.DataFrame:
 
 
 def _frame(parsed: Parsed, columns: Sequence[Column]) -> pd.DataFrame:
-    return pd.DataFrame({c.name: _series(parsed.values[c.name], c) for c in columns})
+    """The table's frame; a column with codes is converted once per distinct value and
+    then taken by code (no object array per cell to convert, and less memory)."""
+    series: dict[str, pd.Series] = {}  # type: ignore[type-arg]
+    for c in columns:
+        coded = parsed.coded.get(c.name)
+        if coded is None:
+            series[c.name] = _series(parsed.values[c.name], c)
+        else:
+            codes, distinct = coded
+            series[c.name] = pd.Series(_series(distinct, c).array.take(codes), name=c.name)
+    return pd.DataFrame(series)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
 
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.schema import Item, ItemType
@@ -120,6 +123,15 @@ class CheckInForm(forms.Form):
                 instrument_id, item_id = name.split(SEP, 1)
                 found.setdefault(instrument_id, []).append(item_id)
         return {k: sorted(v) for k, v in found.items()}
+
+
+@functools.lru_cache(maxsize=32)
+def blank_questions(instruments: tuple[str, ...]) -> SafeString:
+    """The questions of an unanswered check-in form for ``instruments``, rendered once per
+    process: they are the same for every participant (the CSRF token and the idempotency key
+    are outside them), and rendering them is most of the form page's time."""
+    form = CheckInForm(instruments=list(instruments))
+    return render_to_string("checkin/_questions.html", {"questions_form": form, "decline": DECLINE})
 
 
 def initial_from(

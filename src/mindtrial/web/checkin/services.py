@@ -153,9 +153,10 @@ def link_from_token(token: str) -> ParticipantLink:
         raise NotFound("link") from None
     nonce = data.get("n") if isinstance(data, dict) else None
     link = only_or_none(
-        ParticipantLink.objects.select_related("participant__study", "participant__cohort").filter(
-            nonce=str(nonce)
-        )
+        # The withdrawal (one-to-one, usually none) comes along: every check-in page asks.
+        ParticipantLink.objects.select_related(
+            "participant__study", "participant__cohort", "participant__withdrawal"
+        ).filter(nonce=str(nonce))
     )
     return _usable(link)
 
@@ -299,10 +300,8 @@ def checkin_submit(
         raise ServiceError({"week": f"Week {week} has no check-in."})
     cleaned, scores = _score_all(protocol, week, answers, skipped)
     declined = skipped_items(protocol, week, cleaned)
-    if CheckIn.objects.filter(participant=participant, week=week).exists():
-        raise ServiceError(
-            "This week's check-in was already sent. To change an answer, please ask the study team."
-        )
+    # A second check-in for the week (or a concurrent retry) breaks a unique constraint:
+    # the database answers that question, below, instead of a query before every insert.
     try:
         with transaction.atomic():
             checkin = CheckIn.objects.create(

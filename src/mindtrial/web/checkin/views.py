@@ -17,6 +17,7 @@ from mindtrial.web.checkin.forms import (
     DECLINE,
     DECLINE_LABEL,
     CheckInForm,
+    blank_questions,
     field_errors,
     initial_from,
 )
@@ -25,7 +26,6 @@ from mindtrial.web.common import NotFound, ServiceError, only_or_none
 from mindtrial.web.enrolment.access import STAFF_WRITERS
 from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.enrolment.selectors import access_participant_by_id
-from mindtrial.web.safety.selectors import withdrawal_of
 from mindtrial.web.viewutils import (
     MAX_WEEK,
     AuthedRequest,
@@ -92,8 +92,12 @@ def checkin(request: HttpRequest) -> HttpResponse:
 
 
 def _remember(request: HttpRequest, token: str) -> None:
-    """Keep the token server-side in a fresh session (a new session id: no fixation)."""
-    request.session.cycle_key()
+    """Keep the token server-side in a fresh session (a new session id: no fixation).
+
+    A browser that sent no session cookie gets a new id when the session is first saved;
+    only a cookie naming a session is cycled (cycling writes the session twice)."""
+    if request.session.session_key is not None:
+        request.session.cycle_key()
     request.session[SESSION_TOKEN] = token
 
 
@@ -107,14 +111,16 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
     week = services.current_week(participant)
     protocol = study_protocol(participant.study)
     context = {"week": week}
-    withdrawal = withdrawal_of(participant)
+    # loaded with the link (select_related): no query of its own
+    withdrawal = getattr(participant, "withdrawal", None)
     due = services.due_instruments(protocol, week) if week else []
     if (withdrawal is not None and week is not None and week >= withdrawal.week) or not due:
         return render(request, "checkin/nothing_due.html", context)
     assert week is not None
-    done = only_or_none(CheckIn.objects.filter(participant=participant, week=week))
-    if done is not None and request.method != "POST":
-        return render(request, "checkin/thanks.html", {**context, "checkin": done})
+    if request.method != "POST":
+        done = _checkin_of(participant.pk, week)
+        if done is not None:
+            return render(request, "checkin/thanks.html", {**context, "checkin": done})
     form = CheckInForm(
         request.POST or None,
         instruments=due,
@@ -130,6 +136,7 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
                 skipped=form.skipped(),
             )
         except ServiceError as exc:
+            done = _checkin_of(participant.pk, week)
             if done is not None:
                 # A second, different check-in for a recorded week: say so, never "saved".
                 return render(
@@ -138,11 +145,24 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
             add_service_errors(form, ServiceError(field_errors(exc.errors)))
         else:
             return redirect("checkin")
+    questions = "" if form.is_bound else blank_questions(tuple(due))
     return render(
         request,
         "checkin/form.html",
-        {**context, "form": form, "decline": DECLINE, "decline_label": DECLINE_LABEL},
+        {
+            **context,
+            "form": form,
+            "questions": questions,
+            "decline": DECLINE,
+            "decline_label": DECLINE_LABEL,
+        },
     )
+
+
+def _checkin_of(participant_id: int, week: int) -> CheckIn | None:
+    """The participant's saved check-in of ``week``; a POST asks only when refused (a retry
+    with the same idempotency key is answered by the service without it)."""
+    return only_or_none(CheckIn.objects.filter(participant_id=participant_id, week=week))
 
 
 @staff_view

@@ -13,7 +13,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from mindtrial.web.config.settings.base import *  # noqa: F403
-from mindtrial.web.config.settings.base import VAR_DIR
+from mindtrial.web.config.settings.base import DATABASES, VAR_DIR
 
 DEBUG = False
 try:
@@ -52,3 +52,11 @@ CACHES = {
         "LOCATION": str(VAR_DIR / "cache"),
     }
 }
+
+# Each gunicorn worker keeps its database connection between requests (re-checked before
+# reuse) instead of opening one per request: a new PostgreSQL backend costs more than a
+# participant's check-in queries (bench/checkin_load.py). SQLite is opened per request.
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES = {  # a new dict: base's stays as it was
+        "default": {**DATABASES["default"], "CONN_MAX_AGE": 600, "CONN_HEALTH_CHECKS": True}
+    }
