@@ -20,14 +20,9 @@ from typing import Any
 import pandas as pd
 from django.utils import timezone
 
-from mindtrial.dataset import DatasetError, StudyDataset, StudyMeta, build_dataset
+from mindtrial.dataset import DatasetError, StudyDataset, StudyMeta, build_dataset_from_frames
 from mindtrial.dataset.schema import (
-    ADVERSE_EVENTS,
-    ATTENDANCE,
     PARTICIPANTS,
-    RESPONSES,
-    SCREENING,
-    TOXICOLOGY,
 )
 from mindtrial.protocols import Protocol
 from mindtrial.web.accounts.actors import Actor, staff_user
@@ -170,16 +165,7 @@ def _tolerant_build(
     left_out: list[LeftOut] = []
     for _ in range(_MAX_PASSES):
         try:
-            dataset = build_dataset(
-                meta,
-                participants=frames[PARTICIPANTS],
-                responses=frames[RESPONSES],
-                toxicology=frames[TOXICOLOGY],
-                attendance=frames[ATTENDANCE],
-                adverse_events=frames[ADVERSE_EVENTS],
-                screening=frames[SCREENING],
-                protocol=protocol,
-            )
+            dataset = build_dataset_from_frames(meta, frames, protocol=protocol)
         except DatasetError as exc:
             whole = [p for p in exc.problems if p.row is None]
             if whole:
