@@ -61,6 +61,18 @@ def participant_arm(user: User, participant: Participant) -> tuple[str, str] | N
     return arm_id, participant.study.arm_label(arm_id)
 
 
+def study_arms(study: Study) -> dict[int, str]:
+    """The arm id of every randomized participant of ``study`` (by participant pk).
+
+    Unmasked: only for a caller that has already decided its user may see arms (the safety
+    monitor's counts by arm, an export whose arms are masked afterwards)."""
+    return dict(
+        Randomization.objects.filter(participant__study=study).values_list(
+            "participant_id", "entry__arm_id"
+        )
+    )
+
+
 @dataclass(frozen=True)
 class ParticipantView:
     """A participant as one user may see them (no arm for blinded roles)."""

@@ -37,6 +37,7 @@ from mindtrial.web.enrolment.models import (
     Randomization,
     Status,
 )
+from mindtrial.web.enrolment.selectors import study_arms
 from mindtrial.web.enrolment.services import COVARIATES
 from mindtrial.web.exports.models import ImportedRecord
 from mindtrial.web.programme.models import Attendance, AttendanceStatus
@@ -243,11 +244,7 @@ def _checked_export(study: Study, *, masked: bool) -> CheckedExport:
     imported = {
         r.participant_id: r for r in ImportedRecord.objects.filter(participant__study=study)
     }
-    arms = dict(
-        Randomization.objects.filter(participant__study=study).values_list(
-            "participant_id", "entry__arm_id"
-        )
-    )
+    arms = study_arms(study)
     randomized_at = dict(
         Randomization.objects.filter(participant__study=study).values_list(
             "participant_id", "randomized_at"
