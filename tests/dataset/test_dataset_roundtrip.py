@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from dataset_factory import META, full_dataset, write_folder
 
-from mindtrial.dataset import DatasetError, read_dataset, write_dataset
+from mindtrial.dataset import DatasetError, build_dataset_from_frames, read_dataset, write_dataset
 from mindtrial.protocols import load_protocol
 
 
@@ -211,3 +211,22 @@ def test_failing_overwrite_keeps_the_old_folder(
         write_dataset(full_dataset(), target, overwrite=True)
     assert _leftovers(tmp_path) == ["export"]
     assert (target / "keep.txt").read_text() == "old"
+
+
+def test_build_from_frames_by_file_name() -> None:
+    ds = full_dataset()
+    frames = {
+        "participants.csv": ds.participants,
+        "responses.csv": ds.responses,
+        "toxicology.csv": ds.toxicology,
+        "attendance.csv": ds.attendance,
+        "adverse_events.csv": ds.adverse_events,
+        "screening.csv": ds.screening,
+    }
+    assert build_dataset_from_frames(META, frames).equals(ds)
+    # a file not given has no rows
+    without = build_dataset_from_frames(META, {"participants.csv": ds.participants})
+    assert without.participants.equals(ds.participants)
+    assert len(without.responses) == 0 and len(without.screening) == 0
+    with pytest.raises(ValueError, match=r"not study dataset files: participant\.csv"):
+        build_dataset_from_frames(META, {"participant.csv": ds.participants})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -272,40 +274,28 @@ def register(app: typer.Typer) -> None:
                 def advance(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
+                run: Callable[..., SimulationPowerResult]
                 if engine is Engine.batch:
                     from mindtrial.evaluation.batch_power import batch_power
 
-                    sim = batch_power(
-                        protocol,
-                        n=sizes or None,
-                        reps=reps,
-                        seed=seed,
-                        analysis_id=analysis_id,
-                        scenario=scenario,
-                        effect=sim_effect,
-                        alpha=level,
-                        template=template_data,
-                        jobs=jobs,
-                        dask_address=dask,
-                        resume=resume,
-                        progress=advance,
+                    run = functools.partial(
+                        batch_power, n=sizes or None, effect=sim_effect, template=template_data
                     )
                 else:
                     assert not isinstance(sim_effect, list)
-                    sim = simulation_power(
-                        protocol,
-                        n=sizes,
-                        reps=reps,
-                        seed=seed,
-                        analysis_id=analysis_id,
-                        scenario=scenario,
-                        effect=sim_effect,
-                        alpha=level,
-                        jobs=jobs,
-                        dask_address=dask,
-                        resume=resume,
-                        progress=advance,
-                    )
+                    run = functools.partial(simulation_power, n=sizes, effect=sim_effect)
+                sim = run(
+                    protocol,
+                    reps=reps,
+                    seed=seed,
+                    analysis_id=analysis_id,
+                    scenario=scenario,
+                    alpha=level,
+                    jobs=jobs,
+                    dask_address=dask,
+                    resume=resume,
+                    progress=advance,
+                )
         except (PowerError, ScenarioError) as exc:
             fail(str(exc))
         except OSError as exc:

@@ -2,7 +2,13 @@
 converted into, the simulator writes and the analysis reads (see ``docs/study-dataset.md``).
 """
 
-from mindtrial.dataset.io import build_dataset, read_dataset, validate_dataset, write_dataset
+from mindtrial.dataset.io import (
+    build_dataset,
+    build_dataset_from_frames,
+    read_dataset,
+    validate_dataset,
+    write_dataset,
+)
 from mindtrial.dataset.schema import (
     CSV_FILES,
     STAGES,
@@ -25,6 +31,7 @@ __all__ = [
     "StudyDataset",
     "StudyMeta",
     "build_dataset",
+    "build_dataset_from_frames",
     "check_answer",
     "follow_up_week",
     "read_dataset",

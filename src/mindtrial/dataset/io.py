@@ -9,7 +9,7 @@ import json
 import math
 import operator
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -389,20 +389,38 @@ def build_dataset(
     reported exactly as for a folder, with ``row`` = the row the record would have in the
     file (frame position + 2). Raises :class:`DatasetError`.
     """
+    return build_dataset_from_frames(
+        meta,
+        {
+            PARTICIPANTS: participants,
+            RESPONSES: responses,
+            TOXICOLOGY: toxicology,
+            ATTENDANCE: attendance,
+            ADVERSE_EVENTS: adverse_events,
+            SCREENING: screening,
+            EMA: ema,
+            MEDICATIONS: medications,
+        },
+        protocol=protocol,
+    )
+
+
+def build_dataset_from_frames(
+    meta: StudyMeta,
+    frames: Mapping[str, pd.DataFrame | None],
+    *,
+    protocol: Protocol | str | Path | None = None,
+) -> StudyDataset:
+    """:func:`build_dataset` with the frames by file name (``participants.csv``, ...; a file
+    not given has no rows). Raises :class:`DatasetError`."""
+    unknown = sorted(set(frames) - set(CSV_FILES))
+    if unknown:
+        raise ValueError(f"not study dataset files: {', '.join(unknown)}")
     chosen = _protocol_for(meta, protocol)
     rules = Rules.from_protocol(chosen)
-    given = {
-        PARTICIPANTS: participants,
-        RESPONSES: responses,
-        TOXICOLOGY: toxicology,
-        ATTENDANCE: attendance,
-        ADVERSE_EVENTS: adverse_events,
-        SCREENING: screening,
-        EMA: ema,
-        MEDICATIONS: medications,
-    }
     tables: dict[str, RawTable | None] = {}
-    for file, frame in given.items():
+    for file in CSV_FILES:
+        frame = frames.get(file)
         if frame is None:
             frame = empty_frame([c for c in rules.columns(file) if c.required])
         tables[file] = _frame_table(frame)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -49,7 +48,7 @@ from scipy import optimize, special, stats
 from mindtrial.analysis.errors import AnalysisError
 from mindtrial.analysis.plans.frames import ARM, ID
 from mindtrial.analysis.results import GeeResult, MixedResult, ModelResult
-from mindtrial.design.power import PowerError, check_alpha
+from mindtrial.design.power import PowerError
 from mindtrial.evaluation import batch_replicates as replicates
 from mindtrial.evaluation.batch_fits import BatchFit
 from mindtrial.evaluation.batch_replicates import (
@@ -62,9 +61,10 @@ from mindtrial.evaluation.simulation_power import (
     ProgressCallback,
     RepResult,
     SimulationPowerResult,
-    append_result,
-    execute,
+    check_run,
+    config_key,
     read_results,
+    record_reps,
     rep_seed,
     summarise_reps,
 )
@@ -347,11 +347,6 @@ def _rep_results(design: BatchDesign, chunk: ChunkResult, alpha: float) -> list[
 # --------------------------------------------------------------------------- the run
 
 
-def _key(design_key: dict[str, Any]) -> str:
-    text = json.dumps({"engine": "batch", **design_key}, sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
 def _frame_digest(frame: pd.DataFrame) -> str:
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
@@ -403,22 +398,11 @@ def batch_power(
     sizes = [] if template is not None else ([n] if isinstance(n, int) else list(n or []))
     if any(int(k) < 2 for k in sizes):
         raise PowerError(f"n: every sample size must be at least 2, got {sizes}")
-    if reps < 1:
-        raise PowerError(f"reps must be at least 1, got {reps}")
-    if jobs < 1:
-        raise PowerError(f"jobs must be at least 1, got {jobs}")
+    chosen, spec, level = check_run(
+        protocol, reps=reps, jobs=jobs, analysis_id=analysis_id, alpha=alpha
+    )
     if chunk < 1:
         raise PowerError(f"chunk must be at least 1, got {chunk}")
-    level = protocol.analysis.alpha if alpha is None else alpha
-    check_alpha(level)
-    chosen = analysis_id or protocol.analysis.analyses[0].id
-    try:
-        spec = protocol.analysis_spec(chosen)
-    except KeyError:
-        known = ", ".join(a.id for a in protocol.analysis.analyses)
-        raise PowerError(
-            f"analysis {chosen!r} is not in protocol {protocol.id} ({known})"
-        ) from None
     base = default_scenario(protocol) if scenario is None else scenario
     sign = 1.0 if spec.estimand.is_ratio or not spec.estimand.flips_sign else -1.0
     given = [] if effect is None else ([effect] if isinstance(effect, int | float) else effect)
@@ -440,8 +424,9 @@ def batch_power(
     runs: list[_EffectRun] = []
     for raw in effects:
         designs = {k: build_design(trial, protocol, spec, raw) for k, trial in trials.items()}
-        key = _key(
+        key = config_key(
             {
+                "engine": "batch",
                 "protocol": protocol.id,
                 "version": protocol.version,
                 "analysis": chosen,
@@ -464,29 +449,19 @@ def batch_power(
                     continue
                 seeds = tuple(rep_seed(seed, k, r) for r in block)
                 tasks.append(ChunkTask(run.designs[k].core, k, block, seeds, run.key))
-    total = len(runs) * len(sizes) * reps
-    finished = resumed
-    if progress is not None:
-        progress(finished, total)
     by_key = {run.key: run for run in runs}
     start = time.perf_counter()
-    handle = path.open("a", encoding="utf-8") if path is not None else None
-    try:
-        for part in execute(run_chunk, tasks, jobs=jobs, dask_address=dask_address):
-            run = by_key[part.key]
-            done = run.done
-            for result in _rep_results(run.designs[part.n], part, level):
-                if (result.n, result.rep) in done:
-                    continue
-                done[(result.n, result.rep)] = result
-                if handle is not None:
-                    append_result(handle, result)
-                finished += 1
-            if progress is not None:
-                progress(finished, total)
-    finally:
-        if handle is not None:
-            handle.close()
+    record_reps(
+        run_chunk,
+        tasks,
+        lambda part: _rep_results(by_key[part.key].designs[part.n], part, level),
+        {run.key: run.done for run in runs},
+        path=path,
+        jobs=jobs,
+        dask_address=dask_address,
+        progress=progress,
+        total=len(runs) * len(sizes) * reps,
+    )
     points = tuple(
         dataclasses.replace(
             summarise_reps(k, (run.done[(k, r)] for r in range(reps)), run.truth),

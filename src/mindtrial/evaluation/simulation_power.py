@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -178,20 +178,10 @@ def rep_seed(seed: int, n: int, rep: int) -> int:
     return int(np.random.SeedSequence([seed, n, rep]).generate_state(1, dtype=np.uint32)[0])
 
 
-def _config_key(
-    protocol: Protocol, scenario_json: str, analysis_id: str, seed: int, alpha: float
-) -> str:
-    text = json.dumps(
-        {
-            "protocol": protocol.id,
-            "version": protocol.version,
-            "analysis": analysis_id,
-            "scenario": scenario_json,
-            "seed": seed,
-            "alpha": alpha,
-        },
-        sort_keys=True,
-    )
+def config_key(config: dict[str, Any]) -> str:
+    """The results key of a run's configuration (JSON values): the lines of a resume file
+    that belong to this run carry it."""
+    text = json.dumps(config, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -256,6 +246,46 @@ def execute(
     yield from parallel(delayed(func)(task) for task in tasks)
 
 
+ProgressCallback = Callable[[int, int], None]
+
+
+def record_reps(
+    func: Callable[[_T], _R],
+    tasks: Sequence[_T],
+    reps_of: Callable[[_R], Iterable[RepResult]],
+    done: Mapping[str, dict[tuple[int, int], RepResult]],
+    *,
+    path: Path | None,
+    jobs: int,
+    dask_address: Any | None,
+    progress: ProgressCallback | None,
+    total: int,
+) -> None:
+    """Run ``tasks`` (:func:`execute`) and record each finished rep ``reps_of`` a task's
+    result gives: in ``done[rep.key]`` (keyed by ``(n, rep)``; a rep already there is kept)
+    and, with a results file ``path``, appended to it as soon as it is in. ``progress``
+    is called as ``progress(done, total)`` first and after each task."""
+    finished = sum(len(reps) for reps in done.values())
+    if progress is not None:
+        progress(finished, total)
+    handle = path.open("a", encoding="utf-8") if path is not None else None
+    try:
+        for part in execute(func, tasks, jobs=jobs, dask_address=dask_address):
+            for result in reps_of(part):
+                reps = done[result.key]
+                if (result.n, result.rep) in reps:
+                    continue
+                reps[(result.n, result.rep)] = result
+                if handle is not None:
+                    append_result(handle, result)
+                finished += 1
+            if progress is not None:
+                progress(finished, total)
+    finally:
+        if handle is not None:
+            handle.close()
+
+
 def true_effect_of(protocol: Protocol, scenario_json: str, analysis_id: str) -> float | None:
     """The simulated truth of an analysis' contrast on its estimand's scale (the one
     definition, :func:`mindtrial.simulate.effects.true_effect`)."""
@@ -294,7 +324,26 @@ def summarise_reps(n: int, results: Iterable[RepResult], truth: float | None) ->
     )
 
 
-ProgressCallback = Callable[[int, int], None]
+def check_run(
+    protocol: Protocol, *, reps: int, jobs: int, analysis_id: str | None, alpha: float | None
+) -> tuple[str, AnalysisSpec, float]:
+    """Check a power run's counts and find its analysis (default: the protocol's first) and
+    significance level (default: the protocol's ``analysis.alpha``)."""
+    if reps < 1:
+        raise PowerError(f"reps must be at least 1, got {reps}")
+    if jobs < 1:
+        raise PowerError(f"jobs must be at least 1, got {jobs}")
+    level = protocol.analysis.alpha if alpha is None else alpha
+    check_alpha(level)
+    chosen = analysis_id or protocol.analysis.analyses[0].id
+    try:
+        spec = protocol.analysis_spec(chosen)
+    except KeyError:
+        known = ", ".join(a.id for a in protocol.analysis.analyses)
+        raise PowerError(
+            f"analysis {chosen!r} is not in protocol {protocol.id} ({known})"
+        ) from None
+    return chosen, spec, level
 
 
 def simulation_power(
@@ -335,25 +384,23 @@ def simulation_power(
     sizes = [n] if isinstance(n, int) else list(n)
     if not sizes or any(int(k) < 2 for k in sizes):
         raise PowerError(f"n: every sample size must be at least 2, got {sizes}")
-    if reps < 1:
-        raise PowerError(f"reps must be at least 1, got {reps}")
-    if jobs < 1:
-        raise PowerError(f"jobs must be at least 1, got {jobs}")
-    level = protocol.analysis.alpha if alpha is None else alpha
-    check_alpha(level)
-    chosen = analysis_id or protocol.analysis.analyses[0].id
-    try:
-        spec: AnalysisSpec = protocol.analysis_spec(chosen)
-    except KeyError:
-        known = ", ".join(a.id for a in protocol.analysis.analyses)
-        raise PowerError(
-            f"analysis {chosen!r} is not in protocol {protocol.id} ({known})"
-        ) from None
+    chosen, spec, level = check_run(
+        protocol, reps=reps, jobs=jobs, analysis_id=analysis_id, alpha=alpha
+    )
     base = default_scenario(protocol) if scenario is None else scenario
     if effect is not None:
         base = with_effect(base, protocol, spec, effect)
     scenario_json = base.model_dump_json()
-    key = _config_key(protocol, scenario_json, chosen, seed, level)
+    key = config_key(
+        {
+            "protocol": protocol.id,
+            "version": protocol.version,
+            "analysis": chosen,
+            "scenario": scenario_json,
+            "seed": seed,
+            "alpha": level,
+        }
+    )
     truth = true_effect_of(protocol, scenario_json, chosen)
 
     path = Path(resume) if resume is not None else None
@@ -365,23 +412,18 @@ def simulation_power(
         for r in range(reps)
         if (int(k), r) not in done
     ]
-    total = len(sizes) * reps
-    finished = total - len(tasks)
-    if progress is not None:
-        progress(finished, total)
     start = time.perf_counter()
-    handle = path.open("a", encoding="utf-8") if path is not None else None
-    try:
-        for result in execute(run_rep, tasks, jobs=jobs, dask_address=dask_address):
-            done[(result.n, result.rep)] = result
-            if handle is not None:
-                append_result(handle, result)
-            finished += 1
-            if progress is not None:
-                progress(finished, total)
-    finally:
-        if handle is not None:
-            handle.close()
+    record_reps(
+        run_rep,
+        tasks,
+        lambda result: (result,),
+        {key: done},
+        path=path,
+        jobs=jobs,
+        dask_address=dask_address,
+        progress=progress,
+        total=len(sizes) * reps,
+    )
     points = tuple(
         summarise_reps(int(k), (done[(int(k), r)] for r in range(reps)), truth) for k in sizes
     )
@@ -453,9 +495,12 @@ __all__ = [
     "RepTask",
     "SimulationPowerResult",
     "append_result",
+    "check_run",
+    "config_key",
     "execute",
     "power_curve_figure",
     "read_results",
+    "record_reps",
     "rep_seed",
     "run_rep",
     "simulation_power",

@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from mindtrial.dataset import DatasetError, StudyDataset, StudyMeta, build_dataset
+from mindtrial.dataset import DatasetError, StudyDataset, StudyMeta, build_dataset_from_frames
 from mindtrial.dataset.schema import (
     ADVERSE_EVENT_COLUMNS,
     ADVERSE_EVENTS,
@@ -921,16 +921,7 @@ def import_redcap(
     }
     frames = {name: t.frame(columns[name]) for name, t in tables.items()}
     try:
-        dataset = build_dataset(
-            meta,
-            participants=frames[PARTICIPANTS],
-            responses=frames[RESPONSES],
-            toxicology=frames[TOXICOLOGY],
-            attendance=frames[ATTENDANCE],
-            adverse_events=frames[ADVERSE_EVENTS],
-            screening=frames[SCREENING],
-            protocol=protocol,
-        )
+        dataset = build_dataset_from_frames(meta, frames, protocol=protocol)
     except DatasetError as exc:
         located: list[ImportProblem] = []
         for p in exc.problems:

@@ -25,13 +25,12 @@ from mindtrial.analysis.models.common import (
     capture_warnings,
     check_outcome,
     design,
-    finish,
     labelled,
     rhs_columns,
     single_threaded,
     warn_tuple,
 )
-from mindtrial.analysis.models.lmm_blocks import finish_block_fit
+from mindtrial.analysis.models.lmm_blocks import finish_block_fit, finish_lmm
 from mindtrial.analysis.results import DesignBuilder, MixedResult
 
 
@@ -206,14 +205,12 @@ def _lmm_zero_variance(
     sigma2 = rss / (n - k if reml else n)
     cov = sigma2 * np.linalg.inv(xm.T @ xm)
     loglik = -0.5 * n * (np.log(2 * np.pi * rss / n) + 1)
-    names = list(x.columns)
-    return finish(
-        MixedResult,
-        model="lmm",
+    return finish_lmm(
         formula=formula,
-        family="gaussian",
-        link="identity",
-        n_groups=n_groups,
+        names=list(x.columns),
+        estimate=beta,
+        cov=cov,
+        frame=frame,
         dropped=dropped,
         converged=True,
         warnings=(
@@ -221,14 +218,11 @@ def _lmm_zero_variance(
             f"random-intercept variance for {groups!r} is estimated as 0 (boundary, singular "
             "fit); fixed effects equal the linear model's",
         ),
-        names=names,
-        estimate=beta,
-        cov=cov,
+        n_groups=n_groups,
         loglik=None if reml else float(loglik),
         scale=sigma2,
         random_effects_cov=labelled(np.zeros((1, 1)), ["Intercept"]),
         residual_variance=sigma2,
-        frame=frame,
         design=build,
     )
 
@@ -335,12 +329,8 @@ def fit_lmm(
     messages = warn_tuple(
         capture, [] if converged or capture.messages else ["mixed model did not converge"]
     )
-    return finish(
-        MixedResult,
-        model="lmm",
+    return finish_lmm(
         formula=formula,
-        family="gaussian",
-        link="identity",
         names=names,
         estimate=fe_params,
         cov=_conditional_fe_cov(xm, zm, codes, cov_re, scale),

@@ -21,6 +21,7 @@ the optimum may lie there (lme4's "singular fit"). The fixed effects' covariance
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -49,6 +50,12 @@ class ProfiledSolution(Protocol):
     def scale(self) -> float: ...
     @property
     def info(self) -> np.ndarray: ...
+
+
+finish_lmm = functools.partial(finish, MixedResult, model="lmm", family="gaussian", link="identity")
+"""The result of a linear mixed model, whichever way it was fitted: :func:`~.common.finish`
+with the gaussian family and identity link (the model's ``scale`` and ``residual_variance``
+are both the residual variance)."""
 
 
 @dataclass(frozen=True)
@@ -254,15 +261,11 @@ def finish_block_fit(
     random_effects_cov: pd.DataFrame,
     design: DesignBuilder,
 ) -> MixedResult:
-    """The result of an LMM fitted by its profiled deviance (:func:`~.common.finish`): the GLS
+    """The result of an LMM fitted by its profiled deviance (:func:`finish_lmm`): the GLS
     fixed effects with lme4's ``vcov``, the log-likelihood (or REML criterion) and the
     residual variance."""
-    return finish(
-        MixedResult,
-        model="lmm",
+    return finish_lmm(
         formula=formula,
-        family="gaussian",
-        link="identity",
         names=names,
         estimate=solution.beta,
         cov=fixed_effects_cov(solution),

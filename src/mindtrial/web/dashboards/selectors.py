@@ -12,8 +12,8 @@ from mindtrial.protocols import Protocol
 from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.checkin.services import due_instruments
 from mindtrial.web.enrolment.calendar import participant_today, study_protocol, week_of
-from mindtrial.web.enrolment.models import BaselineAssessment, Participant, Randomization, Status
-from mindtrial.web.enrolment.selectors import participants_for
+from mindtrial.web.enrolment.models import BaselineAssessment, Participant, Status
+from mindtrial.web.enrolment.selectors import participants_for, study_arms
 from mindtrial.web.programme.models import Attendance, AttendanceStatus
 from mindtrial.web.safety.models import AdverseEvent, Withdrawal
 from mindtrial.web.toxicology.models import ToxTest
@@ -212,11 +212,7 @@ class ArmSafety:
 
 def safety_by_arm(study: Study) -> list[ArmSafety]:
     """For the (unblinded) safety monitor only."""
-    arms = dict(
-        Randomization.objects.filter(participant__study=study).values_list(
-            "participant_id", "entry__arm_id"
-        )
-    )
+    arms = study_arms(study)
     events = list(
         AdverseEvent.objects.filter(participant__study=study).values_list(
             "participant_id", "serious"

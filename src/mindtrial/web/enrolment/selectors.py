@@ -84,6 +84,18 @@ def status_label(participant: Participant) -> str:
     return f"{label} — {participant.status_reason}" if participant.status_reason else label
 
 
+def study_arms(study: Study) -> dict[int, str]:
+    """The arm id of every randomized participant of ``study`` (by participant pk).
+
+    Unmasked: only for a caller that has already decided its user may see arms (the safety
+    monitor's counts by arm, an export whose arms are masked afterwards)."""
+    return dict(
+        Randomization.objects.filter(participant__study=study).values_list(
+            "participant_id", "entry__arm_id"
+        )
+    )
+
+
 @dataclass(frozen=True)
 class ParticipantView:
     """A participant as one user may see them (no arm for blinded roles)."""

@@ -20,14 +20,9 @@ from typing import Any
 import pandas as pd
 from django.utils import timezone
 
-from mindtrial.dataset import DatasetError, StudyDataset, StudyMeta, build_dataset
+from mindtrial.dataset import DatasetError, StudyDataset, StudyMeta, build_dataset_from_frames
 from mindtrial.dataset.schema import (
-    ADVERSE_EVENTS,
-    ATTENDANCE,
     PARTICIPANTS,
-    RESPONSES,
-    SCREENING,
-    TOXICOLOGY,
 )
 from mindtrial.protocols import Protocol
 from mindtrial.web.accounts.actors import Actor, staff_user
@@ -42,6 +37,7 @@ from mindtrial.web.enrolment.models import (
     Randomization,
     Status,
 )
+from mindtrial.web.enrolment.selectors import study_arms
 from mindtrial.web.enrolment.services import COVARIATES
 from mindtrial.web.exports.models import ImportedRecord
 from mindtrial.web.programme.models import Attendance, AttendanceStatus
@@ -170,16 +166,7 @@ def _tolerant_build(
     left_out: list[LeftOut] = []
     for _ in range(_MAX_PASSES):
         try:
-            dataset = build_dataset(
-                meta,
-                participants=frames[PARTICIPANTS],
-                responses=frames[RESPONSES],
-                toxicology=frames[TOXICOLOGY],
-                attendance=frames[ATTENDANCE],
-                adverse_events=frames[ADVERSE_EVENTS],
-                screening=frames[SCREENING],
-                protocol=protocol,
-            )
+            dataset = build_dataset_from_frames(meta, frames, protocol=protocol)
         except DatasetError as exc:
             whole = [p for p in exc.problems if p.row is None]
             if whole:
@@ -257,11 +244,7 @@ def _checked_export(study: Study, *, masked: bool) -> CheckedExport:
     imported = {
         r.participant_id: r for r in ImportedRecord.objects.filter(participant__study=study)
     }
-    arms = dict(
-        Randomization.objects.filter(participant__study=study).values_list(
-            "participant_id", "entry__arm_id"
-        )
-    )
+    arms = study_arms(study)
     randomized_at = dict(
         Randomization.objects.filter(participant__study=study).values_list(
             "participant_id", "randomized_at"

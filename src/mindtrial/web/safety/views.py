@@ -13,8 +13,8 @@ from django.urls import reverse
 from mindtrial.web.accounts.models import Role, User
 from mindtrial.web.common import NotFound, ServiceError
 from mindtrial.web.enrolment.access import STAFF_WRITERS
-from mindtrial.web.enrolment.models import Participant, Randomization
-from mindtrial.web.enrolment.selectors import access_participant_by_id
+from mindtrial.web.enrolment.models import Participant
+from mindtrial.web.enrolment.selectors import access_participant_by_id, study_arms
 from mindtrial.web.listing import list_response
 from mindtrial.web.safety import services
 from mindtrial.web.safety.forms import (
@@ -115,11 +115,7 @@ def _by_arm(user: User, study: Study, events: QuerySet[AdverseEvent]) -> list[tu
     """Events and serious events per arm, for the safety monitor and administrators only."""
     if not (user.role == Role.SAFETY_MONITOR or user.is_administrator):
         return []
-    arms = dict(
-        Randomization.objects.filter(participant__study=study).values_list(
-            "participant_id", "entry__arm_id"
-        )
-    )
+    arms = study_arms(study)
     pairs = list(events.values_list("participant_id", "serious"))
     total = Counter(arms.get(pid, "") for pid, _serious in pairs)
     serious = Counter(arms.get(pid, "") for pid, is_serious in pairs if is_serious)
