@@ -16,8 +16,10 @@ from typer.testing import CliRunner
 
 from mindtrial.analysis.contrasts import marginal_probabilities
 from mindtrial.analysis.models import OneReProfile, fit_gee, fit_lmm
+from mindtrial.analysis.models.common import CovStructName
 from mindtrial.analysis.plans.frames import ARM, ID
 from mindtrial.analysis.plans.summaries import change_summary
+from mindtrial.analysis.results import ModelResult
 from mindtrial.analysis.runner import MainFit, fit_main_model
 from mindtrial.cli.main import app
 from mindtrial.dataset import StudyDataset, write_dataset
@@ -100,6 +102,19 @@ def test_binary_replicates_keep_the_marginal_probabilities() -> None:
 # ----------------------------------------------------------------------------- equal to fits
 
 
+def _single_gee(design: BatchDesign, y: np.ndarray, cov_struct: CovStructName) -> ModelResult:
+    """The one replicate ``y`` fitted alone by the analysis layer's ``fit_gee``."""
+    return fit_gee(
+        design.frame.assign(**{design.outcome: y}),
+        design.formula,
+        groups=ID,
+        family="binomial",
+        cov_struct=cov_struct,
+        time=design.time,
+        levels=design.levels,
+    )
+
+
 def test_gee_replicates_equal_fit_gee() -> None:
     design = _design("primary", -10.0)
     main = _main("primary")
@@ -109,15 +124,7 @@ def test_gee_replicates_equal_fit_gee() -> None:
     assert not fit.refit.any()
     compared = 0
     for r in range(len(y)):
-        single = fit_gee(
-            design.frame.assign(**{design.outcome: y[r]}),
-            design.formula,
-            groups=ID,
-            family="binomial",
-            cov_struct="exchangeable",
-            time=design.time,
-            levels=design.levels,
-        )
+        single = _single_gee(design, y[r], "exchangeable")
         table = single.coefficients
         if not np.isfinite(table["estimate"].to_numpy(dtype=float)).all():
             # separation (an income band without events in replicate 105): no estimates
@@ -353,15 +360,7 @@ def test_independence_gee_and_odds_ratio_estimand() -> None:
     fit = fit_replicates(design, y)
     estimate, se = contrasts(design, fit)
     for r in range(len(y)):
-        single = fit_gee(
-            design.frame.assign(**{design.outcome: y[r]}),
-            design.formula,
-            groups=ID,
-            family="binomial",
-            cov_struct="independence",
-            time=design.time,
-            levels=design.levels,
-        )
+        single = _single_gee(design, y[r], "independence")
         table = single.coefficients
         assert _relative(fit.beta[r], table["estimate"].to_numpy(dtype=float)) <= 1e-8
         assert estimate[r] == pytest.approx(table["estimate"].iloc[arm], rel=1e-8)
