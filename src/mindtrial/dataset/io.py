@@ -205,13 +205,14 @@ def _columns_by_arrow(data: bytes, start: int = 0) -> RawTable | None:
             parse_options=arrow_csv.ParseOptions(
                 quote_char=False, escape_char=False, ignore_empty_lines=False
             ),
+            # each column dictionary-encoded as it is read: no column of every cell's text
             convert_options=arrow_csv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
+                column_types=dict.fromkeys(names, pa.dictionary(pa.int32(), pa.string())),
                 null_values=[],
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
-        )
+        ).unify_dictionaries()
     except (pa.ArrowInvalid, ValueError):
         return None  # e.g. a line with another number of fields
     if table.num_rows != lines:
@@ -219,7 +220,7 @@ def _columns_by_arrow(data: bytes, start: int = 0) -> RawTable | None:
     columns: list[Sequence[str] | CodedColumn] = []
     blank: np.ndarray | None = None  # type: ignore[type-arg]
     for j in range(width):
-        encoded = table.column(j).combine_chunks().dictionary_encode()
+        encoded = table.column(j).combine_chunks()
         codes = encoded.indices.to_numpy(zero_copy_only=False)  # int32: half of intp's memory
         distinct = [str(t) for t in encoded.dictionary.to_pylist()]
         empty = [k for k, t in enumerate(distinct) if not t.strip()]

@@ -223,10 +223,25 @@ def _parse_datetime(text: str) -> tuple[Any, str | None]:
     return pd.Timestamp(stamp).tz_convert("UTC"), None
 
 
+class _Values(dict[str, Any]):
+    """A table's values by column; a column with codes becomes its object array (one
+    pointer per cell: 140 MB for 17.7 million answers) only when a check asks for it."""
+
+    def __init__(self, coded: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:  # type: ignore[type-arg]
+        super().__init__()
+        self._coded = coded
+
+    def __missing__(self, column: str) -> Any:
+        codes, distinct = self._coded[column]
+        values = distinct.take(codes) if len(codes) else np.empty(0, dtype=object)
+        self[column] = values
+        return values
+
+
 @dataclass
 class Parsed:
     """Parsed cells of one table: ``values[column][i]`` for record ``i`` (an object array
-    per column, ``None`` for a blank)."""
+    per column, ``None`` for a blank; made from ``coded`` when first asked for)."""
 
     rows: Sequence[int]
     """Each record's line number (a ``range`` for a file without blank lines: no list of
@@ -240,6 +255,25 @@ class Parsed:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def distinct(self, column: str) -> set[Any]:
+        """The column's values as a set (``None`` for a blank), from its codes if it has them."""
+        coded = self.coded.get(column)
+        if coded is None:
+            return set(self.values[column])
+        codes, values = coded
+        return set(values.take(np.unique(codes)).tolist()) if len(codes) else set()
+
+    def cell(self, column: str, i: int) -> Any:
+        """Record ``i``'s value of ``column``."""
+        coded = self.coded.get(column)
+        if coded is None:
+            return self.values[column][i]
+        return coded[1][coded[0][i]]
+
+    def key_columns(self, columns: Sequence[str]) -> list[Any]:
+        """Each column as its (codes, value of each code), or its values without codes."""
+        return [self.coded[c] if c in self.coded else self.values[c] for c in columns]
 
 
 @dataclass
@@ -265,9 +299,9 @@ def _parse_column(
     texts: Sequence[str] | CodedColumn | None,
     column: Column,
     out: _Collector,
-) -> tuple[np.ndarray, list[int], tuple[np.ndarray, np.ndarray]]:  # type: ignore[type-arg]
-    """The column's values (an object array, ``None`` for a blank), the record indices
-    whose cell is missing or does not parse, and the cells' codes with each code's value.
+) -> tuple[list[int], tuple[np.ndarray, np.ndarray]]:  # type: ignore[type-arg]
+    """The record indices whose cell is missing or does not parse, and the cells' codes
+    with each code's value (an object array, ``None`` for a blank).
 
     Each distinct text is parsed once; the cells take their values by code.
     """
@@ -290,14 +324,13 @@ def _parse_column(
         parsed[code] = value
         if error is not None:
             errors[code] = error
-    values: np.ndarray = parsed.take(codes) if n else np.empty(0, dtype=object)  # type: ignore[type-arg]
     bad: list[int] = []
     if errors:
         for i in np.flatnonzero(np.isin(codes, list(errors))).tolist():
             if i not in raw.widths:
                 out.add(file, raw.rows[i], column.name, errors[int(codes[i])])
                 bad.append(i)
-    return values, bad, (np.asarray(codes), parsed)
+    return bad, (np.asarray(codes), parsed)
 
 
 def _parse_table(
@@ -322,12 +355,12 @@ def _parse_table(
     for i, found in raw.widths.items():
         out.add(file, raw.rows[i], None, f"expected {len(header)} fields, found {found}")
     ok = np.ones(len(raw.rows), dtype=bool)
-    values: dict[str, Any] = {}
     coded: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # type: ignore[type-arg]
+    values = _Values(coded)
     for c in columns:
         j = position.get(c.name)
         texts = raw.columns[j] if j is not None else None
-        values[c.name], bad, coded[c.name] = _parse_column(file, raw, texts, c, out)
+        bad, coded[c.name] = _parse_column(file, raw, texts, c, out)
         for i in bad:
             ok[i] = False
     for i in raw.widths:
@@ -345,7 +378,7 @@ def _parse_table(
 def _check_week(
     out: _Collector, file: str, column: str, parsed: Parsed, low: int, high: int, what: str
 ) -> None:
-    weeks = {w for w in set(parsed.values[column]) if w is not None}
+    weeks = {w for w in parsed.distinct(column) if w is not None}
     if not weeks or low <= min(weeks) <= max(weeks) <= high:
         return
     for i, week in enumerate(parsed.values[column]):
@@ -363,7 +396,7 @@ def _check_participant(
 ) -> None:
     if known is None:
         return
-    if set(parsed.values[column]) <= known | {None}:
+    if parsed.distinct(column) <= known | {None}:
         return
     for i, pid in enumerate(parsed.values[column]):
         if pid is not None and pid not in known:
@@ -389,7 +422,10 @@ def _row_codes(
     if columns:
         first = columns[0]
         n = len(first[0]) if isinstance(first, tuple) else len(first)
-    codes = np.zeros(n, dtype=np.int64)
+    # each row's values as one number in mixed radix (renumbered densely only when the
+    # next column would overflow it), then numbered once by first appearance
+    combined = np.zeros(n, dtype=np.int64)
+    radix = 1
     blank = np.zeros(n, dtype=bool)
     for column in columns:
         if isinstance(column, tuple):
@@ -399,7 +435,13 @@ def _row_codes(
         else:
             own, uniques = pd.factorize(_objects(column), use_na_sentinel=blank_rows)
         blank |= own < 0
-        codes, _ = pd.factorize(codes * (len(uniques) + 1) + own + 1)
+        width = len(uniques) + 1
+        if radix * width >= 2**62:
+            combined, found = pd.factorize(combined)
+            radix = len(found)
+        combined = combined * width + (own + 1)
+        radix *= width
+    codes, _ = pd.factorize(combined)
     codes[blank] = -1
     return codes
 
@@ -407,9 +449,9 @@ def _row_codes(
 def _check_duplicates(
     out: _Collector, file: str, parsed: Parsed, key: Sequence[str], what: str
 ) -> None:
-    codes = _row_codes([parsed.coded.get(c, parsed.values[c]) for c in key], blank_rows=True)
+    codes = _row_codes(parsed.key_columns(key), blank_rows=True)
     given = codes[codes >= 0]
-    if pd.unique(given).size == given.size:
+    if not given.size or np.bincount(given).max() <= 1:
         return  # no key without a blank is given twice
     first: dict[tuple[Any, ...], int] = {}
     for i, row in enumerate(parsed.rows):
@@ -510,14 +552,18 @@ def _check_responses(out: _Collector, parsed: Parsed, rules: Rules) -> None:
     """Each distinct (instrument, item, value) is checked once through the instruments
     module; rows are visited only when one of them is wrong."""
     cache: dict[str, Instrument | None] = {}
-    values = parsed.values
     names = ("instrument", "item", "value")
-    columns = [values[c] for c in names]
-    codes = _row_codes([parsed.coded.get(c, values[c]) for c in names])
+    codes = _row_codes(parsed.key_columns(names))
     # codes number the distinct answers in order of first appearance
     first = np.flatnonzero(codes > np.maximum.accumulate(np.r_[-1, codes[:-1]]))
     verdicts = {
-        int(codes[i]): _response_error(columns[0][i], columns[1][i], columns[2][i], rules, cache)
+        int(codes[i]): _response_error(
+            parsed.cell("instrument", i),
+            parsed.cell("item", i),
+            parsed.cell("value", i),
+            rules,
+            cache,
+        )
         for i in first.tolist()
     }
     if all(v is None for v in verdicts.values()):
@@ -583,7 +629,7 @@ def _check_covariate_ranges(out: _Collector, parsed: Parsed, protocol: Protocol)
 
 
 def _check_toxicology(out: _Collector, parsed: Parsed, rules: Rules) -> None:
-    analytes = set(parsed.values["analyte"]) - {None}
+    analytes = parsed.distinct("analyte") - {None}
     for i, analyte in enumerate(parsed.values["analyte"] if analytes - set(rules.panel) else ()):
         if analyte is not None and analyte not in rules.panel:
             panel = ", ".join(rules.panel) if rules.panel else "(the protocol has no toxicology)"
@@ -742,6 +788,12 @@ def _check_attendance_arms(
 ) -> None:
     """Arms whose protocol has no group sessions cannot attend any."""
     if not rules.arms_without_groups:
+        return
+    if not any(
+        arm_of.get(pid) in rules.arms_without_groups
+        for pid in parsed.distinct("participant_id")
+        if pid is not None
+    ):
         return
     for i, pid in enumerate(parsed.values["participant_id"]):
         arm = arm_of.get(pid) if pid is not None else None
