@@ -409,21 +409,20 @@ def _check_participant(
             parsed.ok[i] = False
 
 
-def _row_codes(
+def _row_keys(
     columns: Sequence[Sequence[Any] | tuple[np.ndarray, np.ndarray]],  # type: ignore[type-arg]
     *,
     blank_rows: bool = False,
-) -> np.ndarray:  # type: ignore[type-arg]
-    """One integer per row, the same for two rows exactly when every column holds equal
-    values (a blank equal to a blank); ``blank_rows`` gives -1 instead to every row with a
-    blank in any column. A column given as (codes, value of each code) is compared by its
-    few distinct values instead of cell by cell."""
+) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    """One integer per row, equal for two rows exactly when every column holds equal values
+    (a blank equal to a blank), and whether the row has a blank in any column (only with
+    ``blank_rows``). The key is the row's values in mixed radix, renumbered densely only
+    when the next column would overflow it. A column given as (codes, value of each code)
+    is compared by its few distinct values instead of cell by cell."""
     n = 0
     if columns:
         first = columns[0]
         n = len(first[0]) if isinstance(first, tuple) else len(first)
-    # each row's values as one number in mixed radix (renumbered densely only when the
-    # next column would overflow it), then numbered once by first appearance
     combined = np.zeros(n, dtype=np.int64)
     radix = 1
     blank = np.zeros(n, dtype=bool)
@@ -441,17 +440,23 @@ def _row_codes(
             radix = len(found)
         combined = combined * width + (own + 1)
         radix *= width
-    codes, _ = pd.factorize(combined)
-    codes[blank] = -1
+    return combined, blank
+
+
+def _row_codes(
+    columns: Sequence[Sequence[Any] | tuple[np.ndarray, np.ndarray]],  # type: ignore[type-arg]
+) -> np.ndarray:  # type: ignore[type-arg]
+    """One integer per row (:func:`_row_keys`), numbered in order of first appearance."""
+    codes, _ = pd.factorize(_row_keys(columns)[0])
     return codes
 
 
 def _check_duplicates(
     out: _Collector, file: str, parsed: Parsed, key: Sequence[str], what: str
 ) -> None:
-    codes = _row_codes(parsed.key_columns(key), blank_rows=True)
-    given = codes[codes >= 0]
-    if not given.size or np.bincount(given).max() <= 1:
+    keys, blank = _row_keys(parsed.key_columns(key), blank_rows=True)
+    given = np.sort(keys[~blank])  # sorting: far faster than hashing millions of keys
+    if not (given[1:] == given[:-1]).any():
         return  # no key without a blank is given twice
     first: dict[tuple[Any, ...], int] = {}
     for i, row in enumerate(parsed.rows):
