@@ -24,6 +24,7 @@ datetime   ``datetime64[ns, UTC]``     ISO 8601 with a time-zone offset
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -303,6 +304,28 @@ class StudyDataset:
     ema_items: tuple[str, ...] = field(default=())
     """Names of the protocol's EMA item columns (extra columns of ``ema``)."""
 
+    def codes(self, file: str, column: str) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+        """A column as integer codes and the value of each code: ``values.take(codes)`` is
+        the column as an object array (``None`` for a missing value); two codes may share a
+        value. Made once per dataset (the frames are read-only; the reader hands over the
+        codes it read), so that outcome derivation compares and groups millions of rows by
+        integers instead of by strings."""
+        key = (file, column)
+        cache = _CODES.setdefault(self, {})
+        found = cache.get(key)
+        if found is None:
+            codes, uniques = pd.factorize(self.table(file)[column])
+            values = np.empty(len(uniques) + 1, dtype=object)
+            values[: len(uniques)] = np.asarray(uniques, dtype=object)
+            values[len(uniques)] = None
+            found = (np.where(codes < 0, len(uniques), codes), values)
+            cache[key] = found
+        return found
+
+    def _keep_codes(self, file: str, column: str, codes: np.ndarray, values: np.ndarray) -> None:  # type: ignore[type-arg]
+        """Hand over a column's codes (the reader's) for :meth:`codes`."""
+        _CODES.setdefault(self, {})[(file, column)] = (codes, values)
+
     def table(self, file: str) -> pd.DataFrame:
         """The frame for a CSV file name such as ``"responses.csv"``."""
         frames = {
@@ -338,6 +361,15 @@ class StudyDataset:
             if not _in_canonical_order(a).equals(_in_canonical_order(b)):
                 return False
         return True
+
+
+_CODES: weakref.WeakKeyDictionary[
+    StudyDataset, dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
+] = (  # type: ignore[type-arg]
+    weakref.WeakKeyDictionary()
+)
+"""Each dataset's columns as codes (:meth:`StudyDataset.codes`), kept outside the dataclass
+so that its fields stay the documented ones."""
 
 
 def empty_table(columns: Sequence[Column]) -> pd.DataFrame:

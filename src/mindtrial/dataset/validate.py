@@ -995,4 +995,9 @@ def validate_tables(
         covariates=tuple(c.name for c in rules.covariates),
         ema_items=tuple(item for _, item in rules.ema_items),
     )
+    for file in (RESPONSES, TOXICOLOGY):  # the long tables outcomes are derived from
+        table = parsed[file]
+        for c in rules.columns(file):
+            if table is not None and c.kind in ("string", "category") and c.name in table.coded:
+                dataset._keep_codes(file, c.name, *table.coded[c.name])
     return dataset, []

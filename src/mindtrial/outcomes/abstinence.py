@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mindtrial.dataset import StudyDataset
+from mindtrial.dataset.schema import RESPONSES, TOXICOLOGY
 from mindtrial.protocols.schema import Protocol
 
 SELF_REPORT_INSTRUMENT: Final = "substance_use_7d"
@@ -141,69 +142,82 @@ def abstinence_periods(
     if item is None:
         need_surveys = 0
 
-    grid = pd.merge(
-        pd.DataFrame({"participant_id": ds.participants["participant_id"]}),
-        periods(protocol),
-        how="cross",
-    )
-    keys = ["participant_id", "period"]
+    # Rows are counted by participant-period on integer codes (the dataset's codes of its
+    # id, instrument, item, analyte and result columns): no string is compared or hashed
+    # per row. Participants are in participant-id order, as the result is sorted.
+    table = periods(protocol)
+    n_periods = len(table)
+    people = np.sort(ds.participants["participant_id"].to_numpy(dtype=object))
+    lookup = pd.Index(people)
+    cells = len(people) * n_periods
+
+    def cell_of(file: str, weeks: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        """Each row's participant-period (-1: a week outside 1..weeks)."""
+        codes, values = ds.codes(file, "participant_id")
+        person = lookup.get_indexer(values).take(codes)
+        inside = (weeks >= 1) & (weeks <= protocol.weeks)
+        period = (weeks - 1) // protocol.outcomes.period_weeks
+        return np.where(inside & (person >= 0), person * n_periods + period, -1)
+
+    def rows_where(file: str, column: str, wanted: set[str]) -> np.ndarray:  # type: ignore[type-arg]
+        codes, values = ds.codes(file, column)
+        hits = np.flatnonzero([v in wanted for v in values.tolist()])
+        return np.isin(codes, hits)
+
+    def any_and_count(
+        cell: np.ndarray,
+        flag: np.ndarray,  # type: ignore[type-arg]
+    ) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+        kept = cell >= 0
+        count = np.bincount(cell[kept], minlength=cells)
+        hits = np.bincount(cell[kept], weights=flag[kept], minlength=cells)
+        return count.astype("int64"), hits > 0
 
     # Surveys: one answer per participant-week (the dataset forbids duplicates).
     resp = ds.responses
-    surveys = resp[
-        (resp["instrument"] == SELF_REPORT_INSTRUMENT)
-        & (resp["item"] == (item or ""))
-        & (resp["week"] >= 1)
-        & (resp["week"] <= protocol.weeks)
-    ]
-    survey_frame = pd.DataFrame(
-        {
-            "participant_id": surveys["participant_id"],
-            "period": _period_of(surveys["week"], protocol),
-            "use": surveys["value"] == 1.0,
-        }
-    )
-    survey_agg = survey_frame.groupby(keys).agg(n_surveys=("use", "size"), use=("use", "any"))
+    weeks = resp["week"].to_numpy(dtype="int64")
+    if item is None:
+        n_surveys, any_use = np.zeros(cells, dtype="int64"), np.zeros(cells, dtype=bool)
+    else:
+        chosen = rows_where(RESPONSES, "instrument", {SELF_REPORT_INSTRUMENT}) & rows_where(
+            RESPONSES, "item", {item}
+        )
+        cell = np.where(chosen, cell_of(RESPONSES, weeks), -1)
+        use = resp["value"].to_numpy(dtype=float, na_value=np.nan) == 1.0
+        n_surveys, any_use = any_and_count(cell, use)
 
-    tests = toxicology_tests(ds, protocol, substance)
-    tests = tests[(tests["week"] >= 1) & (tests["week"] <= protocol.weeks)]
-    tests = tests[tests["status"] != "invalid"]
-    test_frame = pd.DataFrame(
-        {
-            "participant_id": tests["participant_id"],
-            "period": _period_of(tests["week"], protocol),
-            "positive": tests["status"] == "positive",
-        }
-    )
-    test_agg = test_frame.groupby(keys).agg(
-        n_tests=("positive", "size"), positive=("positive", "any")
-    )
+    # Tests: a participant-week is positive when any analyte is, invalid when none is
+    # positive and any is invalid; invalid weeks are not counted.
+    tox = ds.toxicology
+    analytes = rows_where(TOXICOLOGY, "analyte", set(_analytes(protocol, substance)))
+    tox_weeks = tox["week"].to_numpy(dtype="int64")
+    cell = np.where(analytes, cell_of(TOXICOLOGY, tox_weeks), -1)
+    kept = np.flatnonzero(cell >= 0)
+    week_key = cell[kept] * (int(tox_weeks.max(initial=0)) + 1) + tox_weeks[kept]
+    tested, which = np.unique(week_key, return_inverse=True)
+    positive = rows_where(TOXICOLOGY, "result", {"positive"})[kept]
+    invalid = rows_where(TOXICOLOGY, "result", {"invalid"})[kept]
+    week_positive = np.bincount(which, weights=positive, minlength=len(tested)) > 0
+    week_invalid = np.bincount(which, weights=invalid, minlength=len(tested)) > 0
+    valid = week_positive | ~week_invalid
+    week_cell = tested // (int(tox_weeks.max(initial=0)) + 1)
+    n_tests, any_positive = any_and_count(np.where(valid, week_cell, -1), week_positive)
 
-    out = grid.merge(survey_agg.reset_index(), on=keys, how="left").merge(
-        test_agg.reset_index(), on=keys, how="left"
-    )
-    n_surveys = out["n_surveys"].fillna(0).astype("int64")
-    n_tests = out["n_tests"].fillna(0).astype("int64")
-    # a period without a survey (test) has no merged row: NA, and a count of 0
-    use = out["use"].astype("boolean").array
-    positive = out["positive"].astype("boolean").array
-    any_use = np.asarray(use.fillna(False), dtype=bool)
-    any_positive = np.asarray(positive.fillna(False), dtype=bool)
-    enough = (n_surveys.to_numpy() >= need_surveys) & (n_tests.to_numpy() >= need_tests)
+    enough = (n_surveys >= need_surveys) & (n_tests >= need_tests)
     flag = np.where(any_use | any_positive, 1, np.where(enough, 0, -1))
     non_abstinent = pd.arrays.IntegerArray(flag.astype("int64"), flag < 0)
 
-    result = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "participant_id": out["participant_id"].astype("string"),
-            "period": out["period"].astype("int64"),
-            "first_week": out["first_week"].astype("int64"),
-            "last_week": out["last_week"].astype("int64"),
+            "participant_id": pd.array(np.repeat(people, n_periods), dtype="string"),
+            "period": np.tile(table["period"].to_numpy(dtype="int64"), len(people)),
+            "first_week": np.tile(table["first_week"].to_numpy(dtype="int64"), len(people)),
+            "last_week": np.tile(table["last_week"].to_numpy(dtype="int64"), len(people)),
             "n_surveys": n_surveys,
             "n_tests": n_tests,
-            "any_reported_use": use,
-            "any_positive_test": positive,
+            # NA when there was no survey (valid test) in the period
+            "any_reported_use": pd.arrays.BooleanArray(any_use, n_surveys == 0),
+            "any_positive_test": pd.arrays.BooleanArray(any_positive, n_tests == 0),
             "non_abstinent": non_abstinent,
         }
     )
-    return result.sort_values(keys, kind="stable").reset_index(drop=True)
