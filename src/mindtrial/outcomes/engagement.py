@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from mindtrial.dataset import StudyDataset
+from mindtrial.dataset.schema import ATTENDANCE, RESPONSES, TOXICOLOGY
 from mindtrial.dataset.validate import Rules
 from mindtrial.protocols.schema import Protocol
 
@@ -50,24 +52,31 @@ def retention(ds: StudyDataset, protocol: Protocol) -> pd.DataFrame:
     from participants.csv; NA when not withdrawn); ``withdrawn`` (bool).
     """
     last = final_week(protocol)
+    ids = ds.participants["participant_id"]
+    lookup = pd.Index(ids.to_numpy(dtype=object))
+    latest = np.full(len(ids), -1, dtype="int64")
+    at_final = np.zeros(len(ids), dtype=bool)
     att = ds.attendance
-    weeks = pd.concat(
-        [
-            ds.responses[["participant_id", "week"]],
-            ds.toxicology[["participant_id", "week"]],
-            att.loc[att["attended"], ["participant_id", "week"]],
-        ],
-        ignore_index=True,
+    sources = (
+        (RESPONSES, ds.responses["week"], None),
+        (TOXICOLOGY, ds.toxicology["week"], None),
+        (ATTENDANCE, att["week"], att["attended"].to_numpy(dtype=bool)),
     )
-    latest = weeks.groupby("participant_id")["week"].max()
-    at_final = set(weeks.loc[weeks["week"] == last, "participant_id"].tolist())
+    # by the dataset's integer codes of participant_id: no frame of every row's id and week
+    for file, column, attended in sources:
+        codes, values = ds.codes(file, "participant_id")
+        person = lookup.get_indexer(values).take(codes)
+        weeks = column.to_numpy(dtype="int64")
+        kept = person >= 0 if attended is None else (person >= 0) & attended
+        np.maximum.at(latest, person[kept], weeks[kept])
+        at_final[person[kept & (weeks == last)]] = True
     ids = ds.participants["participant_id"]
     withdrawn = ds.participants["withdrawn_week"]
     return pd.DataFrame(
         {
             "participant_id": ids.astype("string"),
-            "last_week_with_data": ids.map(latest).astype("Int64"),
-            "completed_final_week": ids.isin(at_final).astype("bool"),
+            "last_week_with_data": pd.arrays.IntegerArray(latest, latest < 0),
+            "completed_final_week": at_final,
             "withdrawn_week": withdrawn.astype("Int64"),
             "withdrawn": withdrawn.notna().astype("bool"),
         }
