@@ -878,7 +878,7 @@ def _frame(parsed: Parsed, columns: Sequence[Column]) -> pd.DataFrame:
         else:
             codes, distinct = coded
             series[c.name] = pd.Series(_series(distinct, c).array.take(codes), name=c.name)
-    return pd.DataFrame(series)
+    return pd.DataFrame(series, copy=False)  # fresh arrays: no second copy of each column
 
 
 # --------------------------------------------------------------------------- entry point

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mindtrial.dataset import StudyDataset
+from mindtrial.dataset.schema import RESPONSES
 from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.scoring import ScoringError, score
 
@@ -25,10 +26,11 @@ INCOMPLETE_COLUMNS: Final = (
 
 def _forms_of(
     rows: pd.DataFrame,
+    people: np.ndarray,  # type: ignore[type-arg]
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[str]]:  # type: ignore[type-arg]
     """One instrument's answers by form: the forms (participant, week, answers given), each
-    form's answer pattern (equal codes: equal answers) and the answers by pattern."""
-    people, _ = pd.factorize(rows["participant_id"])
+    form's answer pattern (equal codes: equal answers) and the answers by pattern.
+    ``people`` numbers the rows' participants (equal ids, equal numbers)."""
     weeks, week_levels = pd.factorize(rows["week"])
     form_codes, _ = pd.factorize(people * len(week_levels) + weeks)
     n_forms = int(form_codes.max()) + 1
@@ -61,13 +63,21 @@ def _score_forms(
     scored: list[pd.DataFrame] = []
     incomplete: list[pd.DataFrame] = []
     responses = ds.responses
+    # rows picked and participants numbered by the dataset's integer codes (no string
+    # compared or hashed per row)
+    by_instrument, instrument_of = ds.codes(RESPONSES, "instrument")
+    person_codes, person_of = ds.codes(RESPONSES, "participant_id")
+    person = pd.factorize(person_of)[0].take(person_codes)
+    used = np.bincount(by_instrument, minlength=len(instrument_of)) > 0
+    present = sorted({v for v in instrument_of[used].tolist() if v is not None})
     if instruments is not None:
-        responses = responses[responses["instrument"].isin(list(instruments))]
-    for instrument_id, rows in responses.groupby("instrument", sort=True, observed=True):
+        present = [i for i in present if i in set(instruments)]
+    for instrument_id in present:
         instrument = get_instrument(str(instrument_id))
         if not instrument.score_ids:
             continue  # e.g. adverse_event: nothing to score
-        forms, patterns, wide, items = _forms_of(rows)
+        chosen = np.isin(by_instrument, np.flatnonzero(instrument_of == instrument_id))
+        forms, patterns, wide, items = _forms_of(responses[chosen], person[chosen])
         firsts = pd.Series(np.arange(len(patterns))).groupby(patterns, sort=True).first()
         results: list[tuple[int, str, float]] = []
         errors: dict[int, str] = {}
