@@ -999,5 +999,7 @@ def validate_tables(
         table = parsed[file]
         for c in rules.columns(file):
             if table is not None and c.kind in ("string", "category") and c.name in table.coded:
-                dataset._keep_codes(file, c.name, *table.coded[c.name])
+                codes, values = table.coded[c.name]
+                small = np.min_scalar_type(max(len(values) - 1, 0))  # e.g. int8 for items
+                dataset._keep_codes(file, c.name, codes.astype(small, copy=False), values)
     return dataset, []

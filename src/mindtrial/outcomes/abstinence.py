@@ -151,10 +151,10 @@ def abstinence_periods(
     lookup = pd.Index(people)
     cells = len(people) * n_periods
 
-    def cell_of(file: str, weeks: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
-        """Each row's participant-period (-1: a week outside 1..weeks)."""
+    def cell_of(file: str, rows: np.ndarray, weeks: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        """The participant-period of each of ``rows`` (-1: a week outside 1..weeks)."""
         codes, values = ds.codes(file, "participant_id")
-        person = lookup.get_indexer(values).take(codes)
+        person = lookup.get_indexer(values).take(codes[rows])
         inside = (weeks >= 1) & (weeks <= protocol.weeks)
         period = (weeks - 1) // protocol.outcomes.period_weeks
         return np.where(inside & (person >= 0), person * n_periods + period, -1)
@@ -175,28 +175,31 @@ def abstinence_periods(
 
     # Surveys: one answer per participant-week (the dataset forbids duplicates).
     resp = ds.responses
-    weeks = resp["week"].to_numpy(dtype="int64")
     if item is None:
         n_surveys, any_use = np.zeros(cells, dtype="int64"), np.zeros(cells, dtype=bool)
     else:
-        chosen = rows_where(RESPONSES, "instrument", {SELF_REPORT_INSTRUMENT}) & rows_where(
-            RESPONSES, "item", {item}
+        chosen = np.flatnonzero(
+            rows_where(RESPONSES, "instrument", {SELF_REPORT_INSTRUMENT})
+            & rows_where(RESPONSES, "item", {item})
         )
-        cell = np.where(chosen, cell_of(RESPONSES, weeks), -1)
-        use = resp["value"].to_numpy(dtype=float, na_value=np.nan) == 1.0
+        weeks = resp["week"].to_numpy(dtype="int64")[chosen]
+        cell = cell_of(RESPONSES, chosen, weeks)
+        use = resp["value"].to_numpy(dtype=float, na_value=np.nan)[chosen] == 1.0
         n_surveys, any_use = any_and_count(cell, use)
 
     # Tests: a participant-week is positive when any analyte is, invalid when none is
     # positive and any is invalid; invalid weeks are not counted.
     tox = ds.toxicology
-    analytes = rows_where(TOXICOLOGY, "analyte", set(_analytes(protocol, substance)))
-    tox_weeks = tox["week"].to_numpy(dtype="int64")
-    cell = np.where(analytes, cell_of(TOXICOLOGY, tox_weeks), -1)
+    analytes = np.flatnonzero(
+        rows_where(TOXICOLOGY, "analyte", set(_analytes(protocol, substance)))
+    )
+    tox_weeks = tox["week"].to_numpy(dtype="int64")[analytes]
+    cell = cell_of(TOXICOLOGY, analytes, tox_weeks)
     kept = np.flatnonzero(cell >= 0)
     week_key = cell[kept] * (int(tox_weeks.max(initial=0)) + 1) + tox_weeks[kept]
     tested, which = np.unique(week_key, return_inverse=True)
-    positive = rows_where(TOXICOLOGY, "result", {"positive"})[kept]
-    invalid = rows_where(TOXICOLOGY, "result", {"invalid"})[kept]
+    positive = rows_where(TOXICOLOGY, "result", {"positive"})[analytes[kept]]
+    invalid = rows_where(TOXICOLOGY, "result", {"invalid"})[analytes[kept]]
     week_positive = np.bincount(which, weights=positive, minlength=len(tested)) > 0
     week_invalid = np.bincount(which, weights=invalid, minlength=len(tested)) > 0
     valid = week_positive | ~week_invalid
