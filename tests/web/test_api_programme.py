@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from mindtrial.protocols import load_protocol
 from mindtrial.web.accounts.models import Role
@@ -22,7 +21,7 @@ from mindtrial.web.toxicology.models import ToxTest
 from mindtrial.web.toxicology.schedule import past_test_days
 
 from .factories import grant, make_user
-from .programme.factories import START, WEEK1_ANSWERS, World
+from .programme.factories import START, WEEK1_ANSWERS, World, cohort_today
 from .programme.records import ae_answers
 
 pytestmark = pytest.mark.django_db
@@ -118,7 +117,7 @@ def test_toxicology_test_is_recorded_per_analyte(world: World) -> None:
     p = world.participants[0]
     api = _api(world.coordinator)
     url = f"/api/participants/{p.pk}/toxicology"
-    day = past_test_days(p, today=timezone.localdate())[0]
+    day = past_test_days(p, today=cohort_today())[0]
     before = _changes()
     not_a_day = day + dt.timedelta(days=1)
     results = dict.fromkeys(PANEL, "negative") | {"fentanyl": "positive"}

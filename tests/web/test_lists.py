@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.enrolment import services as enrolment
@@ -303,6 +304,6 @@ def test_audit_list_labels_changes_participant_filter_and_pages(world: dict[str,
         swapped.status_code == 400 and "From (2030-01-02) is after To" in swapped.content.decode()
     )
     assert _get(world["dm"], path, since="yesterday").status_code == 400
-    today = dt.date.today().isoformat()
+    today = timezone.localdate().isoformat()
     same_day = csv_rows(_get(world["dm"], path, since=today, format="csv", page="all").content)
     assert len(same_day) > 60  # every referral of this test was audited today (UTC)

@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mindtrial.dataset.schema import ETHNICITIES, LANGUAGES, RACES
 from mindtrial.instruments import mme
@@ -251,20 +259,23 @@ class MisuseSpec(_Knobs):
     logistic GEE of misuse over all assessments is then exactly that odds ratio).
     """
 
-    not_misusing_percent: dict[str, dict[int, float]]
+    # Declared first: the validator of not_misusing_percent reads it.
     constant_odds_ratio_to: str | None = None
+    not_misusing_percent: dict[str, dict[int, float]]
     person_sd: float = Field(1.5, ge=0)
     comm_threshold: int = 13
     comm_excess_mean: float = Field(7.0, ge=0)
     comm_below_fraction: Probability = 0.5
     urine_positive: Probability = 0.4
 
-    @model_validator(mode="after")
-    def _fill_constant_odds_ratio(self) -> MisuseSpec:
-        reference = self.constant_odds_ratio_to
+    @field_validator("not_misusing_percent")
+    @classmethod
+    def _fill_constant_odds_ratio(
+        cls, tables: dict[str, dict[int, float]], info: ValidationInfo
+    ) -> dict[str, dict[int, float]]:
+        reference = info.data.get("constant_odds_ratio_to")
         if reference is None:
-            return self
-        tables = self.not_misusing_percent
+            return tables
         if reference not in tables:
             raise ValueError(
                 f"constant_odds_ratio_to: {reference!r} is not an arm of not_misusing_percent "
@@ -286,8 +297,7 @@ class MisuseSpec(_Knobs):
                 week: table[week] if week in table else _expit(_logit(value) + log_or)
                 for week, value in sorted(base.items())
             }
-        object.__setattr__(self, "not_misusing_percent", filled)
-        return self
+        return filled
 
 
 def _logit(percent: float) -> float:

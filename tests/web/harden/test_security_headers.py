@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from django.test import Client, override_settings
-from django.utils import timezone
 
 from mindtrial.web.accounts.models import User
 from mindtrial.web.checkin.views import checkin_url
@@ -16,7 +15,7 @@ from mindtrial.web.queries.services import query_open
 
 from ..crawl import all_routes, expand
 from ..factories import SETUP
-from ..programme.factories import World
+from ..programme.factories import World, cohort_monday
 from ..programme.records import add_programme_records
 
 pytestmark = pytest.mark.django_db
@@ -34,8 +33,7 @@ def _csp(response: object) -> dict[str, str]:
 
 
 def test_every_page_sends_the_policy_and_has_no_inline_script_or_style(tmp_path: Path) -> None:
-    today = timezone.localdate()
-    world = World(n=3, start=today - dt.timedelta(days=today.weekday(), weeks=3))
+    world = World(n=3, start=cohort_monday() - dt.timedelta(weeks=3))
     made = add_programme_records(world.participants, media_root=str(tmp_path))
     admin = User.objects.create_superuser("root", "root@example.org", "x-long-password-1")
     client = Client()

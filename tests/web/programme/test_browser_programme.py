@@ -13,23 +13,27 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from django.utils import timezone
 
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.accounts.services import user_create
 from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.checkin.services import checkin_submit, participant_link_issue
 from mindtrial.web.checkin.views import checkin_url
-from mindtrial.web.common import local_date
 from mindtrial.web.programme.models import Attendance
 from mindtrial.web.programme.services import attendance_record
 from mindtrial.web.safety.models import AdverseEvent, SafetyAlert
 from mindtrial.web.toxicology.models import ToxTest
-from mindtrial.web.toxicology.schedule import all_test_days
 
 from ..factories import PASSWORD, SETUP, grant
 from ..test_browser import sign_in
-from .factories import WEEK1_ANSWERS, World, make_facilitator
+from .factories import (
+    WEEK1_ANSWERS,
+    World,
+    cohort_monday,
+    cohort_today,
+    draw_tests_today,
+    make_facilitator,
+)
 from .records import PANEL
 
 SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "web" / "programme"
@@ -41,15 +45,10 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def _monday() -> dt.date:
-    today = timezone.localdate()
-    return today - dt.timedelta(days=today.weekday())
-
-
 def test_participant_checks_in_on_a_phone_and_a_retry_does_not_duplicate(
     live_server: Any, browser: Any
 ) -> None:
-    world = World(n=1, start=_monday())
+    world = World(n=1, start=cohort_monday())
     p = world.participants[0]
     issued = participant_link_issue(acting_user=world.coordinator, participant=p)
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
@@ -94,11 +93,9 @@ def test_coordinator_records_todays_test(
     live_server: Any, browser: Any, tmp_path: Path, settings: Any
 ) -> None:
     settings.MEDIA_ROOT = str(tmp_path)
-    today = local_date("America/New_York")  # where the factories' cohorts meet
+    today = cohort_today()
     world = World(n=8, start=today - dt.timedelta(weeks=4))
-    due = [p for p in world.participants if today in all_test_days(p)]
-    if not due:
-        pytest.skip("nobody is drawn for a test today")  # pragma: no cover - 1 in 256
+    due = draw_tests_today(settings, world.participants)
     page = sign_in(browser, live_server.url, "coord")
     page.goto(f"{live_server.url}/studies/{world.study.pk}/tests/today/")
     _shot(page, "04-coordinator-tests-today")
@@ -122,7 +119,7 @@ def test_coordinator_records_todays_test(
 
 
 def test_facilitator_takes_attendance(live_server: Any, browser: Any) -> None:
-    world = World(n=4, start=_monday() - dt.timedelta(weeks=2))
+    world = World(n=4, start=cohort_monday() - dt.timedelta(weeks=2))
     group = world.participants[0].group
     assert group is not None
     make_facilitator(world.study, group, "fac")
@@ -173,7 +170,7 @@ def test_facilitator_takes_attendance(live_server: Any, browser: Any) -> None:
 
 
 def test_safety_monitor_receives_a_serious_adverse_event(live_server: Any, browser: Any) -> None:
-    world = World(n=1, start=_monday() - dt.timedelta(weeks=2))
+    world = World(n=1, start=cohort_monday() - dt.timedelta(weeks=2))
     monitor = user_create(
         acting_user=SETUP,
         username="dsmb",
@@ -187,7 +184,7 @@ def test_safety_monitor_receives_a_serious_adverse_event(live_server: Any, brows
     coord.goto(f"{live_server.url}/participants/{p.pk}/programme/")
     coord.click("a:text-is('Report an adverse event')")
     coord.fill("textarea[name=description]", "Overnight hospital stay after a fall")
-    coord.fill("input[name=onset_date]", (timezone.localdate() - dt.timedelta(days=1)).isoformat())
+    coord.fill("input[name=onset_date]", (cohort_today() - dt.timedelta(days=1)).isoformat())
     coord.select_option("select[name=severity]", "severe")
     coord.check("input[name=serious][value=yes]")
     coord.select_option("select[name=relatedness]", "not_related")

@@ -16,32 +16,19 @@ import pytest
 from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.checkin.services import participant_link_issue
 from mindtrial.web.checkin.views import checkin_url
-from mindtrial.web.common import local_date
-from mindtrial.web.enrolment.calendar import participant_today
 from mindtrial.web.toxicology.models import ToxTest
-from mindtrial.web.toxicology.schedule import all_test_days
 
 from ..test_browser import sign_in
-from .factories import World
+from .factories import World, cohort_today, draw_tests_today
 from .records import PANEL
 
 SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "web" / "record"
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-ZONE = "America/New_York"  # where the factories' cohorts meet
 
 
 def _shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def _test_today(settings: Any, world: World) -> None:
-    """A concealed-schedule secret under which every participant tests today."""
-    for i in range(5000):
-        settings.MINDTRIAL_TOX_SECRET = f"browser-record-secret-{i:05d}"
-        if all(participant_today(p) in all_test_days(p) for p in world.participants):
-            return
-    raise AssertionError("no secret gives both a test today")  # pragma: no cover
 
 
 def _record_negative_panel(page: Any) -> None:
@@ -54,9 +41,9 @@ def _record_negative_panel(page: Any) -> None:
 def test_coordinator_records_a_test_from_the_record_home(
     live_server: Any, browser: Any, settings: Any, phone: bool
 ) -> None:
-    world = World(n=1, start=local_date(ZONE) - dt.timedelta(weeks=4))  # today is week 5
+    world = World(n=1, start=cohort_today() - dt.timedelta(weeks=4))  # today is week 5
     p = world.participants[0]
-    _test_today(settings, world)
+    draw_tests_today(settings, world.participants, everyone=True)
     tag = "phone" if phone else "desktop"
     page = sign_in(browser, live_server.url, "coord", phone=phone)
     page.goto(f"{live_server.url}/participants/{p.pk}/")
@@ -96,7 +83,7 @@ def test_coordinator_records_a_test_from_the_record_home(
 
 
 def test_participant_declines_a_question_on_the_phone(live_server: Any, browser: Any) -> None:
-    today = local_date(ZONE)
+    today = cohort_today()
     world = World(n=1, start=today - dt.timedelta(days=today.weekday()))  # this week is week 1
     p = world.participants[0]
     issued = participant_link_issue(acting_user=world.coordinator, participant=p)

@@ -15,14 +15,13 @@ import time_machine
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from mindtrial.web.audit.models import AuditEvent
 from mindtrial.web.checkin.models import CheckIn
 from mindtrial.web.checkin.services import participant_link_issue
 from mindtrial.web.checkin.views import checkin_url
 
-from .factories import World
+from .factories import World, cohort_monday
 
 pytestmark = pytest.mark.django_db
 
@@ -57,8 +56,7 @@ def _statements(captured: CaptureQueriesContext) -> list[str]:
 
 
 def test_one_checkin_post_runs_these_queries_and_no_more() -> None:
-    today = timezone.localdate()
-    world = World(n=1, start=today - dt.timedelta(days=today.weekday()))
+    world = World(n=1, start=cohort_monday())
     participant = world.participants[0]
     issued = participant_link_issue(acting_user=world.coordinator, participant=participant)
     client = Client()
