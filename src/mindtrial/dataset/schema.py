@@ -28,9 +28,10 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 FORMAT_NAME: Final = "mindtrial-study-dataset"
@@ -280,6 +281,13 @@ class DatasetError(ValueError):
         return "\n".join(lines)
 
 
+Codes: TypeAlias = npt.NDArray[np.integer[Any]]
+"""A column's values as integer codes (see :meth:`StudyDataset.codes`)."""
+CodeValues: TypeAlias = npt.NDArray[np.object_]
+"""The value of each code (``None`` for a missing value)."""
+CodedColumn: TypeAlias = tuple[Codes, CodeValues]
+
+
 @dataclass(frozen=True, eq=False)
 class StudyDataset:
     """A validated study dataset: metadata plus one DataFrame per CSV file.
@@ -304,7 +312,7 @@ class StudyDataset:
     ema_items: tuple[str, ...] = field(default=())
     """Names of the protocol's EMA item columns (extra columns of ``ema``)."""
 
-    def codes(self, file: str, column: str) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    def codes(self, file: str, column: str) -> CodedColumn:
         """A column as integer codes and the value of each code: ``values.take(codes)`` is
         the column as an object array (``None`` for a missing value); two codes may share a
         value. Made once per dataset (the frames are read-only; the reader hands over the
@@ -322,7 +330,7 @@ class StudyDataset:
             cache[key] = found
         return found
 
-    def _keep_codes(self, file: str, column: str, codes: np.ndarray, values: np.ndarray) -> None:  # type: ignore[type-arg]
+    def _keep_codes(self, file: str, column: str, codes: Codes, values: CodeValues) -> None:
         """Hand over a column's codes (the reader's) for :meth:`codes`."""
         _CODES.setdefault(self, {})[(file, column)] = (codes, values)
 
@@ -363,9 +371,7 @@ class StudyDataset:
         return True
 
 
-_CODES: weakref.WeakKeyDictionary[
-    StudyDataset, dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
-] = (  # type: ignore[type-arg]
+_CODES: weakref.WeakKeyDictionary[StudyDataset, dict[tuple[str, str], CodedColumn]] = (
     weakref.WeakKeyDictionary()
 )
 """Each dataset's columns as codes (:meth:`StudyDataset.codes`), kept outside the dataclass
