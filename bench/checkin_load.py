@@ -166,6 +166,8 @@ class Figures:
     latencies: list[float]
     server_cpu: float
     """CPU seconds of the gunicorn workers and the PostgreSQL backends during the phase."""
+    database_cpu: float
+    """The PostgreSQL backends' part of ``server_cpu``."""
     client_cpu: float
 
     @property
@@ -200,16 +202,15 @@ def _children(master: int) -> list[int]:
     return pids
 
 
-def _server_pids(master: int) -> list[int]:
-    """The gunicorn master and its workers, and the PostgreSQL backends of the bench database
-    (this script holds no connection to it while the server runs)."""
-    pids = [master, *_children(master)]
+def _backends() -> list[int]:
+    """The PostgreSQL backends of the bench database (this script holds no connection to it
+    while the server runs)."""
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
             (DB,),
         ).fetchall()
-    return pids + [int(r[0]) for r in rows]
+    return [int(r[0]) for r in rows]
 
 
 def _run(
@@ -224,7 +225,7 @@ def _run(
             clients.append(local.client)
         return local.client  # type: ignore[no-any-return]
 
-    before = {pid: _cpu_of(pid) for pid in _server_pids(master)}
+    before = {pid: _cpu_of(pid) for pid in [master, *_children(master), *_backends()]}
     client_before = time.process_time()
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -232,10 +233,11 @@ def _run(
     seconds = time.perf_counter() - start
     client_cpu = time.process_time() - client_before
     # backends opened during the phase count from zero
-    server_cpu = sum(_cpu_of(pid) - before.get(pid, 0.0) for pid in _server_pids(master))
+    gunicorn = sum(_cpu_of(p) - before.get(p, 0.0) for p in [master, *_children(master)])
+    database = sum(_cpu_of(p) - before.get(p, 0.0) for p in _backends())
     for c in clients:
         c.close()
-    return Figures(name, len(jobs), seconds, latencies, server_cpu, client_cpu)
+    return Figures(name, len(jobs), seconds, latencies, gunicorn + database, database, client_cpu)
 
 
 def _loadavg() -> str:
@@ -354,14 +356,15 @@ def main() -> None:
     per_request = {plain.name: 1, checkins.name: 3}
     header = (
         f"{'endpoint':28} {'n':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
-        f" {'server CPU ms/req':>18} {'client CPU ms/req':>18}"
+        f" {'CPU ms/req: server':>18} {'(PostgreSQL)':>12} {'client':>7}"
     )
     lines = [header]
     for f in (plain, checkins):
         k = f.requests * per_request[f.name]
         lines.append(
             f"{f.name:28} {f.requests:>6} {f.throughput:8.1f} {f.pct(50):8.1f} {f.pct(95):8.1f}"
-            f" {f.pct(99):8.1f} {f.server_cpu / k * 1000:18.2f} {f.client_cpu / k * 1000:18.2f}"
+            f" {f.pct(99):8.1f} {f.server_cpu / k * 1000:18.2f}"
+            f" {f.database_cpu / k * 1000:12.2f} {f.client_cpu / k * 1000:7.2f}"
         )
     ratio = checkins.throughput / plain.throughput
     lines.append(f"check-in / trivial throughput ratio: {ratio:.3f}")
@@ -387,8 +390,8 @@ def main() -> None:
         f"machine: {platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), "
         f"Python {platform.python_version()}, PostgreSQL on 127.0.0.1"
     )
-    per_checkin_cpu = checkins.server_cpu / checkins.requests * 1000
-    per_signin_cpu = plain.server_cpu / plain.requests * 1000
+    per_checkin_cpu = (checkins.server_cpu + checkins.client_cpu) / checkins.requests * 1000
+    per_signin_cpu = (plain.server_cpu + plain.client_cpu) / plain.requests * 1000
     print(
         "RESULTS.md row:\n"
         f"| {started:%H:%M} | {load_start.split()[0]} → {load_end.split()[0]} | "
