@@ -3,7 +3,8 @@
 Prints check-in throughput and p50/p95/p99 latency next to the same server's figures for a
 trivial page (the sign-in page: a template, no database access) measured in the same run
 against the same server, their ratio, the CPU time each costs per request (the server's
-gunicorn workers and PostgreSQL backends, and this client), the load average before and
+gunicorn workers, PostgreSQL backends and, with ``--redis``, the Redis server; and this
+client), the load average before and
 after, and a table row for bench/RESULTS.md (whose section is kept by hand: earlier runs
 stay in it).
 
@@ -165,7 +166,8 @@ class Figures:
     seconds: float
     latencies: list[float]
     server_cpu: float
-    """CPU seconds of the gunicorn workers and the PostgreSQL backends during the phase."""
+    """CPU seconds of the gunicorn workers, the PostgreSQL backends and (``--redis``) the
+    Redis server during the phase."""
     database_cpu: float
     """The PostgreSQL backends' part of ``server_cpu``."""
     client_cpu: float
@@ -213,6 +215,11 @@ def _backends() -> list[int]:
     return [int(r[0]) for r in rows]
 
 
+_REDIS_PIDS: list[int] = []
+"""The Redis server's process when the server uses Redis: its CPU counts as the server's
+(an overestimate on a shared machine: other clients of the same Redis count too)."""
+
+
 def _run(
     name: str, jobs: list[Callable[[httpx.Client], float]], concurrency: int, master: int
 ) -> Figures:
@@ -225,7 +232,7 @@ def _run(
             clients.append(local.client)
         return local.client  # type: ignore[no-any-return]
 
-    before = {pid: _cpu_of(pid) for pid in [master, *_children(master), *_backends()]}
+    before = {pid: _cpu_of(pid) for pid in [master, *_children(master), *_backends(), *_REDIS_PIDS]}
     client_before = time.process_time()
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -233,7 +240,9 @@ def _run(
     seconds = time.perf_counter() - start
     client_cpu = time.process_time() - client_before
     # backends opened during the phase count from zero
-    gunicorn = sum(_cpu_of(p) - before.get(p, 0.0) for p in [master, *_children(master)])
+    gunicorn = sum(
+        _cpu_of(p) - before.get(p, 0.0) for p in [master, *_children(master), *_REDIS_PIDS]
+    )
     database = sum(_cpu_of(p) - before.get(p, 0.0) for p in _backends())
     for c in clients:
         c.close()
@@ -269,7 +278,11 @@ def main() -> None:
     )
     os.environ.pop("MINDTRIAL_REDIS_URL", None)
     if args.redis:
+        import redis
+
         os.environ["MINDTRIAL_REDIS_URL"] = args.redis
+        if Path(f"/proc/{os.getpid()}").exists():
+            _REDIS_PIDS.append(int(redis.Redis.from_url(args.redis).info("server")["process_id"]))
     _recreate_database()
     print(f"load average at start: {load_start}", flush=True)
     print(f"preparing {args.participants} randomized participants …", flush=True)
