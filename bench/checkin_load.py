@@ -33,6 +33,7 @@ import datetime as dt
 import os
 import platform
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -363,6 +364,7 @@ def main() -> None:
     saved = CheckIn.objects.count()
     connections.close_all()
     _drop_database()
+    shutil.rmtree(var, ignore_errors=True)  # the server's var/ (collected static files, cache)
     assert resent.requests == len(urls), f"{resent.requests} re-sent for {len(urls)} check-ins"
     assert saved == len(urls), f"{saved} check-ins for {len(urls)} participants"
 
