@@ -1,10 +1,26 @@
 """Many participants checking in at once against `mindtrial serve` on PostgreSQL.
 
 Prints check-in throughput and p50/p95/p99 latency next to the same server's figures for a
-trivial page (the sign-in page: a template, no database write) measured in the same run,
-and their ratio; writes the figures with the machine's description to bench/RESULTS.md.
+trivial page (the sign-in page: a template, no database access) measured in the same run
+against the same server, their ratio, the CPU time each costs per request (the server's
+gunicorn workers, PostgreSQL backends and, with ``--redis``, the Redis server; and this
+client), the load average before and
+after, and a table row for bench/RESULTS.md (whose section is kept by hand: earlier runs
+stay in it).
 
-    uv run python bench/checkin_load.py [--participants 200] [--concurrency 16]
+    uv run python bench/checkin_load.py [--participants 150] [--concurrency 16] [--workers N]
+        [--redis redis://127.0.0.1:6379/0]
+
+What is timed for a check-in: one participant opening their personal link (``/c/?t=…``,
+exchanged for a session and redirected), the GET of the form and the POST of the answers
+(three requests). After the timed phase every POST is sent once more with the same
+idempotency key and the same session (a participant's retry after a lost answer), and the
+run fails unless each answered with the redirect and the table still holds one check-in per
+participant: the check runs every time, outside the timed window.
+
+``--workers`` defaults to ``mindtrial serve``'s default (gunicorn's recommendation, 2 × CPUs +
+1); ``--redis`` runs the server with ``MINDTRIAL_REDIS_URL`` (cache and sessions in Redis),
+otherwise the default file cache and database sessions. Both pages always share the server.
 
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth); it creates (and finally drops) the
 database ``mindtrial_bench``. Everything runs on 127.0.0.1 and every loop is bounded.
@@ -17,6 +33,7 @@ import datetime as dt
 import os
 import platform
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -149,6 +166,12 @@ class Figures:
     requests: int
     seconds: float
     latencies: list[float]
+    server_cpu: float
+    """CPU seconds of the gunicorn workers, the PostgreSQL backends and (``--redis``) the
+    Redis server during the phase."""
+    database_cpu: float
+    """The PostgreSQL backends' part of ``server_cpu``."""
+    client_cpu: float
 
     @property
     def throughput(self) -> float:
@@ -158,7 +181,49 @@ class Figures:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
-def _run(name: str, jobs: list[Callable[[httpx.Client], float]], concurrency: int) -> Figures:
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of one process (0 if it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _children(master: int) -> list[int]:
+    """The gunicorn workers: the processes whose parent is the master."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+def _backends() -> list[int]:
+    """The PostgreSQL backends of the bench database (this script holds no connection to it
+    while the server runs)."""
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (DB,),
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+_REDIS_PIDS: list[int] = []
+"""The Redis server's process when the server uses Redis: its CPU counts as the server's
+(an overestimate on a shared machine: other clients of the same Redis count too)."""
+
+
+def _run(
+    name: str, jobs: list[Callable[[httpx.Client], float]], concurrency: int, master: int
+) -> Figures:
     local = threading.local()
     clients: list[httpx.Client] = []
 
@@ -168,23 +233,42 @@ def _run(name: str, jobs: list[Callable[[httpx.Client], float]], concurrency: in
             clients.append(local.client)
         return local.client  # type: ignore[no-any-return]
 
+    before = {pid: _cpu_of(pid) for pid in [master, *_children(master), *_backends(), *_REDIS_PIDS]}
+    client_before = time.process_time()
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         latencies = list(pool.map(lambda job: job(client()), jobs))
     seconds = time.perf_counter() - start
+    client_cpu = time.process_time() - client_before
+    # backends opened during the phase count from zero
+    gunicorn = sum(
+        _cpu_of(p) - before.get(p, 0.0) for p in [master, *_children(master), *_REDIS_PIDS]
+    )
+    database = sum(_cpu_of(p) - before.get(p, 0.0) for p in _backends())
     for c in clients:
         c.close()
-    return Figures(name, len(jobs), seconds, latencies)
+    return Figures(name, len(jobs), seconds, latencies, gunicorn + database, database, client_cpu)
+
+
+def _loadavg() -> str:
+    path = Path("/proc/loadavg")
+    return " ".join(path.read_text().split()[:3]) if path.exists() else "n/a"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--participants", type=int, default=200)
+    parser.add_argument("--participants", type=int, default=150)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--trivial-requests", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="gunicorn workers (default: mindtrial serve's)"
+    )
+    parser.add_argument("--redis", default="", help="MINDTRIAL_REDIS_URL for the server")
+    parser.add_argument("--label", default="", help="the code column of the printed table row")
     args = parser.parse_args()
 
+    load_start = _loadavg()
+    started = dt.datetime.now(dt.UTC)
     var = Path(tempfile.mkdtemp(prefix="mindtrial-bench-"))
     os.environ.update(
         DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{DB}",
@@ -193,16 +277,28 @@ def main() -> None:
         DJANGO_SETTINGS_MODULE="mindtrial.web.config.settings.production",
         MINDTRIAL_INSECURE_HTTP="1",
     )
+    os.environ.pop("MINDTRIAL_REDIS_URL", None)
+    if args.redis:
+        import redis
+
+        os.environ["MINDTRIAL_REDIS_URL"] = args.redis
+        if Path(f"/proc/{os.getpid()}").exists():
+            _REDIS_PIDS.append(int(redis.Redis.from_url(args.redis).info("server")["process_id"]))
     _recreate_database()
+    print(f"load average at start: {load_start}", flush=True)
     print(f"preparing {args.participants} randomized participants …", flush=True)
     urls = _prepare(args.participants)
+    from django.db import connections
+
+    connections.close_all()  # reopened for the final count, after the server has stopped
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    workers = ["--workers", str(args.workers)] if args.workers else []
     server = subprocess.Popen(
-        [sys.executable, "-m", "mindtrial.cli.main", "serve", "--port", str(port),
-         "--workers", str(args.workers)],
+        [sys.executable, "-m", "mindtrial.cli.main", "serve", "--port", str(port), *workers],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    sent_posts: list[tuple[httpx.Cookies, dict[str, str]]] = []
     try:
         for _ in range(300):
             try:
@@ -212,6 +308,7 @@ def main() -> None:
                 time.sleep(0.1)
         else:
             raise SystemExit("the server did not start")
+        n_workers = len(_children(server.pid))
 
         def trivial(c: httpx.Client) -> float:
             t = time.perf_counter()
@@ -219,10 +316,11 @@ def main() -> None:
             assert r.status_code == 200
             return time.perf_counter() - t
 
+        form = f"{base}/c/"
+
         def checkin(url: str) -> Callable[[httpx.Client], float]:
             def job(c: httpx.Client) -> float:
                 c.cookies.clear()  # each participant has a browser of their own
-                form = f"{base}/c/"
                 t = time.perf_counter()
                 opened = c.get(base + url)  # the personal link: exchanged for a session
                 assert opened.status_code == 302, opened.status_code
@@ -233,85 +331,91 @@ def main() -> None:
                 sent = c.post(form, data=data, headers={"Referer": form})
                 assert sent.status_code == 302, sent.status_code
                 took = time.perf_counter() - t
-                retry = c.post(form, data=data, headers={"Referer": form})
-                assert retry.status_code == 302  # the same key again: no second check-in
+                sent_posts.append((httpx.Cookies(c.cookies), data))  # for the re-send, below
                 return took
 
             return job
 
-        _run("warm-up", [trivial] * 50, args.concurrency)
-        plain = _run("sign-in page (GET)", [trivial] * args.trivial_requests, args.concurrency)
-        checkins = _run("check-in (link, form, POST)", [checkin(u) for u in urls], args.concurrency)
+        def resend(cookies: httpx.Cookies, data: dict[str, str]) -> Callable[[httpx.Client], float]:
+            def job(c: httpx.Client) -> float:
+                c.cookies.clear()
+                c.cookies.update(cookies)
+                t = time.perf_counter()
+                again = c.post(form, data=data, headers={"Referer": form})
+                assert again.status_code == 302, again.status_code  # no error, no second form
+                assert again.headers["location"] == "/c/", again.headers["location"]
+                return time.perf_counter() - t
+
+            return job
+
+        c = args.concurrency
+        _run("warm-up", [trivial] * 50, c, server.pid)
+        plain = _run("sign-in page (GET)", [trivial] * args.trivial_requests, c, server.pid)
+        checkins = _run("check-in (link, form, POST)", [checkin(u) for u in urls], c, server.pid)
+        # Untimed: every POST again with its idempotency key (checked below: no duplicate).
+        resent = _run("re-send", [resend(k, d) for k, d in sent_posts], c, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    load_end = _loadavg()
 
     from mindtrial.web.checkin.models import CheckIn
 
     saved = CheckIn.objects.count()
-    from django.db import connections
-
     connections.close_all()
     _drop_database()
+    shutil.rmtree(var, ignore_errors=True)  # the server's var/ (collected static files, cache)
+    assert resent.requests == len(urls), f"{resent.requests} re-sent for {len(urls)} check-ins"
     assert saved == len(urls), f"{saved} check-ins for {len(urls)} participants"
 
-    rows = [(f.name, f.requests, f.throughput, f.pct(50), f.pct(95), f.pct(99))
-            for f in (plain, checkins)]  # fmt: skip
+    per_request = {plain.name: 1, checkins.name: 3}
+    header = (
+        f"{'endpoint':28} {'n':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+        f" {'CPU ms/req: server':>18} {'(PostgreSQL)':>12} {'client':>7}"
+    )
+    lines = [header]
+    for f in (plain, checkins):
+        k = f.requests * per_request[f.name]
+        lines.append(
+            f"{f.name:28} {f.requests:>6} {f.throughput:8.1f} {f.pct(50):8.1f} {f.pct(95):8.1f}"
+            f" {f.pct(99):8.1f} {f.server_cpu / k * 1000:18.2f}"
+            f" {f.database_cpu / k * 1000:12.2f} {f.client_cpu / k * 1000:7.2f}"
+        )
     ratio = checkins.throughput / plain.throughput
-    header = f"{'endpoint':28} {'n':>6} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
-    lines = [header] + [
-        f"{n:28} {k:>6} {tp:8.1f} {p50:8.1f} {p95:8.1f} {p99:8.1f}"
-        for n, k, tp, p50, p95, p99 in rows
-    ]
+    lines.append(f"check-in / trivial throughput ratio: {ratio:.3f}")
     lines.append(
-        f"check-in / trivial throughput ratio: {ratio:.3f}  (retries duplicated nothing: {saved} rows)"
+        f"re-sent every POST with its idempotency key after the timed phase: {resent.requests}"
+        f" answered 302, {saved} check-ins for {len(urls)} participants"
+    )
+    cache = f"Redis ({args.redis})" if args.redis else "file cache, database sessions"
+    lines.append(
+        f"server: gunicorn {n_workers} sync workers, {cache}; {args.concurrency} clients; "
+        f"load average {load_start} -> {load_end}"
     )
     print("\n".join(lines))
-    cpu = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor() or "unknown",
-        )
-        if Path("/proc/cpuinfo").exists()
-        else platform.processor()
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    ) if Path("/proc/cpuinfo").exists() else platform.processor()  # fmt: skip
+    print(
+        f"machine: {platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), "
+        f"Python {platform.python_version()}, PostgreSQL on 127.0.0.1"
     )
-    machine = (
-        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), "
-        f"Python {platform.python_version()}, PostgreSQL on 127.0.0.1, gunicorn "
-        f"{args.workers} workers, {args.concurrency} concurrent clients"
+    per_checkin_cpu = (checkins.server_cpu + checkins.client_cpu) / checkins.requests * 1000
+    per_signin_cpu = (plain.server_cpu + plain.client_cpu) / plain.requests * 1000
+    print(
+        "RESULTS.md row:\n"
+        f"| {started:%H:%M} | {load_start.split()[0]} → {load_end.split()[0]} | "
+        f"{args.label or '?'} | {n_workers} | {'Redis' if args.redis else 'file/db'} | "
+        f"{plain.throughput:.1f} | {checkins.throughput:.1f} | {checkins.pct(50):.0f} | "
+        f"{checkins.pct(95):.0f} | {checkins.pct(99):.0f} | "
+        f"{checkins.pct(99) / checkins.pct(50):.2f} | {per_signin_cpu:.1f} | "
+        f"{per_checkin_cpu:.1f} | **{ratio:.3f}** |"
     )
-    section = (
-        "## `bench/checkin_load.py` — participants checking in at once vs a trivial page\n\n"
-        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on: {machine}; the two\n"
-        "cores were shared with other jobs, so absolute figures are noisy.\n"
-        "A check-in is one participant opening their personal link (`/c/?t=…`, exchanged for\n"
-        "a session and redirected), the GET of the form and the POST of the answers (the timed\n"
-        "part); each POST is then re-sent with the same idempotency key (untimed, but it\n"
-        "occupies the server, so a check-in costs four requests against the trivial page's\n"
-        "one) to check that no duplicate is made. The trivial page is the sign-in form (a\n"
-        "template, no database write).\n\n"
-        f"Rerun: `uv run python bench/checkin_load.py --participants {len(urls)} "
-        f"--concurrency {args.concurrency}`.\n\n```\n" + "\n".join(lines) + "\n```\n"
-    )
-    _write_section(HERE / "RESULTS.md", section)
-
-
-def _write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of RESULTS.md, keeping the other benchmarks'."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    title = section.splitlines()[0]
-    if title in text:
-        before, _, rest = text.partition(title)
-        following = rest.find("\n## ")
-        after = rest[following + 1 :] if following >= 0 else ""
-        text = before + section + ("\n" + after if after else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -81,3 +81,24 @@ def test_production_keeps_postgresql_connections_between_requests(
     finally:
         sys.modules.pop(name, None)
         sys.modules[base_name] = base
+
+
+def test_production_cache_and_sessions_in_redis_only_when_a_url_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every gunicorn worker must see the code throttle's counts: files under var/ by
+    default, Redis (which then also keeps the sessions, still server-side) when named."""
+    name = "mindtrial.web.config.settings.production"
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "k" * 50)
+    try:
+        monkeypatch.delenv("MINDTRIAL_REDIS_URL", raising=False)
+        files = _fresh(name)
+        assert files.CACHES["default"]["BACKEND"].endswith("filebased.FileBasedCache")
+        assert not hasattr(files, "SESSION_ENGINE")  # Django's default: database rows
+        monkeypatch.setenv("MINDTRIAL_REDIS_URL", "redis://:pw@cache.example.org:6379/2")
+        redis = _fresh(name)
+        assert redis.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+        assert redis.CACHES["default"]["LOCATION"] == "redis://:pw@cache.example.org:6379/2"
+        assert redis.SESSION_ENGINE == "django.contrib.sessions.backends.cache"
+    finally:
+        sys.modules.pop(name, None)

@@ -107,6 +107,34 @@ def test_submission_is_scored_and_a_retry_never_duplicates() -> None:
     assert AuditEvent.objects.filter(object_type="checkin.checkin").count() == 1
 
 
+def test_a_retry_is_answered_after_its_week_and_another_participants_key_refused() -> None:
+    """The saved check-in of a key is looked up only when a check-in cannot be saved: a
+    retry that arrives once its week is over (refused as "not open now" before any insert)
+    still gets the check-in it made; another participant's key is refused; nothing is
+    written twice."""
+    world = World(n=2)
+    p, other = world.participants
+    first, _ = checkin_submit(
+        participant=p, week=1, answers=WEEK1_ANSWERS, idempotency_key="key-0101", today=WEEK1_DAY
+    )
+    week2_day = WEEK1_DAY + dt.timedelta(days=7)
+    late, created = checkin_submit(
+        participant=p, week=1, answers=WEEK1_ANSWERS, idempotency_key="key-0101", today=week2_day
+    )
+    assert (late.pk, created) == (first.pk, False)
+    with pytest.raises(ServiceError) as info:
+        checkin_submit(
+            participant=other,
+            week=1,
+            answers=WEEK1_ANSWERS,
+            idempotency_key="key-0101",
+            today=WEEK1_DAY,
+        )
+    assert set(info.value.errors) == {"idempotency_key"}
+    assert list(CheckIn.objects.values_list("participant_id", "week")) == [(p.pk, 1)]
+    assert AuditEvent.objects.filter(object_type="checkin.checkin").count() == 1
+
+
 def test_bad_answers_name_the_question_and_change_nothing() -> None:
     world = World(n=1)
     p = world.participants[0]

@@ -2,7 +2,10 @@
 request of every participant, every week) shows here, each statement named for what it is.
 
 bench/checkin_load.py measures what the path costs under load; this test only keeps the
-statements from growing back (they were 11 per check-in POST and 4 per form)."""
+statements from growing back (they were 11 per check-in POST and 4 per form).
+
+Under the production settings with ``MINDTRIAL_REDIS_URL`` the session is read from Redis
+instead (no ``SELECT django_session``); these tests run with database sessions."""
 
 from __future__ import annotations
 
@@ -75,27 +78,34 @@ def test_one_checkin_post_runs_these_queries_and_no_more() -> None:
         "SELECT django_session",  # the session holding the participant's link token
         # the link, with its participant, study, cohort and withdrawal (one join)
         "SELECT checkin_participantlink",
-        "SELECT checkin_checkin",  # a check-in already saved under this idempotency key?
         "SELECT safety_withdrawal",  # require_collecting: nothing after a withdrawal
         "SAVEPOINT",  # transaction.atomic: the check-in and its audit row together
-        "INSERT checkin_checkin",  # the check-in (the unique week constraint refuses a 2nd)
+        # the check-in: the unique idempotency key refuses a retry, and the unique week
+        # constraint a second check-in (no query before the insert asks either)
+        "INSERT checkin_checkin",
         "INSERT audit_auditevent",  # the audit row of the new check-in
         "RELEASE",
     ]
     assert _statements(form_queries) == [
         "SELECT django_session",
         "SELECT checkin_participantlink",
-        "SELECT checkin_checkin",  # this week's check-in, if sent already ("thank you")
+        "SELECT checkin_checkin",  # this week's check-in sent already? ("thank you")
     ]
 
-    # The same POST again (a retry after a lost answer): found by its key, nothing written.
+    # The same POST again (a retry after a lost answer, rare): the insert is refused, then
+    # the check-in is found by its key and answered as saved; nothing is written.
     with CaptureQueriesContext(connection) as retry_queries:
         again = client.post("/c/", data)
-    assert again.status_code == 302
+    assert again.status_code == 302 and again["Location"] == "/c/"
     assert _statements(retry_queries) == [
         "SELECT django_session",
         "SELECT checkin_participantlink",
-        "SELECT checkin_checkin",
+        "SELECT safety_withdrawal",
+        "SAVEPOINT",
+        "INSERT checkin_checkin",  # refused: the key is taken
+        "ROLLBACK",  # to the savepoint: no audit row either
+        "RELEASE",
+        "SELECT checkin_checkin",  # the check-in saved under this key
     ]
     saved = CheckIn.objects.get()
     assert (saved.participant_id, saved.week) == (participant.pk, 1)

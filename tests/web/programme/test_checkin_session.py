@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import time_machine
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
@@ -91,3 +93,31 @@ def test_second_checkin_for_a_recorded_week_says_it_was_not_saved() -> None:
     # The same form sent twice (a retry) is still simply "saved".
     retry = phone.post("/c/", _answers("phone-key-1", (3, 2, 1)), follow=True)
     assert "is saved" in retry.content.decode()
+
+
+def test_with_sessions_in_the_cache_a_link_writes_no_row_and_revocation_still_holds(
+    settings: Any,
+) -> None:
+    """Production with MINDTRIAL_REDIS_URL keeps sessions in the cache (here the tests'
+    local-memory cache stands for Redis): opening a link writes no session row, a second
+    link opened in the same browser gets a new session id (the old one is deleted: no
+    fixation), and a revoked link stops working in the session at once."""
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    world = World(n=1, start=_this_monday())
+    issued = participant_link_issue(
+        acting_user=world.coordinator, participant=world.participants[0]
+    )
+    client = Client()
+    assert client.get(checkin_url(issued.token)).status_code == 302
+    first_id = client.cookies["sessionid"].value
+    assert client.get(checkin_url(issued.token)).status_code == 302
+    second_id = client.cookies["sessionid"].value
+    assert second_id != first_id
+    stale = Client()
+    stale.cookies["sessionid"] = first_id  # the old id names no session any more
+    assert "check-in code" in stale.get("/c/").content.decode()
+    assert client.post("/c/", _answers("cache-key-1", (3, 2, 1))).status_code == 302
+    assert CheckIn.objects.count() == 1
+    assert Session.objects.count() == 0
+    participant_link_revoke(acting_user=world.coordinator, link=issued.link)
+    assert client.get("/c/").status_code == 404

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -67,9 +68,14 @@ def _field(item: Item, *, decline: bool = False) -> forms.Field:
     return forms.CharField(label=label, max_length=item.max_length or 500)
 
 
-class CheckInForm(forms.Form):
+class KeyForm(forms.Form):
+    """The hidden idempotency key alone: what a blank check-in form needs per participant
+    (its questions come from :func:`blank_questions`)."""
+
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
+
+class CheckInForm(KeyForm):
     def __init__(
         self,
         *args: Any,
@@ -125,13 +131,21 @@ class CheckInForm(forms.Form):
         return {k: sorted(v) for k, v in found.items()}
 
 
+@dataclass(frozen=True)
+class BlankQuestions:
+    html: SafeString
+    declinable: bool
+    """Whether any question offers "Prefer not to answer"."""
+
+
 @functools.lru_cache(maxsize=32)
-def blank_questions(instruments: tuple[str, ...]) -> SafeString:
+def blank_questions(instruments: tuple[str, ...]) -> BlankQuestions:
     """The questions of an unanswered check-in form for ``instruments``, rendered once per
     process: they are the same for every participant (the CSRF token and the idempotency key
-    are outside them), and rendering them is most of the form page's time."""
+    are outside them), and building and rendering them is most of the form page's time."""
     form = CheckInForm(instruments=list(instruments))
-    return render_to_string("checkin/_questions.html", {"questions_form": form, "decline": DECLINE})
+    html = render_to_string("checkin/_questions.html", {"questions_form": form, "decline": DECLINE})
+    return BlankQuestions(html=html, declinable=bool(form.declinable))
 
 
 def initial_from(

@@ -270,28 +270,67 @@ def checkin_submit(
     through staff (:func:`correct_checkin`). A participant answers only for the current week.
     ``skipped`` names the items the participant preferred not to answer (see
     :func:`_score_all`).
+
+    Who may write is checked first. The saved check-in of a key is looked up only when this
+    one cannot be saved (a retry breaks the key's unique constraint, or a check refuses a
+    retry sent after its week): a first POST, nearly every one, costs no query for it.
     """
     if not _KEY.match(idempotency_key or ""):
         raise ServiceError({"idempotency_key": "Expected 8-64 letters, digits, '-' or '_'."})
-    previous = only_or_none(CheckIn.objects.filter(idempotency_key=idempotency_key))
-    if previous is not None:
-        if previous.participant_id != participant.pk:
-            raise ServiceError({"idempotency_key": "This key was used for another check-in."})
-        return previous, False
     if source == Source.PARTICIPANT:
         if not isinstance(acting_user, ParticipantActor):
             require_actor(acting_user)
             raise ServiceError("Staff enter check-ins with source 'staff'.")
-        now_week = current_week(participant, today)
-        if now_week != week:
-            raise ServiceError({"week": "This check-in is not open now."})
     else:
         if isinstance(acting_user, ParticipantActor):
             raise ServiceError("Only staff enter check-ins with source 'staff'.")
         require_writer(acting_user, participant, STAFF_WRITERS, what="check-ins")
-        now_week = current_week(participant, today)
-        if now_week is None or week > now_week:
-            raise ServiceError({"week": "That week has not started yet."})
+    try:
+        return _checkin_create(
+            participant=participant,
+            week=week,
+            answers=answers,
+            idempotency_key=idempotency_key,
+            acting_user=acting_user,
+            source=source,
+            today=today,
+            skipped=skipped,
+        ), True
+    except (ServiceError, IntegrityError) as refused:
+        previous = only_or_none(CheckIn.objects.filter(idempotency_key=idempotency_key))
+        if previous is not None:
+            if previous.participant_id != participant.pk:
+                raise ServiceError(
+                    {"idempotency_key": "This key was used for another check-in."}
+                ) from None
+            return previous, False
+        if isinstance(refused, IntegrityError):  # the week's check-in, under another key
+            raise ServiceError(
+                "This week's check-in was already sent. "
+                "To change an answer, please ask the study team."
+            ) from None
+        raise
+
+
+def _checkin_create(
+    *,
+    participant: Participant,
+    week: int,
+    answers: Mapping[str, Mapping[str, Any]],
+    idempotency_key: str,
+    acting_user: Actor | ParticipantActor,
+    source: str,
+    today: dt.date | None,
+    skipped: Mapping[str, Collection[str]] | None,
+) -> CheckIn:
+    """The checks of the week and the answers, then the insert and its audit row (an
+    ``IntegrityError`` when the key or the week is taken: see :func:`checkin_submit`)."""
+    now_week = current_week(participant, today)
+    if source == Source.PARTICIPANT:
+        if now_week != week:
+            raise ServiceError({"week": "This check-in is not open now."})
+    elif now_week is None or week > now_week:
+        raise ServiceError({"week": "That week has not started yet."})
     if participant.status != Status.RANDOMIZED:
         raise ServiceError("Only randomized participants check in.")
     require_collecting(participant, week)
@@ -300,41 +339,32 @@ def checkin_submit(
         raise ServiceError({"week": f"Week {week} has no check-in."})
     cleaned, scores = _score_all(protocol, week, answers, skipped)
     declined = skipped_items(protocol, week, cleaned)
-    # A second check-in for the week (or a concurrent retry) breaks a unique constraint:
-    # the database answers that question, below, instead of a query before every insert.
-    try:
-        with transaction.atomic():
-            checkin = CheckIn.objects.create(
-                participant=participant,
-                week=week,
-                answers=cleaned,
-                scores=scores,
-                idempotency_key=idempotency_key,
-                source=source,
-            )
-            audit_record(
-                acting_user=acting_user,
-                action=AuditAction.CREATE,
-                target=checkin,
-                study=participant.study,
-                new={
-                    "participant": participant.code,
-                    "week": week,
-                    "source": source,
-                    "answers": cleaned,
-                    "not_answered": declined,
-                    "scores": scores,
-                },
-            )
-    except IntegrityError:
-        # A concurrent retry won the race: return what it saved when it is the same request.
-        winner = CheckIn.objects.filter(idempotency_key=idempotency_key).first()
-        if winner is not None and winner.participant_id == participant.pk:
-            return winner, False
-        raise ServiceError(
-            "This week's check-in was already sent. To change an answer, please ask the study team."
-        ) from None
-    return checkin, True
+    # A second check-in for the week, a retry or a concurrent retry break a unique
+    # constraint: the database answers that question instead of a query before the insert.
+    with transaction.atomic():
+        checkin = CheckIn.objects.create(
+            participant=participant,
+            week=week,
+            answers=cleaned,
+            scores=scores,
+            idempotency_key=idempotency_key,
+            source=source,
+        )
+        audit_record(
+            acting_user=acting_user,
+            action=AuditAction.CREATE,
+            target=checkin,
+            study=participant.study,
+            new={
+                "participant": participant.code,
+                "week": week,
+                "source": source,
+                "answers": cleaned,
+                "not_answered": declined,
+                "scores": scores,
+            },
+        )
+    return checkin
 
 
 def checkin_import(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from urllib.parse import urlencode
 
 from django import forms
@@ -17,6 +18,7 @@ from mindtrial.web.checkin.forms import (
     DECLINE,
     DECLINE_LABEL,
     CheckInForm,
+    KeyForm,
     blank_questions,
     field_errors,
     initial_from,
@@ -118,15 +120,15 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "checkin/nothing_due.html", context)
     assert week is not None
     if request.method != "POST":
-        done = _checkin_of(participant.pk, week)
-        if done is not None:
-            return render(request, "checkin/thanks.html", {**context, "checkin": done})
-    form = CheckInForm(
-        request.POST or None,
-        instruments=due,
-        initial={"idempotency_key": uuid.uuid4().hex},
-    )
-    if request.method == "POST" and form.is_valid():
+        if _week_done(participant.pk, week):
+            return render(request, "checkin/thanks.html", context)
+        # A blank form: the questions are the same for everybody (rendered once per
+        # process); only the idempotency key is this page's own.
+        blank = blank_questions(tuple(due))
+        key = KeyForm(initial={"idempotency_key": uuid.uuid4().hex})
+        return _form_page(request, context, key, blank.html, declinable=blank.declinable)
+    form = CheckInForm(request.POST, instruments=due)
+    if form.is_valid():
         try:
             services.checkin_submit(
                 participant=participant,
@@ -145,7 +147,18 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
             add_service_errors(form, ServiceError(field_errors(exc.errors)))
         else:
             return redirect("checkin")
-    questions = "" if form.is_bound else blank_questions(tuple(due))
+    return _form_page(request, context, form, "", declinable=bool(form.declinable))
+
+
+def _form_page(
+    request: HttpRequest,
+    context: Mapping[str, object],
+    form: KeyForm,
+    questions: str,
+    *,
+    declinable: bool,
+) -> HttpResponse:
+    """The check-in form: a blank one's cached ``questions``, or ``form``'s own answers."""
     return render(
         request,
         "checkin/form.html",
@@ -153,10 +166,17 @@ def _participant_checkin(request: HttpRequest, token: str) -> HttpResponse:
             **context,
             "form": form,
             "questions": questions,
+            "declinable": declinable,
             "decline": DECLINE,
             "decline_label": DECLINE_LABEL,
         },
     )
+
+
+def _week_done(participant_id: int, week: int) -> bool:
+    """Whether the participant's check-in of ``week`` is saved ("thank you" instead of the
+    form)."""
+    return CheckIn.objects.filter(participant_id=participant_id, week=week).exists()
 
 
 def _checkin_of(participant_id: int, week: int) -> CheckIn | None:

@@ -4,6 +4,8 @@
 files. ``DJANGO_SECRET_KEY`` must be set; ``DJANGO_ALLOWED_HOSTS`` (comma-separated) adds
 host names to 127.0.0.1/localhost. ``MINDTRIAL_INSECURE_HTTP=1`` turns off the HTTPS-only
 cookie and redirect settings for a loopback-only demo without TLS.
+``MINDTRIAL_REDIS_URL`` (``redis://[:password@]host:6379/0``) moves the cache and the sessions
+into that Redis; without it the cache is files under var/ and sessions are database rows.
 """
 
 from __future__ import annotations
@@ -45,13 +47,28 @@ STORAGES = {
 
 # gunicorn runs several worker processes: the participant code-entry throttle (and
 # django-axes' lock-out cache) must count across all of them, so production keeps its cache
-# in files under var/ that every worker shares, not in per-process memory.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": str(VAR_DIR / "cache"),
+# where every worker sees it, never in per-process memory: in Redis when MINDTRIAL_REDIS_URL
+# names one, else in files under var/.
+REDIS_URL = os.environ.get("MINDTRIAL_REDIS_URL", "").strip()
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "mindtrial",
+        }
     }
-}
+    # Sessions stay on the server and end when deleted (sign-out, a new session id, expiry), but
+    # live in Redis: reading one costs no SQL query, and a participant opening their link no
+    # database write. A Redis restart without persistence signs everybody out.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 # Each gunicorn worker keeps its database connection between requests (re-checked before
 # reuse) instead of opening one per request: a new PostgreSQL backend costs more than a
