@@ -58,14 +58,15 @@ def build(folder: Path, *, base: int, copies: int, seed: int) -> Path:
     from mindtrial.simulate import simulate_trial
 
     protocol = load_protocol("mrocc-2025")
-    one = write_dataset(simulate_trial(protocol, n=base, seed=seed), folder.parent / "one")
     folder.mkdir()
-    for source in one.iterdir():
-        if source.suffix != ".csv":
-            shutil.copy(source, folder / source.name)
-            continue
-        cells = pd.read_csv(source, dtype=str, keep_default_na=False, na_filter=False)
-        _replicate(cells, copies).to_csv(folder / source.name, index=False)
+    with tempfile.TemporaryDirectory() as scratch:  # the single trial is not kept
+        one = write_dataset(simulate_trial(protocol, n=base, seed=seed), Path(scratch) / "one")
+        for source in one.iterdir():
+            if source.suffix != ".csv":
+                shutil.copy(source, folder / source.name)
+                continue
+            cells = pd.read_csv(source, dtype=str, keep_default_na=False, na_filter=False)
+            _replicate(cells, copies).to_csv(folder / source.name, index=False)
     return folder
 
 
@@ -154,7 +155,7 @@ def main() -> None:
         if args.no_r or rscript is None:
             print("R: not run" + ("" if args.no_r else " (no Rscript)"))
             return
-        out = folder.parent / "r.json"
+        out = Path(tmp) / "r.json"  # not next to a kept or given folder
         start = time.perf_counter()
         try:
             r = subprocess.run(
