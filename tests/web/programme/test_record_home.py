@@ -12,46 +12,33 @@ from django.test import Client
 from mindtrial.simulate import simulate_trial
 from mindtrial.web.accounts.models import Role
 from mindtrial.web.checkin.services import checkin_submit
-from mindtrial.web.common import local_date
-from mindtrial.web.enrolment.calendar import participant_today, study_protocol
+from mindtrial.web.enrolment.calendar import study_protocol
 from mindtrial.web.enrolment.models import Participant, Randomization
 from mindtrial.web.exports.services import dataset_load
 from mindtrial.web.programme.services import attendance_record
 from mindtrial.web.queries.services import query_open
 from mindtrial.web.record.home import record_actions, record_home
 from mindtrial.web.safety.services import participant_withdraw
-from mindtrial.web.toxicology.schedule import all_test_days
 
 from ..factories import SETUP, grant, make_participant, make_study, make_user
-from .factories import WEEK1_ANSWERS, World, make_facilitator
+from .factories import WEEK1_ANSWERS, World, cohort_today, draw_tests_today, make_facilitator
 
 pytestmark = pytest.mark.django_db
 
 
 def _four_weeks_in() -> World:
     """A cohort that started 4 weeks ago (today is week 5, on the group's weekday)."""
-    today = local_date("America/New_York")  # where the factories' cohorts meet
-    return World(n=1, start=today - dt.timedelta(weeks=4))
+    return World(n=1, start=cohort_today() - dt.timedelta(weeks=4))
 
 
 def _keys(actions: list[Any]) -> list[str]:
     return [a.key for a in actions]
 
 
-def _test_today(settings: Any, p: Participant) -> None:
-    """Choose the concealed schedule's secret so that today is one of ``p``'s test days."""
-    today = participant_today(p)
-    for i in range(1000):
-        settings.MINDTRIAL_TOX_SECRET = f"record-home-test-secret-{i:04d}"
-        if today in all_test_days(p):
-            return
-    raise AssertionError("no secret gives a test today")  # pragma: no cover
-
-
 def test_coordinator_sees_what_is_due_done_and_missing(settings: Any) -> None:
     world = _four_weeks_in()
     p = world.participants[0]
-    _test_today(settings, p)
+    draw_tests_today(settings, [p], everyone=True)
     week1_day = world.cohort.start_date + dt.timedelta(days=1)
     checkin_submit(
         participant=p, week=1, answers=WEEK1_ANSWERS, idempotency_key="home-0001", today=week1_day
@@ -190,3 +177,16 @@ def test_data_queries_are_offered_with_their_open_count_to_query_readers_only() 
     investigator = make_user("pi", Role.INVESTIGATOR)
     grant(investigator, world.study)
     assert not {"queries", "corrections"} & {a.key for a in record_actions(p, investigator)}
+
+
+def test_the_baseline_is_listed_by_instrument_name_with_its_scores_in_words() -> None:
+    world = _four_weeks_in()
+    p = world.participants[0]
+    client = Client()
+    client.force_login(world.coordinator)
+    page = client.get(f"/participants/{p.pk}/").content.decode()
+    # The factory's PROMIS Anxiety 8a answers sum to 20: T-score 58.4 in the official table.
+    assert "PROMIS Anxiety Short Form 8a: recorded (raw score 20, T-score 58.4)" in page
+    assert "Baseline characteristics: recorded" in page
+    assert "promis_anxiety_8a" not in page.replace('/promis_anxiety_8a/"', "")
+    assert "t_score" not in page

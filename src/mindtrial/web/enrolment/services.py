@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from django.db import transaction
 from django.utils import timezone
 
 from mindtrial.design.eligibility import EligibilityInputError, evaluate_eligibility
 from mindtrial.design.randomization import stratum_key
+from mindtrial.instruments.registry import get_instrument
 from mindtrial.instruments.scoring import ScoringError, score
 from mindtrial.web.accounts.actors import Actor, staff_user
 from mindtrial.web.accounts.models import Role
@@ -330,6 +331,23 @@ def participant_consent(
 def baseline_steps(participant: Participant) -> list[str]:
     """What baseline needs: the protocol's week-0 instruments, then the covariates."""
     return [*baseline_instrument_ids(_protocol(participant)), COVARIATES]
+
+
+def baseline_step_title(step: str) -> str:
+    """A baseline step in words: its instrument's name, or "Baseline characteristics"."""
+    return "Baseline characteristics" if step == COVARIATES else get_instrument(step).name
+
+
+_SCORE_WORDS: Final = {"raw": "raw score", "t_score": "T-score"}
+
+
+def scores_in_words(scores: Mapping[str, object]) -> str:
+    """An instrument's scores for a page ("raw score 20, T-score 58.4"), "" for none."""
+    return ", ".join(
+        f"{_SCORE_WORDS.get(name, name.replace('_', ' '))} "
+        f"{f'{value:g}' if isinstance(value, int | float) else value}"
+        for name, value in scores.items()
+    )
 
 
 def _clean_covariates(protocol: Protocol, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -160,7 +160,6 @@ def participant_baseline(
             initial=initial,
             correcting=existing is not None,
         )
-        title = "Baseline characteristics"
     else:
         definition = get_instrument(instrument)
         form = InstrumentForm(
@@ -169,7 +168,7 @@ def participant_baseline(
             initial=initial,
             correcting=existing is not None,
         )
-        title = definition.name
+    title = services.baseline_step_title(instrument)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         reason = data.pop("reason", "") or ""

@@ -17,12 +17,16 @@ from django.urls import reverse
 from mindtrial.web.checkin.models import CheckIn, Source
 from mindtrial.web.enrolment.access import STAFF_WRITERS
 from mindtrial.web.enrolment.models import BaselineAssessment, Consent, Participant, Screening
-from mindtrial.web.enrolment.services import COVARIATES, ENROLMENT_WRITERS, baseline_steps
+from mindtrial.web.enrolment.services import (
+    ENROLMENT_WRITERS,
+    baseline_step_title,
+    baseline_steps,
+    scores_in_words,
+)
 from mindtrial.web.programme.models import Attendance
 from mindtrial.web.programme.services import ATTENDANCE_WRITERS
 from mindtrial.web.safety.models import RESOLVED_OUTCOMES, AdverseEvent
 from mindtrial.web.safety.selectors import outcome_label, withdrawal_of
-from mindtrial.web.studies.protocol_access import get_instrument
 from mindtrial.web.toxicology.models import ToxTest
 
 if TYPE_CHECKING:
@@ -89,11 +93,10 @@ def _enrolment(participant: Participant) -> list[CorrectableRecord]:
         if record is None:
             continue
         scores = record.scores.get("scores", {}) if isinstance(record.scores, dict) else {}
-        name = "Baseline characteristics" if step == COVARIATES else get_instrument(step).name
-        summary = ", ".join(f"{k} {v:g}" for k, v in scores.items()) or "Recorded"
+        summary = scores_in_words(scores) or "Recorded"
         found.append(
             CorrectableRecord(
-                f"Baseline: {name}",
+                f"Baseline: {baseline_step_title(step)}",
                 summary,
                 (Link("Correct", _url("correct_baseline", participant, step)),),
             )

@@ -37,7 +37,12 @@ from mindtrial.web.enrolment.models import (
     Status,
 )
 from mindtrial.web.enrolment.selectors import ParticipantView, participant_view, status_label
-from mindtrial.web.enrolment.services import ENROLMENT_WRITERS, baseline_steps
+from mindtrial.web.enrolment.services import (
+    ENROLMENT_WRITERS,
+    baseline_step_title,
+    baseline_steps,
+    scores_in_words,
+)
 from mindtrial.web.programme.models import Attendance, ContinuationDecision
 from mindtrial.web.queries.models import QueryStatus
 from mindtrial.web.queries.selectors import can_read_queries, queries_of_participant
@@ -53,6 +58,16 @@ if TYPE_CHECKING:
 Tone = Literal["ok", "info", "warn", "alert", "muted"]
 CellState = Literal["done", "partial", "due", "missing", "upcoming", "not_collected", "excused"]
 ActionKind = Literal["primary", "secondary", "danger"]
+
+
+@dataclass(frozen=True)
+class BaselineLine:
+    """One baseline step on the record home: its title, and its scores in words once recorded."""
+
+    step: str
+    title: str
+    record: BaselineAssessment | None
+    scores: str
 
 
 @dataclass(frozen=True)
@@ -110,7 +125,7 @@ class RecordHome:
     screening_note: str
     consent: Consent | None
     consent_note: str
-    baseline: list[tuple[str, BaselineAssessment | None]]
+    baseline: list[BaselineLine]
     can_record_baseline: bool
     withdrawal: Withdrawal | None
     current_week: int | None
@@ -432,6 +447,11 @@ def _overdue_label(weeks: list[int]) -> str:
 # --------------------------------------------------------------------------- the page
 
 
+def _recorded_scores(record: BaselineAssessment | None) -> str:
+    scores = record.scores.get("scores") if record and isinstance(record.scores, dict) else None
+    return scores_in_words(scores) if isinstance(scores, dict) else ""
+
+
 def record_home(participant: Participant, user: User) -> RecordHome:
     """Everything the record home shows ``user`` about ``participant`` (already accessed)."""
     from mindtrial.web.enrolment.selectors import sees_enrolment_record
@@ -469,7 +489,11 @@ def record_home(participant: Participant, user: User) -> RecordHome:
             else "—"
         )
     recorded = {b.instrument: b for b in BaselineAssessment.objects.filter(participant=participant)}
-    baseline = [(step, recorded.get(step)) for step in baseline_steps(participant)]
+    baseline = [
+        BaselineLine(step, baseline_step_title(step), record, _recorded_scores(record))
+        for step in baseline_steps(participant)
+        for record in [recorded.get(step)]
+    ]
     current = week_of(participant, participant_today(participant)) if randomized else None
     ae_reader = can_read_adverse_events(user)
     return RecordHome(
