@@ -42,17 +42,20 @@ def bars(
     height: int = 48,
     label: str = "bars",
 ) -> SafeString:
-    """Vertical bars (e.g. percent complete per week)."""
+    """Vertical bars (e.g. percent complete per week), each over a faint track of the full
+    height, so that a bar of 0 still shows as an empty track, not as nothing."""
     if not values:
         return mark_safe("")
     gap = 2
     bar = max((width - gap * (len(values) - 1)) / len(values), 1)
     rects = []
     for i, v in enumerate(values):
+        x, w = round(i * (bar + gap), 1), round(bar, 1)
         h = round((height - 2) * max(0.0, min(v, maximum)) / maximum, 1)
         rects.append(
-            f'<rect x="{round(i * (bar + gap), 1)}" y="{round(height - h, 1)}" '
-            f'width="{round(bar, 1)}" height="{h}"><title>{round(v)}</title></rect>'
+            f'<g><title>{round(v)}</title><rect x="{x}" y="2" width="{w}" height="{height - 2}" '
+            f'fill="currentColor" fill-opacity="0.12"/><rect x="{x}" y="{round(height - h, 1)}" '
+            f'width="{w}" height="{h}"/></g>'
         )
     safe_label = "".join(c for c in label if c.isalnum() or c in " -.,")
     return mark_safe(
