@@ -18,12 +18,13 @@ idempotency key and the same session (a participant's retry after a lost answer)
 run fails unless each answered with the redirect and the table still holds one check-in per
 participant: the check runs every time, outside the timed window.
 
-``--workers`` defaults to ``mindtrial serve``'s default (gunicorn's recommendation, 2 × CPUs +
-1); ``--redis`` runs the server with ``MINDTRIAL_REDIS_URL`` (cache and sessions in Redis),
-otherwise the default file cache and database sessions. Both pages always share the server.
+``--workers`` defaults to ``mindtrial serve``'s default (2: gunicorn's suggested 2 × CPUs +
+1 did worse here, see bench/RESULTS.md); ``--redis`` runs the server with
+``MINDTRIAL_REDIS_URL`` (cache and sessions in Redis), otherwise the default file cache and
+database sessions. Both pages always share the server.
 
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth); it creates (and finally drops) the
-database ``mindtrial_bench``. Everything runs on 127.0.0.1 and every loop is bounded.
+database ``mindtrial_bench_<pid>``. Everything runs on 127.0.0.1 and every loop is bounded.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-DB = "mindtrial_bench"
+DB = f"mindtrial_bench_{os.getpid()}"  # one per run: two runs at once do not meet
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 HERE = Path(__file__).resolve().parent
 HIDDEN = re.compile(r'name="(csrfmiddlewaretoken|idempotency_key)" value="([^"]+)"')
