@@ -21,9 +21,11 @@ apply to it (only tests decide).
 
 from __future__ import annotations
 
-from typing import Final
+from dataclasses import dataclass
+from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from mindtrial.dataset import StudyDataset
@@ -55,8 +57,57 @@ def periods(protocol: Protocol) -> pd.DataFrame:
     return pd.DataFrame({"period": numbers, "first_week": first, "last_week": last})
 
 
-def _period_of(weeks: pd.Series, protocol: Protocol) -> pd.Series:  # type: ignore[type-arg]
-    return (weeks - 1) // protocol.outcomes.period_weeks + 1
+@dataclass(frozen=True)
+class _TestWeeks:
+    """Each participant-week with a result for one substance's analytes, on the dataset's
+    codes: ``person`` is the code of its participant id in ``ids`` (the values of
+    ``ds.codes(TOXICOLOGY, "participant_id")``)."""
+
+    ids: npt.NDArray[np.object_]
+    person: npt.NDArray[np.int64]
+    week: npt.NDArray[np.int64]
+    positive: npt.NDArray[np.bool_]
+    """Any of the substance's analytes positive that week."""
+    invalid: npt.NDArray[np.bool_]
+    """None positive and any invalid: the week is not a test (module docstring)."""
+
+    @property
+    def status(self) -> npt.NDArray[np.str_]:
+        return np.where(self.positive, "positive", np.where(self.invalid, "invalid", "negative"))
+
+
+def _test_weeks(ds: StudyDataset, protocol: Protocol, substance: str) -> _TestWeeks:
+    """The substance's tests by participant-week, found on integer codes: no string is
+    compared or hashed per row of ``toxicology.csv``."""
+    rows = np.flatnonzero(
+        _rows_where(ds, TOXICOLOGY, "analyte", set(_analytes(protocol, substance)))
+    )
+    codes, ids = ds.codes(TOXICOLOGY, "participant_id")
+    weeks = ds.toxicology["week"].to_numpy(dtype="int64")[rows]
+    low = int(weeks.min(initial=0))
+    stride = int(weeks.max(initial=0)) - low + 1
+    key = codes[rows].astype("int64") * stride + (weeks - low)
+    tested, which = np.unique(key, return_inverse=True)
+    positive = _rows_where(ds, TOXICOLOGY, "result", {"positive"})[rows]
+    invalid = _rows_where(ds, TOXICOLOGY, "result", {"invalid"})[rows]
+    any_positive = np.bincount(which, weights=positive, minlength=len(tested)) > 0
+    any_invalid = np.bincount(which, weights=invalid, minlength=len(tested)) > 0
+    return _TestWeeks(
+        ids=ids,
+        person=tested // stride,
+        week=tested % stride + low,
+        positive=any_positive,
+        invalid=any_invalid & ~any_positive,
+    )
+
+
+def _rows_where(
+    ds: StudyDataset, file: str, column: str, wanted: set[str]
+) -> npt.NDArray[np.bool_]:
+    """Whether each row of ``file`` holds one of ``wanted`` in ``column`` (by its codes)."""
+    codes, values = ds.codes(file, column)
+    hits = np.flatnonzero([v in wanted for v in values.tolist()])
+    return np.isin(codes, hits)
 
 
 def toxicology_tests(ds: StudyDataset, protocol: Protocol, substance: str) -> pd.DataFrame:
@@ -64,38 +115,19 @@ def toxicology_tests(ds: StudyDataset, protocol: Protocol, substance: str) -> pd
 
     ``status`` (string) is ``positive``, ``negative`` or ``invalid`` for ``substance``, by
     the rule in this module's docstring. Weeks without any result for the substance's
-    analytes have no row.
+    analytes have no row. Rows are sorted by participant id, then week.
     """
-    analytes = _analytes(protocol, substance)
-    tox = ds.toxicology
-    rows = tox[tox["analyte"].isin(analytes)]
-    columns = ["participant_id", "week", "status"]
-    if rows.empty:
-        return pd.DataFrame(
+    found = _test_weeks(ds, protocol, substance)
+    return (
+        pd.DataFrame(
             {
-                c: pd.Series([], dtype=d)
-                for c, d in zip(columns, ("string", "int64", "string"), strict=True)
+                "participant_id": pd.array(found.ids.take(found.person), dtype="string"),
+                "week": found.week,
+                "status": pd.array(found.status, dtype="string"),
             }
         )
-    flags = pd.DataFrame(
-        {
-            "participant_id": rows["participant_id"],
-            "week": rows["week"],
-            "positive": rows["result"] == "positive",
-            "invalid": rows["result"] == "invalid",
-        }
-    )
-    agg = flags.groupby(["participant_id", "week"], sort=True).agg(
-        positive=("positive", "any"), invalid=("invalid", "any")
-    )
-    status = np.where(agg["positive"], "positive", np.where(agg["invalid"], "invalid", "negative"))
-    keys = agg.index.to_frame(index=False)
-    return pd.DataFrame(
-        {
-            "participant_id": keys["participant_id"].astype("string"),
-            "week": keys["week"].astype("int64"),
-            "status": pd.Series(status, dtype="string"),
-        }
+        .sort_values(["participant_id", "week"], kind="stable")
+        .reset_index(drop=True)
     )
 
 
@@ -151,23 +183,20 @@ def abstinence_periods(
     lookup = pd.Index(people)
     cells = len(people) * n_periods
 
-    def cell_of(file: str, rows: np.ndarray, weeks: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
-        """The participant-period of each of ``rows`` (-1: a week outside 1..weeks)."""
-        codes, values = ds.codes(file, "participant_id")
-        person = lookup.get_indexer(values).take(codes[rows])
+    def period_cell(
+        ids: npt.NDArray[np.object_], codes: npt.NDArray[Any], weeks: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """The participant-period of each row (its participant's code in ``ids`` and its
+        week; -1: a week outside 1..weeks)."""
+        person = lookup.get_indexer(ids).take(codes)
         inside = (weeks >= 1) & (weeks <= protocol.weeks)
         period = (weeks - 1) // protocol.outcomes.period_weeks
         return np.where(inside & (person >= 0), person * n_periods + period, -1)
 
-    def rows_where(file: str, column: str, wanted: set[str]) -> np.ndarray:  # type: ignore[type-arg]
-        codes, values = ds.codes(file, column)
-        hits = np.flatnonzero([v in wanted for v in values.tolist()])
-        return np.isin(codes, hits)
-
     def any_and_count(
-        cell: np.ndarray,
-        flag: np.ndarray,  # type: ignore[type-arg]
-    ) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+        cell: npt.NDArray[np.int64], flag: npt.NDArray[np.bool_]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """Per participant-period: how many rows, and whether any is flagged."""
         kept = cell >= 0
         count = np.bincount(cell[kept], minlength=cells)
         hits = np.bincount(cell[kept], weights=flag[kept], minlength=cells)
@@ -179,32 +208,20 @@ def abstinence_periods(
         n_surveys, any_use = np.zeros(cells, dtype="int64"), np.zeros(cells, dtype=bool)
     else:
         chosen = np.flatnonzero(
-            rows_where(RESPONSES, "instrument", {SELF_REPORT_INSTRUMENT})
-            & rows_where(RESPONSES, "item", {item})
+            _rows_where(ds, RESPONSES, "instrument", {SELF_REPORT_INSTRUMENT})
+            & _rows_where(ds, RESPONSES, "item", {item})
         )
         weeks = resp["week"].to_numpy(dtype="int64")[chosen]
-        cell = cell_of(RESPONSES, chosen, weeks)
+        codes, ids = ds.codes(RESPONSES, "participant_id")
+        cell = period_cell(ids, codes[chosen], weeks)
         use = resp["value"].to_numpy(dtype=float, na_value=np.nan)[chosen] == 1.0
         n_surveys, any_use = any_and_count(cell, use)
 
-    # Tests: a participant-week is positive when any analyte is, invalid when none is
-    # positive and any is invalid; invalid weeks are not counted.
-    tox = ds.toxicology
-    analytes = np.flatnonzero(
-        rows_where(TOXICOLOGY, "analyte", set(_analytes(protocol, substance)))
-    )
-    tox_weeks = tox["week"].to_numpy(dtype="int64")[analytes]
-    cell = cell_of(TOXICOLOGY, analytes, tox_weeks)
-    kept = np.flatnonzero(cell >= 0)
-    week_key = cell[kept] * (int(tox_weeks.max(initial=0)) + 1) + tox_weeks[kept]
-    tested, which = np.unique(week_key, return_inverse=True)
-    positive = rows_where(TOXICOLOGY, "result", {"positive"})[analytes[kept]]
-    invalid = rows_where(TOXICOLOGY, "result", {"invalid"})[analytes[kept]]
-    week_positive = np.bincount(which, weights=positive, minlength=len(tested)) > 0
-    week_invalid = np.bincount(which, weights=invalid, minlength=len(tested)) > 0
-    valid = week_positive | ~week_invalid
-    week_cell = tested // (int(tox_weeks.max(initial=0)) + 1)
-    n_tests, any_positive = any_and_count(np.where(valid, week_cell, -1), week_positive)
+    # Tests: invalid weeks are not counted.
+    tests = _test_weeks(ds, protocol, substance)
+    counted = np.flatnonzero(~tests.invalid)
+    cell = period_cell(tests.ids, tests.person[counted], tests.week[counted])
+    n_tests, any_positive = any_and_count(cell, tests.positive[counted])
 
     enough = (n_surveys >= need_surveys) & (n_tests >= need_tests)
     flag = np.where(any_use | any_positive, 1, np.where(enough, 0, -1))

@@ -70,7 +70,6 @@ def retention(ds: StudyDataset, protocol: Protocol) -> pd.DataFrame:
         kept = person >= 0 if attended is None else (person >= 0) & attended
         np.maximum.at(latest, person[kept], weeks[kept])
         at_final[person[kept & (weeks == last)]] = True
-    ids = ds.participants["participant_id"]
     withdrawn = ds.participants["withdrawn_week"]
     return pd.DataFrame(
         {

@@ -71,7 +71,8 @@ def _score_forms(
     used = np.bincount(by_instrument, minlength=len(instrument_of)) > 0
     present = sorted({v for v in instrument_of[used].tolist() if v is not None})
     if instruments is not None:
-        present = [i for i in present if i in set(instruments)]
+        asked = set(instruments)
+        present = [i for i in present if i in asked]
     for instrument_id in present:
         instrument = get_instrument(str(instrument_id))
         if not instrument.score_ids:
