@@ -167,6 +167,12 @@ def test_simulation_power_resumes_without_rerunning(tmp_path: Path) -> None:
     point = second.points[0]
     assert point.reps == 3
     assert point.power == point.significant / point.fitted
+    # Asking for fewer reps than the file holds: progress counts only those asked for.
+    calls: list[tuple[int, int]] = []
+    simulation_power(
+        MROCC, n=120, reps=2, seed=4, resume=results, progress=lambda *c: calls.append(c)
+    )
+    assert calls == [(2, 2)]
     # A line cut off by an interruption is skipped, the rest is kept.
     with results.open("a") as handle:
         handle.write('{"key": "cut')

@@ -260,6 +260,10 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path: Path) 
     assert len(results.read_text().splitlines()) == 10
     assert _numbers(resumed.results) == _numbers(whole.results)
     assert resumed.points == whole.points
+    # Asking for fewer reps than the file holds: progress counts only those asked for.
+    calls: list[tuple[int, int]] = []
+    batch_power(MROCC, resume=results, progress=lambda *c: calls.append(c), **{**args, "reps": 4})  # type: ignore[arg-type]
+    assert calls == [(4, 4)]
     # another chunk size draws the same replicates (fitted alongside others: the same
     # numbers up to the rounding of products over a different number of rows)
     other = batch_power(MROCC, **{**args, "chunk": 7})  # type: ignore[arg-type]

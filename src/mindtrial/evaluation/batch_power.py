@@ -461,6 +461,7 @@ def batch_power(
         dask_address=dask_address,
         progress=progress,
         total=len(runs) * len(sizes) * reps,
+        already=sum((k, r) in run.done for run in runs for k in sizes for r in range(reps)),
     )
     points = tuple(
         dataclasses.replace(

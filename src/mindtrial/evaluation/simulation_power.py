@@ -260,12 +260,15 @@ def record_reps(
     dask_address: Any | None,
     progress: ProgressCallback | None,
     total: int,
+    already: int,
 ) -> None:
     """Run ``tasks`` (:func:`execute`) and record each finished rep ``reps_of`` a task's
     result gives: in ``done[rep.key]`` (keyed by ``(n, rep)``; a rep already there is kept)
     and, with a results file ``path``, appended to it as soon as it is in. ``progress``
-    is called as ``progress(done, total)`` first and after each task."""
-    finished = sum(len(reps) for reps in done.values())
+    is called as ``progress(done, total)`` first and after each task; ``already`` counts
+    the reps of the ``total`` asked for that were done before (a results file may hold
+    reps of other sizes or beyond the count asked for, which are not counted)."""
+    finished = already
     if progress is not None:
         progress(finished, total)
     handle = path.open("a", encoding="utf-8") if path is not None else None
@@ -423,6 +426,7 @@ def simulation_power(
         dask_address=dask_address,
         progress=progress,
         total=len(sizes) * reps,
+        already=len(sizes) * reps - len(tasks),  # a task per rep not done
     )
     points = tuple(
         summarise_reps(int(k), (done[(int(k), r)] for r in range(reps)), truth) for k in sizes
