@@ -92,7 +92,7 @@ def audit_list_spec(
                 "who",
                 "Who",
                 lambda e: Cell(e.actor_label),
-                ("acting_user__username",),
+                ("acting_user__username", "acting_as"),
             ),
             Column("action", "Action", lambda e: Cell(e.get_action_display()), ("action",)),
             Column(

@@ -20,14 +20,7 @@ from mindtrial.protocols import Protocol
 from mindtrial.web.common import local_date, only_or_none
 from mindtrial.web.enrolment.models import Participant, Randomization
 from mindtrial.web.studies.models import Cohort
-from mindtrial.web.studies.sessions import (
-    Session,
-    cohort_ended,
-    cohort_sessions,
-    cohort_started_weeks,
-    next_session,
-    study_protocol,
-)
+from mindtrial.web.studies.sessions import cohort_sessions, next_session, study_protocol
 
 
 def participant_time_zone(participant: Participant) -> str:
@@ -120,10 +113,7 @@ def curriculum_week(
 
 
 __all__ = [
-    "Session",
-    "cohort_ended",
     "cohort_sessions",
-    "cohort_started_weeks",
     "curriculum_week",
     "next_session",
     "participant_start",

@@ -341,8 +341,11 @@ def baseline_step_title(step: str) -> str:
 _SCORE_WORDS: Final = {"raw": "raw score", "t_score": "T-score"}
 
 
-def scores_in_words(scores: Mapping[str, object]) -> str:
-    """An instrument's scores for a page ("raw score 20, T-score 58.4"), "" for none."""
+def scores_in_words(record: BaselineAssessment) -> str:
+    """A baseline assessment's scores for a page ("raw score 20, T-score 58.4"), "" for
+    none (the covariates)."""
+    saved = record.scores.get("scores") if isinstance(record.scores, dict) else None
+    scores: Mapping[str, object] = saved if isinstance(saved, dict) else {}
     return ", ".join(
         f"{_SCORE_WORDS.get(name, name.replace('_', ' '))} "
         f"{f'{value:g}' if isinstance(value, int | float) else value}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -28,9 +27,6 @@ from mindtrial.web.enrolment.calendar import (
 from mindtrial.web.enrolment.models import Participant, Randomization, Status
 from mindtrial.web.programme.models import Attendance, AttendanceStatus, ContinuationDecision
 from mindtrial.web.safety.selectors import require_collecting
-
-if TYPE_CHECKING:
-    pass
 
 ATTENDANCE_WRITERS = STAFF_WRITERS | {Role.FACILITATOR}
 

@@ -92,8 +92,7 @@ def _enrolment(participant: Participant) -> list[CorrectableRecord]:
         record = recorded.get(step)
         if record is None:
             continue
-        scores = record.scores.get("scores", {}) if isinstance(record.scores, dict) else {}
-        summary = scores_in_words(scores) or "Recorded"
+        summary = scores_in_words(record) or "Recorded"
         found.append(
             CorrectableRecord(
                 f"Baseline: {baseline_step_title(step)}",

@@ -447,11 +447,6 @@ def _overdue_label(weeks: list[int]) -> str:
 # --------------------------------------------------------------------------- the page
 
 
-def _recorded_scores(record: BaselineAssessment | None) -> str:
-    scores = record.scores.get("scores") if record and isinstance(record.scores, dict) else None
-    return scores_in_words(scores) if isinstance(scores, dict) else ""
-
-
 def record_home(participant: Participant, user: User) -> RecordHome:
     """Everything the record home shows ``user`` about ``participant`` (already accessed)."""
     from mindtrial.web.enrolment.selectors import sees_enrolment_record
@@ -490,7 +485,9 @@ def record_home(participant: Participant, user: User) -> RecordHome:
         )
     recorded = {b.instrument: b for b in BaselineAssessment.objects.filter(participant=participant)}
     baseline = [
-        BaselineLine(step, baseline_step_title(step), record, _recorded_scores(record))
+        BaselineLine(
+            step, baseline_step_title(step), record, scores_in_words(record) if record else ""
+        )
         for step in baseline_steps(participant)
         for record in [recorded.get(step)]
     ]

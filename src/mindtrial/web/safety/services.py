@@ -230,7 +230,7 @@ def adverse_event_review(*, acting_user: User, event: AdverseEvent, note: str) -
     with transaction.atomic():
         old = {"review_note": event.review_note, "reviewed_at": event.reviewed_at}
         event.review_note = note.strip()
-        event.reviewed_by = staff_user(acting_user)
+        event.reviewed_by = acting_user
         event.reviewed_at = timezone.now()
         event.save(update_fields=["review_note", "reviewed_by", "reviewed_at"])
         SafetyAlert.objects.filter(

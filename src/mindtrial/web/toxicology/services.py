@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -24,9 +23,6 @@ from mindtrial.web.programme.services import require_week_started
 from mindtrial.web.safety.selectors import require_collecting
 from mindtrial.web.toxicology.models import TestStatus, ToxTest
 from mindtrial.web.toxicology.schedule import is_test_day
-
-if TYPE_CHECKING:
-    pass
 
 RESULTS = ("positive", "negative", "invalid")
 MAX_CAPTURE_BYTES = 5 * 1024 * 1024
